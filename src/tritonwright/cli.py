@@ -1,0 +1,47 @@
+"""Command-line entry point. Each command module registers itself on the Typer app; no logic lives here."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+from rich.console import Console
+
+from tritonwright.errors import UserInputError
+
+app = typer.Typer(
+    name="tritonwright",
+    help="Write, check and tune Triton kernels for PyTorch models in the KernelBench format.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Modules that define commands; each exposes register(app). One line per command family.
+COMMAND_MODULES: tuple[str, ...] = (
+    "tritonwright.eval.cli",
+)
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(_name).register(app)
+
+
+def main() -> None:
+    """Run the CLI; user mistakes become one red line and exit code 2, never a traceback."""
+    try:
+        app(standalone_mode=False)
+    except UserInputError as exc:
+        Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(130)
+    except Exception as exc:  # click usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

@@ -1,0 +1,144 @@
+"""Load a task file in the KernelBench format: `class Model`, `get_inputs()`, `get_init_inputs()`.
+
+The parent process only reads and checks the source (AST); the module is executed inside child processes
+(`exec_task_module`), so a task that hangs or crashes on import cannot take the parent down.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import sys
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tritonwright.errors import TaskError
+
+REQUIRED_NAMES = ("Model", "get_inputs", "get_init_inputs")
+
+
+@dataclass(frozen=True)
+class Task:
+    """A reference problem: its (possibly overridden) source and what identifies it."""
+
+    path: str
+    name: str
+    source: str
+    overrides: dict[str, str] = field(default_factory=dict)
+    constants: dict[str, str] = field(default_factory=dict)  # module-level NAME -> source text of its value
+
+    @property
+    def hash(self) -> str:
+        """Content hash of the source actually run (overrides applied): the cache key of baselines."""
+        return hashlib.sha256(self.source.encode()).hexdigest()[:16]
+
+    def to_dict(self) -> dict[str, object]:
+        return {"path": self.path, "name": self.name, "hash": self.hash, "overrides": dict(self.overrides)}
+
+
+def parse_overrides(items: list[str] | None) -> dict[str, str]:
+    """Turn ["dim=4096", ...] from --set into {"dim": "4096"}; malformed items are a user error."""
+    out: dict[str, str] = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        name, value = name.strip(), value.strip()
+        if not sep or not name.isidentifier() or not value:
+            raise TaskError(f"--set {item!r}: expected NAME=VALUE, e.g. --set dim=4096")
+        out[name] = value
+    return out
+
+
+def _parse(source: str, path: str) -> ast.Module:
+    try:
+        return ast.parse(source, filename=path)
+    except SyntaxError as exc:
+        raise TaskError(f"{path}:{exc.lineno}: syntax error: {exc.msg}") from None
+
+
+def module_constants(tree: ast.Module, source: str) -> dict[str, ast.expr]:
+    """Top-level `NAME = value` assignments (the KernelBench size constants), last one wins."""
+    consts: dict[str, ast.expr] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            consts[node.targets[0].id] = node.value
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
+            consts[node.target.id] = node.value
+    return consts
+
+
+def _apply_overrides(source: str, tree: ast.Module, overrides: dict[str, str], path: str) -> str:
+    """Replace the value expression of each overridden constant with the given literal, in the text."""
+    consts = module_constants(tree, source)
+    lines = source.splitlines(keepends=True)
+    edits: list[tuple[int, int, int, int, str]] = []
+    for name, value in overrides.items():
+        if name not in consts:
+            known = ", ".join(sorted(consts)) or "none"
+            raise TaskError(f"{path}: --set {name}: no module-level constant named {name!r} (constants: {known})")
+        try:
+            ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            raise TaskError(f"{path}: --set {name}={value}: value must be a Python literal (number, string, "
+                            "tuple)") from None
+        node = consts[name]
+        assert node.end_lineno is not None and node.end_col_offset is not None
+        edits.append((node.lineno, node.col_offset, node.end_lineno, node.end_col_offset, value))
+    # Apply from the end so earlier offsets stay valid.
+    for lineno, col, end_lineno, end_col, value in sorted(edits, reverse=True):
+        first = lines[lineno - 1].encode()
+        last = lines[end_lineno - 1].encode()
+        new = first[:col].decode() + value + last[end_col:].decode()
+        lines[lineno - 1:end_lineno] = [new]
+    return "".join(lines)
+
+
+def check_task_source(source: str, path: str) -> ast.Module:
+    """Static checks that give one clear line for each thing a task file must have."""
+    tree = _parse(source, path)
+    defined: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef):
+            defined[node.name] = "class"
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            defined[node.name] = "function"
+        elif isinstance(node, ast.Assign):
+            for t in node.targets:
+                if isinstance(t, ast.Name):
+                    defined[t.id] = "assignment"
+    missing = [n for n in REQUIRED_NAMES if n not in defined]
+    if missing:
+        what = {"Model": "class Model(nn.Module)", "get_inputs": "def get_inputs()",
+                "get_init_inputs": "def get_init_inputs()"}
+        raise TaskError(f"{path}: not a KernelBench task: missing " + ", ".join(what[m] for m in missing))
+    if defined["Model"] != "class":
+        raise TaskError(f"{path}: Model must be a class (an nn.Module), found a {defined['Model']}")
+    return tree
+
+
+def load_task(path: str | Path, overrides: dict[str, str] | None = None) -> Task:
+    """Read and check a task file; apply --set overrides to its module-level constants."""
+    p = Path(path)
+    if not p.is_file():
+        raise TaskError(f"{p}: task file not found")
+    try:
+        source = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TaskError(f"{p}: cannot read task file: {exc}") from None
+    tree = check_task_source(source, str(p))
+    overrides = dict(overrides or {})
+    if overrides:
+        source = _apply_overrides(source, tree, overrides, str(p))
+        tree = check_task_source(source, str(p))
+    consts = {k: ast.get_source_segment(source, v) or "" for k, v in module_constants(tree, source).items()}
+    return Task(path=str(p), name=p.stem, source=source, overrides=overrides, constants=consts)
+
+
+def exec_task_module(task: Task, module_name: str = "tritonwright_reference") -> types.ModuleType:
+    """Execute the task source as a module (inside a child process). Tracebacks point at the real file."""
+    module = types.ModuleType(module_name)
+    module.__file__ = task.path
+    sys.modules[module_name] = module
+    code = compile(task.source, task.path, "exec")
+    exec(code, module.__dict__)
+    return module
