@@ -225,3 +225,18 @@ def _json_default(o: object) -> object:
 def finite_or_none(x: float) -> float | None:
     """JSON has no inf/NaN; a non-finite error figure is reported as None beside a reason."""
     return x if math.isfinite(x) else None
+
+
+@dataclass
+class Comparison:
+    """Interleaved A/B timing of two candidates: is B significantly faster than A?"""
+
+    speedup: float  # median over rounds of time(A) / time(B); > 1 means B is faster
+    noise: float  # relative half-width of the speedup's 95% interval (0.006 = +-0.6%)
+    significant: bool  # speedup - noise clears 1 + threshold
+    threshold: float
+    rounds: int
+    a: TimingStats | None = None
+    b: TimingStats | None = None
+    reason: str = ""  # in words: "2.8% faster, noise 0.6%" / "slower by 4%" / "within noise"
+    ratios: list[float] = field(default_factory=list)  # per-round time(A)/time(B)
