@@ -21,6 +21,7 @@ app = typer.Typer(
 # Modules that define commands; each exposes register(app). One line per command family.
 COMMAND_MODULES: tuple[str, ...] = (
     "tritonwright.eval.cli",
+    "tritonwright.tune.cli",
 )
 
 for _name in COMMAND_MODULES:

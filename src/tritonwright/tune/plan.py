@@ -1,0 +1,145 @@
+"""What a stage may tune in each kernel: the original configs (centres), the constexprs it varies, or a refusal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tritonwright.tune.analysis import Analysis, KernelInfo, LaunchSite, Setting
+from tritonwright.tune.configs import LaunchConfig
+from tritonwright.tune.neighbourhoods import STAGE_SPECS
+
+
+@dataclass(frozen=True)
+class KernelPlan:
+    kernel: str
+    stage: str
+    centres: tuple[LaunchConfig, ...]  # the configs the original code runs (several: autotune list or branch)
+    block_names: tuple[str, ...]  # constexprs this stage varies (block_tiling) or the autotune configs set
+    autotuned: bool  # the kernel already has @triton.autotune
+    key: tuple[str, ...]  # autotune key: existing one, or the size parameters
+    uses_dot: bool
+    autotune_problem: str = ""  # why an @triton.autotune output would be unsafe ("" when it is safe)
+    notes: tuple[str, ...] = ()
+
+
+@dataclass
+class TunePlan:
+    stage: str
+    kernels: list[KernelPlan] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (kernel, reason)
+
+
+def _same_settings(sites: list[LaunchSite], names: list[str]) -> str:
+    first = sites[0]
+    for other in sites[1:]:
+        for n in names:
+            a, b = first.settings.get(n), other.settings.get(n)
+            if a is None or b is None or (a.kind, a.values, a.variable) != (b.kind, b.values, b.variable):
+                return (f"launched at lines {first.line} and {other.line} with different {n}: one autotune "
+                        "decorator would change both")
+    return ""
+
+
+def _known(setting: Setting, what: str) -> str:
+    if setting.known:
+        return ""
+    if setting.kind == "branch":
+        return f"{what} is chosen by a branch on sizes ({setting.variable}); the tuner needs one value"
+    return f"{what}: {setting.reason or 'not known before run time'}"
+
+
+def _branch_centres(site: LaunchSite, names: list[str], warps: int, stages: int) -> list[LaunchConfig]:
+    """One centre per if/else arm, pairing constexprs assigned in the same arm (BLOCK_SIZE with VECTORIZE)."""
+    arms: dict[str, dict[str, int]] = {}
+    fixed: dict[str, int] = {}
+    for n in names:
+        s = site.settings[n]
+        if s.kind == "branch":
+            for arm, v in s.arms:
+                arms.setdefault(arm, {})[n] = v
+        else:
+            fixed[n] = s.values[0]
+    if not arms:
+        return [LaunchConfig.make(warps, stages, fixed)]
+    out = []
+    for values in arms.values():
+        if set(values) | set(fixed) != set(names):  # two branches that do not nest the same way: no pairing
+            continue
+        c = LaunchConfig.make(warps, stages, {**fixed, **values})
+        if c not in out:
+            out.append(c)
+    return out
+
+
+def _autotune_problem(k: KernelInfo) -> str:
+    if k.uses_atomics:
+        return (f"{k.name} uses atomics: the autotuner reruns it on the same buffers while benchmarking, so "
+                "results would accumulate; use --freeze")
+    if k.in_place:
+        return (f"{k.name} stores to a pointer it also loads ({', '.join(k.in_place)}): autotune benchmarking "
+                "would apply it several times; use --freeze")
+    return ""
+
+
+def plan_kernel(k: KernelInfo, stage: str) -> KernelPlan | str:
+    """The plan for one kernel, or the reason it is left unchanged."""
+    spec = STAGE_SPECS[stage]
+    if k.refusal:
+        return k.refusal
+    if not k.sites:
+        return f"{k.name} is never launched in this file"
+    owned = sorted(k.heuristics & {"num_warps", "num_stages"})
+    if owned and (spec.warps or spec.stages):
+        return f"@triton.heuristics computes {', '.join(owned)} for {k.name}; the tuner leaves it to them"
+    notes: list[str] = []
+    if k.autotune is not None:
+        centres = list(k.autotune.configs)
+        key = tuple(k.autotune.key)
+        metas = [set(c.meta_dict) for c in centres]
+        blocks = [n for n in k.block_like if all(n in m for m in metas) and n not in k.heuristics]
+        if spec.blocks and not blocks:
+            return f"{k.name}: no BLOCK constexpr is set by every autotune config"
+        return KernelPlan(k.name, stage, tuple(centres), tuple(blocks), True, key, k.uses_dot,
+                          _autotune_problem(k))
+    sites = k.sites
+    problem = _same_settings(sites, ["num_warps", "num_stages", *k.constexprs])
+    if problem:
+        return problem
+    site = sites[0]
+    for opt in ("num_warps", "num_stages"):
+        problem = _known(site.settings[opt], f"{opt} at line {site.line}")
+        if problem:
+            return problem
+    warps, stages = site.settings["num_warps"].values[0], site.settings["num_stages"].values[0]
+    blocks: list[str] = []
+    if spec.blocks:
+        for n in k.block_like:
+            s = site.settings[n]
+            if n in k.heuristics:
+                notes.append(f"{n} is computed by @triton.heuristics: left to it")
+            elif s.kind in ("literal", "variable", "default", "branch"):
+                blocks.append(n)
+            else:
+                notes.append(f"{n} left alone: {s.reason or s.kind}")
+        if not blocks:
+            return f"{k.name}: no BLOCK constexpr whose value is known before run time ({'; '.join(notes)})"
+    centres = _branch_centres(site, blocks, warps, stages)
+    if not centres:
+        return f"{k.name}: BLOCK constexprs are set in branches that cannot be paired arm by arm"
+    if len(centres) > 1:
+        notes.append(f"{', '.join(blocks)} come from a branch on sizes: each arm's values is an original config")
+    return KernelPlan(k.name, stage, tuple(centres), tuple(blocks), False, tuple(k.size_params), k.uses_dot,
+                      _autotune_problem(k), tuple(notes))
+
+
+def make_plan(analysis: Analysis, stage: str) -> TunePlan:
+    if stage not in STAGE_SPECS:
+        raise ValueError(f"unknown stage {stage!r}; one of {', '.join(STAGE_SPECS)}")
+    plan = TunePlan(stage)
+    for k in analysis.kernels.values():
+        result = plan_kernel(k, stage)
+        if isinstance(result, str):
+            plan.skipped.append((k.name, result))
+        else:
+            plan.kernels.append(result)
+    return plan

@@ -1,0 +1,202 @@
+"""Write a tuned choice back into the source: frozen launch arguments or a readable `@triton.autotune`.
+
+Every function returns new source that parses, or raises RewriteError with the reason; the caller checks the
+result by running it (the evaluator) before anything is emitted.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from tritonwright.tune.analysis import Analysis, KernelInfo, LaunchSite
+from tritonwright.tune.configs import LaunchConfig
+from tritonwright.tune.edits import Edits, RewriteError
+from tritonwright.tune.neighbourhoods import STAGE_SPECS
+from tritonwright.tune.plan import KernelPlan
+
+META = "META"  # the name of the grid lambda's argument when we write one (Triton's docs call it META)
+
+
+def _args_in_order(call: ast.Call) -> list[ast.AST]:
+    return [*call.args, *call.keywords]
+
+
+def _set_arg(ed: Edits, site: LaunchSite, name: str, value: int) -> None:
+    """Pass `name=value` at the launch: replace the value where it is given, else add a keyword."""
+    if name in site.keywords:
+        ed.replace(site.keywords[name].value, str(value))
+    elif name in site.positional:
+        ed.replace(site.call.args[site.positional.index(name)], str(value))
+    else:
+        args = _args_in_order(site.call)
+        if not args:
+            raise RewriteError(f"launch at line {site.line} has no arguments to add {name} after")
+        last_end = max(ed.end(a) for a in args)
+        ed.add(last_end, last_end, f", {name}={value}")
+
+
+def _remove_args(ed: Edits, site: LaunchSite, names: set[str], kernel: KernelInfo) -> None:
+    """Drop the arguments the autotuner now owns; later positional arguments become keywords."""
+    args = _args_in_order(site.call)
+    removed = set()
+    for i in range(len(site.call.args)):
+        if site.positional[i] in names:
+            removed.add(i)
+    for j, k in enumerate(site.call.keywords):
+        if k.arg in names:
+            removed.add(len(site.call.args) + j)
+    if not removed:
+        return
+    first_removed_pos = min((i for i in removed if i < len(site.call.args)), default=None)
+    if first_removed_pos is not None:
+        for i in range(first_removed_pos + 1, len(site.call.args)):
+            if i not in removed:
+                ed.add(ed.start(site.call.args[i]), ed.start(site.call.args[i]), f"{site.positional[i]}=")
+    i = 0
+    while i < len(args):
+        if i not in removed:
+            i += 1
+            continue
+        j = i
+        while j + 1 < len(args) and j + 1 in removed:
+            j += 1
+        if j + 1 < len(args):  # a kept argument follows: cut up to its start
+            ed.add(ed.start(args[i]), ed.start(args[j + 1]), "")
+        elif i > 0:  # the run ends the call: cut from the end of the kept argument before it
+            ed.add(ed.end(args[i - 1]), ed.end(args[j]), "")
+        else:
+            raise RewriteError(f"launch at line {site.line} would be left with no arguments")
+        i = j + 1
+
+
+def _grid_edit(ed: Edits, analysis: Analysis, site: LaunchSite, names: tuple[str, ...]) -> None:
+    """Make the grid a `lambda META` that reads each tuned constexpr, so it follows the BLOCK values."""
+    grid = site.grid
+    location: ast.expr = grid
+    expr: ast.expr = grid
+    if isinstance(grid, ast.Name):
+        scope: ast.AST = site.function or analysis.tree
+        assigns = [n for n in ast.walk(scope) if isinstance(n, ast.Assign) and len(n.targets) == 1
+                   and isinstance(n.targets[0], ast.Name) and n.targets[0].id == grid.id]
+        if len(assigns) != 1:
+            raise RewriteError(f"grid `{grid.id}` at line {site.line} is not assigned exactly once")
+        expr = assigns[0].value
+        uses = [n for n in ast.walk(scope) if isinstance(n, ast.Name) and n.id == grid.id
+                and isinstance(n.ctx, ast.Load)]
+        location = expr if len(uses) == 1 else grid  # shared with another launch: write the lambda inline
+    if isinstance(expr, ast.Lambda):
+        if len(expr.args.args) != 1:
+            raise RewriteError(f"grid lambda at line {expr.lineno} does not take exactly one argument")
+        meta, body = expr.args.args[0].arg, expr.body
+    else:
+        meta, body = META, expr
+    replacements: list[tuple[ast.AST, str]] = []
+    for n in names:
+        setting = site.settings[n]
+        reads_meta = any(isinstance(s, ast.Subscript) and isinstance(s.value, ast.Name) and s.value.id == meta
+                         and isinstance(s.slice, ast.Constant) and s.slice.value == n for s in ast.walk(body))
+        var_uses = [s for s in ast.walk(body) if isinstance(s, ast.Name) and setting.variable
+                    and s.id == setting.variable]
+        if not reads_meta and not var_uses:
+            raise RewriteError(f"the grid at line {site.line} does not follow {n} (neither {meta}['{n}'] nor "
+                               f"its variable): changing {n} would skip or repeat elements")
+        replacements += [(s, f'{meta}["{n}"]') for s in var_uses]
+    if not replacements and isinstance(expr, ast.Lambda) and location is expr:
+        return  # already a lambda that reads META: nothing to write
+    ed.replace(location, f"lambda {meta}: {_segment(ed, body, replacements)}")
+
+
+def _segment(ed: Edits, node: ast.AST, replacements: list[tuple[ast.AST, str]]) -> str:
+    """The source text of `node` with some of its sub-expressions replaced."""
+    lo, hi = ed.start(node), ed.end(node)
+    out = ed.data[lo:hi]
+    for sub, text in sorted(replacements, key=lambda r: ed.start(r[0]), reverse=True):
+        a, b = ed.start(sub) - lo, ed.end(sub) - lo
+        out = out[:a] + text.encode() + out[b:]
+    return out.decode()
+
+
+def _check(source: str, what: str) -> str:
+    try:
+        ast.parse(source)
+    except SyntaxError as exc:  # our own edit broke the file: refuse rather than emit it
+        raise RewriteError(f"{what} produced code that does not parse (line {exc.lineno}: {exc.msg})") from None
+    return source
+
+
+def _fields(plan: KernelPlan, mode: str) -> tuple[bool, bool, bool]:
+    """Which parts of a config a rewrite writes: (num_warps, num_stages, meta)."""
+    if plan.autotuned or mode == "autotune":
+        return True, True, True  # the decorator held all of them (or will)
+    spec = STAGE_SPECS[plan.stage]
+    return spec.warps, spec.stages, spec.blocks
+
+
+def _delete_decorator(ed: Edits, dec: ast.expr) -> None:
+    start = ed.line_start(dec)
+    end = ed.line_starts[dec.end_lineno]  # type: ignore[attr-defined]
+    ed.add(start, end, "")
+
+
+def freeze(analysis: Analysis, plans: list[KernelPlan], choice: dict[str, LaunchConfig]) -> str:
+    """The source with each chosen kernel launched at exactly one config (no autotuning at run time)."""
+    ed = Edits(analysis.source)
+    for plan in plans:
+        if plan.kernel not in choice:
+            continue
+        k, c = analysis.kernels[plan.kernel], choice[plan.kernel]
+        warps, stages, meta = _fields(plan, "freeze")
+        if plan.autotuned and k.autotune is not None:
+            _delete_decorator(ed, k.autotune.decorator)
+        for site in k.sites:
+            if meta:  # constexprs first, launch options last, as people write launches
+                for name, value in c.meta:
+                    _set_arg(ed, site, name, value)
+            if warps:
+                _set_arg(ed, site, "num_warps", c.num_warps)
+            if stages:
+                _set_arg(ed, site, "num_stages", c.num_stages)
+            if not plan.autotuned and STAGE_SPECS[plan.stage].blocks:
+                _grid_edit(ed, analysis, site, plan.block_names)
+    return _check(ed.apply(), "freezing")
+
+
+def configs_text(configs: list[LaunchConfig], indent: str, triton_name: str,
+                 notes: dict[LaunchConfig, str] | None = None) -> str:
+    lines = ["["]
+    for c in configs:
+        note = (notes or {}).get(c)
+        lines.append(f"{indent}    {c.config_call(triton_name)},{f'  # {note}' if note else ''}")
+    lines.append(f"{indent}]")
+    return "\n".join(lines)
+
+
+def autotune(analysis: Analysis, plans: list[KernelPlan], configs: dict[str, list[LaunchConfig]],
+             notes: dict[LaunchConfig, str] | None = None) -> str:
+    """The source with `@triton.autotune(configs=[...], key=[...])` over each tuned kernel."""
+    if analysis.triton_name is None:
+        raise RewriteError("the file does not `import triton`, so there is no name to write triton.autotune with")
+    tn = analysis.triton_name
+    ed = Edits(analysis.source)
+    for plan in plans:
+        if plan.kernel not in configs:
+            continue
+        if plan.autotune_problem:
+            raise RewriteError(plan.autotune_problem)
+        k, cs = analysis.kernels[plan.kernel], configs[plan.kernel]
+        if plan.autotuned and k.autotune is not None:
+            node = k.autotune.configs_node
+            ed.replace(node, configs_text(cs, ed.indent_of(k.autotune.decorator), tn, notes))
+            continue
+        indent = ed.indent_of(k.top_decorator)
+        key = ", ".join(f'"{n}"' for n in plan.key)
+        text = (f"{indent}@{tn}.autotune(\n{indent}    configs="
+                f"{configs_text(cs, indent + '    ', tn, notes)},\n{indent}    key=[{key}],\n{indent})\n")
+        pos = ed.line_start(k.top_decorator)
+        ed.add(pos, pos, text)
+        owned = {"num_warps", "num_stages", *plan.block_names}
+        for site in k.sites:
+            _remove_args(ed, site, owned, k)
+            if STAGE_SPECS[plan.stage].blocks:
+                _grid_edit(ed, analysis, site, plan.block_names)
+    return _check(ed.apply(), "writing @triton.autotune")
