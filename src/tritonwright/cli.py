@@ -24,6 +24,13 @@ COMMAND_MODULES: tuple[str, ...] = (
     "tritonwright.tune.cli",
 )
 
+
+
+@app.callback()
+def _root() -> None:
+    """Write, check and tune Triton kernels for PyTorch models in the KernelBench format."""
+
+
 for _name in COMMAND_MODULES:
     importlib.import_module(_name).register(app)
 
@@ -31,18 +38,9 @@ for _name in COMMAND_MODULES:
 def main() -> None:
     """Run the CLI; user mistakes become one red line and exit code 2, never a traceback."""
     try:
-        app(standalone_mode=False)
+        app()
     except UserInputError as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
+        console = Console(stderr=True)
+        console.print("[red]error:[/red] ", end="")
+        console.print(str(exc), markup=False, highlight=False)
         sys.exit(2)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        sys.exit(130)
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise

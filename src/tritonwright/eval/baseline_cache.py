@@ -1,0 +1,40 @@
+"""On-disk cache of reference timings (eager and torch.compile), keyed by everything that changes them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+_VERSION = 1  # bump when the timing method changes: old entries then stop matching
+
+
+def cache_root(cache_dir: str | None) -> Path:
+    if cache_dir:
+        return Path(cache_dir)
+    env = os.environ.get("TRITONWRIGHT_CACHE_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "tritonwright"
+
+
+def key(task_hash: str, env_key: str, compile_mode: str, seed: int, settings: dict[str, Any]) -> str:
+    """Task source, GPU/driver/CUDA/torch/triton, compile mode, input seed and timing settings."""
+    blob = json.dumps([_VERSION, task_hash, env_key, compile_mode, seed, settings], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+def load(k: str, cache_dir: str | None) -> dict[str, Any] | None:
+    path = cache_root(cache_dir) / "baselines" / f"{k}.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):  # absent or half-written by a killed run: measure again
+        return None
+
+
+def store(k: str, value: dict[str, Any], cache_dir: str | None) -> None:
+    folder = cache_root(cache_dir) / "baselines"
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".{k}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(value, allow_nan=False))
+    os.replace(tmp, folder / f"{k}.json")  # atomic: readers never see a partial file

@@ -1,0 +1,144 @@
+"""Output and input comparison against the reference (runs in the reference's child process).
+
+Every check reports figures beside its verdict; nothing is sampled: every element of every output counts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from tritonwright.eval.types import OutputCheck, Tolerance, finite_or_none
+
+# Reductions run over chunks of this many elements so a 6 GB output does not need 12 GB of float64 scratch.
+_CHUNK = 1 << 26
+
+
+def as_output_list(value: Any) -> list[Any]:
+    """forward() may return a tensor or a tuple/list of them; every element is checked."""
+    if isinstance(value, tuple | list):
+        return list(value)
+    return [value]
+
+
+def _chunks(t: torch.Tensor) -> list[torch.Tensor]:
+    flat = t.reshape(-1)
+    return [flat[i:i + _CHUNK] for i in range(0, flat.numel(), _CHUNK)] or [flat]
+
+
+def _is_constant(t: torch.Tensor) -> tuple[bool, float | None]:
+    """All elements equal (NaN counts as different). Returns (constant?, the value)."""
+    if t.numel() == 0:
+        return False, None
+    flat = t.reshape(-1)
+    first = flat[:1]
+    if t.is_floating_point() and bool(torch.isnan(first).item()):
+        return False, None
+    for chunk in _chunks(t):
+        if not bool((chunk == first).all().item()):
+            return False, None
+    return True, float(first.item()) if t.dtype != torch.bool else float(bool(first.item()))
+
+
+def compare_output(out: Any, ref: torch.Tensor, tol: Tolerance, trial: int, index: int,
+                   config: str | None = None) -> OutputCheck:
+    """Compare one candidate output with the reference: type, shape, dtype, NaN/Inf, tolerance, constancy."""
+    shape = list(ref.shape)
+    dtype = str(ref.dtype).removeprefix("torch.")
+    check = OutputCheck(trial=trial, index=index, ok=False, shape=shape, dtype=dtype, numel=ref.numel(),
+                        config=config)
+    if not isinstance(out, torch.Tensor):
+        check.reason = f"output {index} is a {type(out).__name__}, the reference returns a tensor"
+        return check
+    if list(out.shape) != shape:
+        check.reason = f"output {index} shape {list(out.shape)} != reference {shape}"
+        check.shape = list(out.shape)
+        return check
+    if out.dtype != ref.dtype:
+        check.reason = f"output {index} dtype {str(out.dtype).removeprefix('torch.')} != reference {dtype}"
+        return check
+    out = out.to(ref.device)
+    if not ref.is_floating_point() and not ref.is_complex():
+        mism = int((out != ref).sum().item())
+        check.mismatched = mism
+        check.max_abs_err = float((out.to(torch.float64) - ref.to(torch.float64)).abs().max().item()) \
+            if ref.numel() else 0.0
+        check.ok = mism == 0
+        if not check.ok:
+            check.reason = f"output {index}: {mism} of {ref.numel()} elements differ (integer output, exact match)"
+        return check
+    _compare_float(out, ref, tol, check)
+    return check
+
+
+def _compare_float(out: torch.Tensor, ref: torch.Tensor, tol: Tolerance, check: OutputCheck) -> None:
+    i = check.index
+    bad_nan = bad_inf = mism = 0
+    max_abs = max_rel = 0.0
+    diff_sq = ref_sq = 0.0
+    for o, r in zip(_chunks(out), _chunks(ref), strict=True):
+        o64, r64 = o.to(torch.float64), r.to(torch.float64)
+        o_nan, r_nan = torch.isnan(o64), torch.isnan(r64)
+        bad_nan += int((o_nan != r_nan).sum().item())  # NaN only where the reference has NaN
+        o_inf, r_inf = torch.isinf(o64), torch.isinf(r64)
+        bad_inf += int(((o_inf | r_inf) & (o64 != r64) & ~(o_nan | r_nan)).sum().item())
+        finite = torch.isfinite(o64) & torch.isfinite(r64)
+        d = (o64 - r64).abs().masked_fill(~finite, 0.0)
+        allowed = tol.atol + tol.rtol * r64.abs()
+        mism += int(((d > allowed) & finite).sum().item())
+        if d.numel():
+            max_abs = max(max_abs, float(d.max().item()))
+            rel = d / r64.abs().clamp_min(1e-12)
+            max_rel = max(max_rel, float(rel.masked_fill(~finite, 0.0).max().item()))
+        diff_sq += float((d * d).sum().item())
+        ref_sq += float((r64.masked_fill(~finite, 0.0) ** 2).sum().item())
+    check.max_abs_err = finite_or_none(max_abs)
+    check.max_rel_err = finite_or_none(max_rel)
+    check.rel_l2_err = finite_or_none(diff_sq ** 0.5 / ref_sq ** 0.5) if ref_sq > 0 else (
+        0.0 if diff_sq == 0 else None)
+    check.mismatched = mism + bad_nan + bad_inf
+    if bad_nan:
+        check.reason = f"output {i}: {bad_nan} NaN where the reference has none (or the reverse)"
+        return
+    if bad_inf:
+        check.reason = f"output {i}: {bad_inf} Inf values differ from the reference"
+        return
+    if mism:
+        check.reason = (f"output {i}: {mism} of {ref.numel()} elements outside atol={tol.atol:g} rtol={tol.rtol:g}"
+                        f" (max abs err {max_abs:.3g}, max rel err {max_rel:.3g})")
+        return
+    out_const, value = _is_constant(out)
+    if out_const and not _is_constant(ref)[0]:
+        # A constant output passes tolerance checks when the reference's values are tiny; it is never right.
+        check.reason = f"output {i} is constant ({value:g}) where the reference is not"
+        return
+    check.ok = True
+
+
+def compare_inputs(cand_after: list[torch.Tensor], ref_after: list[torch.Tensor], pristine: list[torch.Tensor],
+                   tol_for: Any) -> str | None:
+    """Inputs may change only where the reference changes them too. Returns a reason or None."""
+    for i, (c, r, p) in enumerate(zip(cand_after, ref_after, pristine, strict=True)):
+        c = c.to(p.device)
+        ref_changed = not _equal(r, p)
+        if not ref_changed:
+            if not _equal(c, p):
+                return f"input {i} was modified by ModelNew.forward (the reference leaves it unchanged)"
+            continue
+        t = tol_for(str(r.dtype).removeprefix("torch."))
+        if r.is_floating_point():
+            if not torch.allclose(c.to(r.dtype), r, atol=t.atol, rtol=t.rtol, equal_nan=True):
+                return f"input {i} after forward differs from the reference's in-place result"
+        elif not _equal(c, r):
+            return f"input {i} after forward differs from the reference's in-place result"
+    return None
+
+
+def _equal(a: torch.Tensor, b: torch.Tensor) -> bool:
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    if a.is_floating_point():
+        return all(bool(((x == y) | (torch.isnan(x) & torch.isnan(y))).all().item())
+                   for x, y in zip(_chunks(a), _chunks(b), strict=True))
+    return all(bool((x == y).all().item()) for x, y in zip(_chunks(a), _chunks(b), strict=True))
