@@ -22,6 +22,7 @@ DRAM_BYTES = "dram__bytes.sum"
 STALL_LONG_SCOREBOARD = "smsp__warp_issue_stalled_long_scoreboard_per_warp_active.pct"
 STALL_SHORT_SCOREBOARD = "smsp__warp_issue_stalled_short_scoreboard_per_warp_active.pct"
 STALL_BARRIER = "smsp__warp_issue_stalled_barrier_per_warp_active.pct"
+TENSOR_PIPE = "sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active"
 FP32_ADD = "smsp__sass_thread_inst_executed_op_fadd_pred_on.sum"
 FP32_MUL = "smsp__sass_thread_inst_executed_op_fmul_pred_on.sum"
 FP32_FMA = "smsp__sass_thread_inst_executed_op_ffma_pred_on.sum"
@@ -70,16 +71,15 @@ STAGE_SETS: dict[str, dict[str, str]] = {
         STALL_LONG_SCOREBOARD: "memory-dependency stalls left after the earlier stages",
         STALL_SHORT_SCOREBOARD: "waits on shared memory and special-function results",
         STALL_BARRIER: "waits at tl.debug_barrier / block-wide syncs",
-        "sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active":
-            "tensor-core (mma) pipe use: whether tl.dot runs on tensor cores",
-        "sm__pipe_tensor_op_gmma_cycles_active.avg.pct_of_peak_sustained_active":
-            "Hopper warpgroup mma (wgmma) pipe use",
+        TENSOR_PIPE: "tensor-core pipe use (HMMA and Hopper's HGMMA): whether tl.dot runs on tensor cores",
     },
 }
 
-# Metrics whose values are launch attributes, not counters: ncu always knows them, and --query-metrics
-# (which lists hardware metrics) may not list them.
+# Launch and device attributes are not hardware counters: ncu always reports them, and --query-metrics
+# (which lists counters, ratios and throughputs) does not list them.
 LAUNCH_PREFIXES: tuple[str, ...] = ("launch__", "device__")
+# Computed by ncu from launch attributes; absent from --query-metrics, present in the H200 fixture CSVs.
+COMPUTED_BY_NCU: frozenset[str] = frozenset({"sm__maximum_warps_per_active_cycle_pct"})
 
 
 def check_stage(stage: str | None) -> str | None:
