@@ -34,6 +34,7 @@ class LLMSettings:
     cache_dir: str | None = None  # None: no response cache
     use_cache: bool = True  # False is --no-cache: ask again even when an answer is stored
     prices_file: str | None = None  # a TOML file whose entries replace the packaged prices
+    base_url: str | None = None  # openai/anthropic through a proxy or gateway (openai-compatible: in the spec)
     api_key_env: str | None = None  # the variable holding the key; None: OPENAI_API_KEY / ANTHROPIC_API_KEY
     manual_folder: str = "tritonwright-manual"  # where `manual` writes prompts when the spec names no folder
     manual_stdin: bool = False  # manual: read replies from standard input instead of waiting for files
@@ -53,13 +54,13 @@ def _backend(spec: ProviderSpec, settings: LLMSettings, env: Mapping[str, str], 
 
         var = settings.api_key_env or "OPENAI_API_KEY"
         key = read_api_key(env, var, purpose=f"LLM spec {spec}")
-        return OpenAIBackend(model=spec.model, api_key=key, key_variable=var)
+        return OpenAIBackend(model=spec.model, api_key=key, base_url=settings.base_url, key_variable=var)
     if spec.kind == "anthropic":
         from tritonwright.llm.anthropic_api import AnthropicBackend
 
         var = settings.api_key_env or "ANTHROPIC_API_KEY"
         key = read_api_key(env, var, purpose=f"LLM spec {spec}")
-        return AnthropicBackend(model=spec.model, api_key=key, key_variable=var)
+        return AnthropicBackend(model=spec.model, api_key=key, base_url=settings.base_url, key_variable=var)
     if spec.kind == "openai-compatible":
         from tritonwright.llm.openai_api import OpenAIBackend
 

@@ -84,10 +84,16 @@ class ManualBackend:
     def send(self, request: BackendRequest) -> RawReply:
         self.folder.mkdir(parents=True, exist_ok=True)
         prompt_path, reply_path = self.paths(request)
-        if reply_path.is_file() and reply_path.stat().st_size > 0:
-            self._notify(f"using the reply already in {reply_path}")
-            return RawReply(text=reply_path.read_text(encoding="utf-8"), finish_reason="stop")
-        _write_atomic(prompt_path, render_prompt(request.messages))
+        prompt = render_prompt(request.messages)
+        if reply_path.is_file():
+            same_prompt = prompt_path.is_file() and prompt_path.read_text(encoding="utf-8") == prompt
+            if same_prompt and reply_path.stat().st_size > 0:  # answered before (a resumed run): not asked twice
+                self._notify(f"using the reply already in {reply_path}")
+                return RawReply(text=reply_path.read_text(encoding="utf-8"), finish_reason="stop")
+            stale = reply_path.with_name(reply_path.name.removesuffix(".md") + ".stale")
+            os.replace(reply_path, stale)  # an answer to another prompt: kept, but out of the way
+            self._notify(f"moved {reply_path.name}, an answer to a different prompt, to {stale.name}")
+        _write_atomic(prompt_path, prompt)
         if self._stdin is not None:
             self._notify(f"prompt written to {prompt_path}; paste the model's whole reply here, then a line "
                          f"with only {END_MARK}")

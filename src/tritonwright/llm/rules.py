@@ -211,8 +211,9 @@ def syntax_failure(source: str, exc: SyntaxError, *, truncated: bool = False) ->
         lines = source.splitlines()
         if 0 < exc.lineno <= len(lines):
             line = f" (`{lines[exc.lineno - 1].strip()[:80]}`)"
-    head = "Your reply was cut off: its code block is never closed and" if truncated else "Your"
-    return f"{head} code does not parse: line {exc.lineno}: {exc.msg}{line}. {OUTPUT_RULES_REMINDER}"
+    head = ("Your reply was cut off: its code block is never closed and the code does not parse" if truncated
+            else "Your code does not parse")
+    return f"{head}: line {exc.lineno}: {exc.msg}{line}. {OUTPUT_RULES_REMINDER}"
 
 
 def apply_output_rules(source: str, notes: tuple[str, ...] = (), *, truncated: bool = False) -> ExtractedCode:
