@@ -1,0 +1,167 @@
+"""Rewrites of the fixture corpus: every variant parses, runs in the Triton interpreter, and matches the original."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tritonwright.tune import rewrite
+from tritonwright.tune.analysis import analyse
+from tritonwright.tune.edits import RewriteError
+from tritonwright.tune.neighbourhoods import STAGE_SPECS, neighbourhood
+from tritonwright.tune.plan import make_plan
+
+FIXTURES = Path(__file__).parent / "fixtures" / "tune"
+TASKS = FIXTURES / "tasks"
+# fixture -> task it solves; the refuse_* fixtures are the too-dynamic ones
+CORPUS = {
+    "relu_positional.py": "relu.py",
+    "relu_keywords.py": "relu.py",
+    "relu_grid_variable.py": "relu.py",
+    "relu_lambda_defaults.py": "relu.py",
+    "relu_module_constant.py": "relu.py",
+    "relu_heuristics.py": "relu.py",
+    "relu_vectorize.py": "relu.py",
+    "two_kernels.py": "add_scale.py",
+    "elu_autotuned.py": "elu.py",
+    "elu_configs_variable.py": "elu.py",
+    "mish_size_branch.py": "conv_mish_bn.py",
+    "softmax_rows.py": "softmax.py",
+    "sum_atomic.py": "rowsum.py",
+}
+# What each stage must be able to tune (kernel names); anything else must come with a reason.
+EXPECTED_TUNABLE = {
+    ("two_kernels.py", "block_tiling"): {"scale_kernel"},  # add_kernel's grid hard-codes 256
+    ("softmax_rows.py", "block_tiling"): set(),  # BLOCK_SIZE = next_power_of_2(n_cols): run-time value
+}
+
+
+def _variants(name: str, tmp: Path) -> tuple[list[Path], list[str]]:
+    """Write every frozen config and every autotune rewrite of one fixture; return paths and refusals."""
+    source = (FIXTURES / name).read_text()
+    analysis = analyse(source)
+    paths, refusals = [], []
+    for stage in STAGE_SPECS:
+        plan = make_plan(analysis, stage)
+        refusals += [f"{stage}:{k}: {why}" for k, why in plan.skipped]
+        configs = {}
+        for kp in plan.kernels:
+            nb = neighbourhood(stage, list(kp.centres), list(kp.block_names), uses_dot=kp.uses_dot)
+            try:
+                for i, c in enumerate(nb.configs):
+                    p = tmp / f"{Path(name).stem}__{stage}__{kp.kernel}__{i}.py"
+                    p.write_text(rewrite.freeze(analysis, [kp], {kp.kernel: c}))
+                    paths.append(p)
+                configs[kp.kernel] = list(nb.configs)
+            except RewriteError as exc:
+                refusals.append(f"{stage}:{kp.kernel}: {exc}")
+        usable = [kp for kp in plan.kernels if kp.kernel in configs and not kp.autotune_problem]
+        if usable:
+            p = tmp / f"{Path(name).stem}__{stage}__autotune.py"
+            p.write_text(rewrite.autotune(analysis, usable, {k.kernel: configs[k.kernel] for k in usable}))
+            paths.append(p)
+    return paths, refusals
+
+
+def _run_interpreted(jobs: list[dict[str, object]], tmp: Path) -> list[dict[str, object]]:
+    job = tmp / "job.json"
+    job.write_text(json.dumps(jobs))
+    env = dict(os.environ, TRITON_INTERPRET="1")
+    proc = subprocess.run([sys.executable, str(FIXTURES / "run_variants.py"), str(job)], env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_corpus_has_at_least_twelve_launch_styles() -> None:
+    assert len(CORPUS) >= 12
+    assert all((FIXTURES / f).is_file() and (TASKS / t).is_file() for f, t in CORPUS.items())
+
+
+def test_every_rewrite_runs_in_the_interpreter_and_matches_the_original(tmp_path: Path) -> None:
+    jobs, counts = [], {}
+    for name, task in CORPUS.items():
+        paths, _ = _variants(name, tmp_path)
+        counts[name] = len(paths)
+        jobs.append({"task": str(TASKS / task), "variants": [str(FIXTURES / name), *map(str, paths)]})
+    assert all(n > 0 for n in counts.values()), counts
+    results = _run_interpreted(jobs, tmp_path)
+    for job, res in zip(jobs, results, strict=True):
+        assert res["reference_vs_model"] is not None and res["reference_vs_model"] < 1e-4, res
+        for path, err in zip(job["variants"], res["errors"], strict=True):
+            assert isinstance(err, float) and err < 1e-5, f"{Path(path).name}: {err}"
+
+
+@pytest.mark.parametrize(("name", "stage"), sorted(EXPECTED_TUNABLE))
+def test_stage_refuses_what_it_cannot_follow(name: str, stage: str, tmp_path: Path) -> None:
+    analysis = analyse((FIXTURES / name).read_text())
+    plan = make_plan(analysis, stage)
+    tunable = set()
+    for kp in plan.kernels:
+        try:
+            rewrite.freeze(analysis, [kp], {kp.kernel: kp.centres[0]})
+            tunable.add(kp.kernel)
+        except RewriteError as exc:
+            assert "does not follow" in str(exc)
+    assert tunable == EXPECTED_TUNABLE[(name, stage)]
+
+
+@pytest.mark.parametrize(("name", "words"), [
+    ("refuse_kernel_as_value.py", "used as a value"),
+    ("refuse_loop_launch.py", "inside a loop"),
+])
+def test_too_dynamic_code_is_refused_with_a_reason(name: str, words: str) -> None:
+    analysis = analyse((FIXTURES / name).read_text())
+    for stage in STAGE_SPECS:
+        plan = make_plan(analysis, stage)
+        assert plan.kernels == []
+        assert any(words in why for _, why in plan.skipped), plan.skipped
+
+
+def test_atomics_refuse_autotune_but_allow_freeze() -> None:
+    analysis = analyse((FIXTURES / "sum_atomic.py").read_text())
+    plan = make_plan(analysis, "advanced_memory")
+    (kp,) = plan.kernels
+    assert "atomics" in kp.autotune_problem
+    with pytest.raises(RewriteError, match="atomics"):
+        rewrite.autotune(analysis, [kp], {kp.kernel: list(kp.centres)})
+    assert "num_warps=8" in rewrite.freeze(analysis, [kp], {kp.kernel: kp.centres[0].replace(num_warps=8)})
+
+
+def test_autotune_rewrite_is_readable_and_removes_owned_launch_arguments() -> None:
+    source = (FIXTURES / "mish_size_branch.py").read_text()
+    analysis = analyse(source)
+    (kp,) = make_plan(analysis, "advanced_memory").kernels
+    assert kp.centres[0].num_warps == 4 and kp.centres[0].num_stages == 3
+    new = rewrite.autotune(analysis, [kp], {kp.kernel: list(kp.centres) + [kp.centres[0].replace(num_warps=8)]},
+                           {kp.centres[0]: "original"})
+    assert ('@triton.autotune(\n    configs=[\n        triton.Config({}, num_warps=4, num_stages=3),  # original\n'
+            in new)
+    assert 'key=["n_elements"]' in new
+    launch = new[new.index("fused_activation_kernel_optimized[grid]("):]
+    launch = launch[:launch.index(")\n")]
+    assert "num_warps" not in launch and "num_stages" not in launch and "VECTORIZE=VECTORIZE" in launch
+    # everything outside the decorator and the launch is byte-for-byte the original
+    assert new.replace(new[new.index("@triton.autotune("):new.index("@triton.jit\ndef fused_activation_kernel_opt")],
+                       "").count("\n") == source.count("\n") - 2
+
+
+def test_block_tiling_makes_the_grid_follow_the_block() -> None:
+    analysis = analyse((FIXTURES / "relu_grid_variable.py").read_text())
+    (kp,) = make_plan(analysis, "block_tiling").kernels
+    new = rewrite.freeze(analysis, [kp], {kp.kernel: kp.centres[0].replace(meta={"BLOCK_SIZE": 128})})
+    assert 'grid = lambda META: (triton.cdiv(n, META["BLOCK_SIZE"]),)' in new
+    assert "BLOCK_SIZE=128" in new
+
+
+def test_size_branch_arms_become_paired_original_configs() -> None:
+    analysis = analyse((FIXTURES / "mish_size_branch.py").read_text())
+    (kp,) = make_plan(analysis, "block_tiling").kernels
+    assert [c.meta_dict for c in kp.centres] == [{"BLOCK_SIZE": 256, "VECTORIZE": 4},
+                                                 {"BLOCK_SIZE": 512, "VECTORIZE": 2},
+                                                 {"BLOCK_SIZE": 1024, "VECTORIZE": 1}]
