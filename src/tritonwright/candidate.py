@@ -222,19 +222,22 @@ _STREAM_OR_THREAD = (
 )
 
 
+_CONCURRENCY_MODULES = {"threading", "multiprocessing", "concurrent", "_thread", "asyncio", "subprocess"}
+
+
 def _rule_streams_threads(facts: ModuleFacts, ctx: CheckContext) -> Iterator[Violation]:
+    rationale = RULES_BY_ID["streams-threads"].rationale
     for node in ast.walk(facts.tree):
-        dotted = None
-        if isinstance(node, ast.Call):
-            dotted = facts.resolve(node.func)
-        elif isinstance(node, ast.Import | ast.ImportFrom):
+        if isinstance(node, ast.Import | ast.ImportFrom):
             mods = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
-            dotted = next((m for m in mods if m.split(".")[0] in
-                           {"threading", "multiprocessing", "concurrent", "_thread", "asyncio", "subprocess"}),
-                          None)
-        if dotted and any(dotted == p or dotted.startswith(p + ".") for p in _STREAM_OR_THREAD):
-            yield Violation("streams-threads", node.lineno, f"creates a stream, thread or process ({dotted})",
-                            RULES_BY_ID["streams-threads"].rationale)
+            for m in mods:
+                if m.split(".")[0] in _CONCURRENCY_MODULES:
+                    yield Violation("streams-threads", node.lineno, f"imports {m}", rationale)
+        elif isinstance(node, ast.Call):
+            dotted = facts.resolve(node.func)
+            if dotted and any(dotted == p or dotted.startswith(p + ".") for p in _STREAM_OR_THREAD):
+                yield Violation("streams-threads", node.lineno, f"creates a stream, thread or process ({dotted})",
+                                rationale)
 
 
 _PROTECTED_ROOTS = ("torch", "triton", "time", "timeit", "numpy", "builtins", "sys", "os", "tritonwright")

@@ -349,11 +349,18 @@ def compare(task: Task, a: Candidate, b: Candidate, config: EvalConfig | None = 
     Both candidates run in one child on the same inputs, alternating order every round, so drift of clocks
     and temperature falls on both. Correctness is not re-checked here: evaluate each candidate first.
     """
+    return compare_repeated(task, a, b, config, threshold, rounds, repeats=1)[0]
+
+
+def compare_repeated(task: Task, a: Candidate, b: Candidate, config: EvalConfig | None = None,
+                     threshold: float = 0.02, rounds: int = 10, repeats: int = 1) -> list[Comparison]:
+    """`repeats` independent A/B decisions in one session (used for A/A and sensitivity checks)."""
     config = config or EvalConfig()
     if resolve_device(config.device) != "cuda":
         raise TaskError("compare needs a CUDA GPU (timing is unavailable in CPU mode)")
     if rounds < 3:
         raise ValueError("compare needs at least 3 rounds for a noise estimate")
+    out: list[Comparison] = []
     with tempfile.TemporaryDirectory(prefix="tritonwright-ab-") as tmp, \
             _session(task, config, "cuda", Path(tmp)) as (ref, cand):
         try:
@@ -365,10 +372,12 @@ def compare(task: Task, a: Candidate, b: Candidate, config: EvalConfig | None = 
             # Fewer runs per round than a full timing: the rounds provide the repetition.
             settings = _settings(config, False) | {"min_runs": max(10, config.min_runs // 5),
                                                    "budget_ms": config.budget_ms / 5}
-            d = cand.call("compare", config.timing_timeout_s * 2, "compare", "a", "b", rounds, settings)
+            for _ in range(repeats):
+                d = cand.call("compare", config.timing_timeout_s * 2, "compare", "a", "b", rounds, settings)
+                out.append(decide(d["a"], d["b"], threshold))
         except StepFailure as exc:
             raise TaskError(f"A/B comparison failed ({exc.status.value}): {exc.message}") from None
-    return decide(d["a"], d["b"], threshold)
+    return out
 
 
 def decide(times_a: list[float], times_b: list[float], threshold: float) -> Comparison:
