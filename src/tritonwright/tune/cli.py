@@ -77,7 +77,13 @@ def tune_command(
                  "reason": r.reason, "median_ms": r.median_ms, "round": r.round} for r in report.results]
         json_out.write_text(json.dumps({"decision": report.decision.value, "reason": report.reason,
                                         "original_ms": report.original_ms, "tuned_ms": report.tuned_ms,
-                                        "wall_s": report.wall_s, "configs": rows}, indent=2), encoding="utf-8")
+                                        "wall_s": report.wall_s, "configs": rows,
+                                        "winners": {k: c.label for k, c in report.winners.items()},
+                                        "comparison": None if report.comparison is None else {
+                                            "speedup": report.comparison.speedup,
+                                            "noise": report.comparison.noise,
+                                            "significant": report.comparison.significant}},
+                                       indent=2), encoding="utf-8")
     if report.decision is Decision.REFUSED:
         raise typer.Exit(1)
 
