@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from tritonwright.llm import LLMAuthError, LLMSettings, Message, ReplyStatus, RetryPolicy, make_provider
+from tritonwright.llm import (
+    CallParams,
+    LLMAuthError,
+    LLMSettings,
+    Message,
+    ReplyStatus,
+    RetryPolicy,
+    make_provider,
+)
 from tritonwright.llm.client import CONCISE_INSTRUCTION
 from tritonwright.llm.fake_servers import FakeLLMServer, anthropic_error, anthropic_message
 
@@ -22,11 +30,12 @@ def server():
         yield s
 
 
-def provider(server: FakeLLMServer, tmp_path: Path, sleeps: list[float], attempts: int = 3):
+def provider(server: FakeLLMServer, tmp_path: Path, sleeps: list[float], attempts: int = 3,
+             params: CallParams | None = None):
     prices = tmp_path / "prices.toml"
     prices.write_text('[models."claude-test"]\ninput_per_mtok = 3.0\noutput_per_mtok = 15.0\n')
     settings = LLMSettings(timeout_s=5.0, retry=RetryPolicy(max_attempts=attempts, base_delay_s=0.5),
-                           prices_file=str(prices), base_url=server.base_url)
+                           prices_file=str(prices), base_url=server.base_url, params=params or CallParams())
     return make_provider("anthropic:claude-test", settings, env={"ANTHROPIC_API_KEY": KEY}, sleep=sleeps.append,
                          rng=random.Random(1))
 
@@ -71,3 +80,11 @@ def test_bad_key_is_reported_once_and_redacted(server, tmp_path):
         provider(server, tmp_path, []).complete(MESSAGES)
     assert KEY not in str(info.value) and "ANTHROPIC_API_KEY" in str(info.value)
     assert len(server.requests) == 1
+
+
+def test_temperature_is_sent_only_when_set_and_effort_never(server, tmp_path):
+    server.script(anthropic_message(GOOD))
+    params = CallParams(max_output_tokens=800, temperature=0.3, reasoning_effort="high")
+    assert provider(server, tmp_path, [], params=params).complete(MESSAGES).ok
+    body = server.requests[0].body
+    assert body["temperature"] == 0.3 and body["max_tokens"] == 800 and "reasoning_effort" not in body

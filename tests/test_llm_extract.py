@@ -103,3 +103,10 @@ def test_fences_respect_length_and_character():
     assert [f.closed for f in fences] == [True, True, False]
     assert [f.lang for f in fences] == ["python", "", "python"]
     assert has_unclosed_fence(text) and not has_unclosed_fence("no code") and not has_unclosed_fence("```\nx\n```")
+
+
+def test_cut_off_after_an_earlier_fence_is_reported_as_cut_off():
+    reply = ("Plan:\n```python\nBLOCK = 1024\n```\nCode:\n```python\nimport triton\n@triton.jit\n"
+             "def k(x_ptr, n, BLOCK: tl.constexpr):\n    offs = tl.arange(0, BLOCK\n")
+    result = extract_model_code(reply)
+    assert not result.ok and "cut off" in result.failure and "never closed" in result.notes[0]

@@ -15,6 +15,7 @@ from tritonwright.llm import (
     LLMModelNotFoundError,
     LLMSettings,
     Message,
+    Provider,
     ReplyStatus,
     RetryPolicy,
     make_provider,
@@ -54,7 +55,9 @@ def provider(server: FakeLLMServer, prices: str, sleeps: list[float], *, model: 
 def test_success_sends_messages_key_and_params_and_reports_usage_and_cost(server, prices):
     server.script(openai_completion(GOOD, prompt_tokens=1000, completion_tokens=500))
     sleeps: list[float] = []
-    reply = provider(server, prices, sleeps).complete(MESSAGES)
+    p = provider(server, prices, sleeps)
+    assert isinstance(p, Provider)
+    reply = p.complete(MESSAGES)
     assert reply.status is ReplyStatus.OK and reply.text == GOOD
     assert (reply.input_tokens, reply.output_tokens, reply.attempts) == (1000, 500, 1)
     assert reply.cost_usd == pytest.approx((1000 * 2.0 + 500 * 8.0) / 1e6)
@@ -88,6 +91,12 @@ def test_server_errors_until_the_cap_fail_as_data_with_growing_pauses(server, pr
     for i, pause in enumerate(sleeps):  # equal jitter: between half and all of 1 s * 2**i
         assert 2 ** i / 2 <= pause <= 2 ** i
     assert reply.cost_usd == 0.0 and reply.text == ""
+
+
+def test_timeouts_until_the_cap_name_the_limit(server, prices):
+    server.script(*[Scripted(delay_s=0.5, body=openai_completion("late").body)] * 2)
+    reply = provider(server, prices, [], timeout_s=0.1, attempts=2).complete(MESSAGES)
+    assert reply.status is ReplyStatus.FAILED and "per-call limit of 0.1 s" in reply.error
 
 
 def test_timeout_then_success(server, prices):

@@ -66,3 +66,16 @@ def test_non_retryable_errors_return_at_once(kind):
 def test_policy_validation():
     with pytest.raises(ValueError):
         RetryPolicy(max_attempts=0)
+
+
+def test_retry_after_headers():
+    from tritonwright.llm.statuses import classify_status, retry_after_s
+
+    assert retry_after_s({"retry-after-ms": "1500"}) == 1.5
+    assert retry_after_s({"retry-after": "3"}) == 3.0
+    assert retry_after_s({"retry-after": "Wed, 21 Oct 2026 07:28:00 GMT"}) is None
+    assert retry_after_s({}) is None
+    assert classify_status(400, None, "prompt is too long: 207791 tokens > 200000 maximum") is FailureKind.CONTEXT_LENGTH
+    assert classify_status(400, "context_length_exceeded", "x") is FailureKind.CONTEXT_LENGTH
+    assert classify_status(400, None, "invalid value for tools") is FailureKind.BAD_REQUEST
+    assert classify_status(403, None, "") is FailureKind.AUTH and classify_status(503, None, "") is FailureKind.SERVER

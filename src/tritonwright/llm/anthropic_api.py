@@ -54,7 +54,7 @@ class AnthropicBackend:
                 messages=turns,  # type: ignore[arg-type]
                 timeout=request.timeout_s, **extra)
         except anthropic.APIError as exc:
-            raise self._classify(exc) from None
+            raise self._classify(exc, request.timeout_s) from None
         text = "".join(block.text for block in message.content if getattr(block, "type", "") == "text")
         reason = message.stop_reason or "stop"
         usage = message.usage
@@ -62,9 +62,9 @@ class AnthropicBackend:
                         input_tokens=usage.input_tokens if usage else None,
                         output_tokens=usage.output_tokens if usage else None)
 
-    def _classify(self, exc: anthropic.APIError) -> ProviderCallError:
+    def _classify(self, exc: anthropic.APIError, timeout_s: float) -> ProviderCallError:
         if isinstance(exc, anthropic.APITimeoutError):
-            return ProviderCallError(FailureKind.TIMEOUT, "no answer within the per-call timeout")
+            return ProviderCallError(FailureKind.TIMEOUT, f"no answer within the per-call limit of {timeout_s:g} s")
         if isinstance(exc, anthropic.APIConnectionError):
             return ProviderCallError(FailureKind.CONNECTION, f"cannot reach {self.endpoint}")
         if isinstance(exc, anthropic.APIResponseValidationError):

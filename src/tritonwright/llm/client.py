@@ -22,9 +22,9 @@ from tritonwright.llm.types import CallKey, CallParams, Exchange, LLMReply, Mess
 log = logging.getLogger(__name__)
 
 CONCISE_INSTRUCTION = (
-    "IMPORTANT: your previous answer to this request was cut off before it ended. Answer again, concisely: "
-    "the complete code in a single ```python block, no explanation before or after it, comments only where "
-    "essential."
+    "IMPORTANT: your previous answer to this request was cut off before it ended. Answer again, more "
+    "concisely: only what the requested output format asks for (for code: the complete module in a single "
+    "```python block), no explanation around it, comments only where essential."
 )
 
 

@@ -77,8 +77,8 @@ def extract_model_code(reply: str) -> ExtractedCode:
             tags = ", ".join(sorted({f.lang for f in fences}))
             return ExtractedCode(None, (), f"Your reply has no Python code block (only: {tags}). "
                                  f"{OUTPUT_RULES_REMINDER}")
-        if len(python) == 1 and not python[0].closed:
-            return apply_output_rules(python[0].body, ("the code block was never closed",), truncated=True)
+        if not python[-1].closed:  # cut off before ModelNew was reached: say so, it guides the repair
+            return apply_output_rules(python[-1].body, ("the last code block was never closed",), truncated=True)
         return ExtractedCode(None, (), f"Your code defines no class ModelNew. {OUTPUT_RULES_REMINDER}")
     complete = [f for f in defining if f.closed and _parses(f.body)]
     chosen = (complete or defining)[-1]

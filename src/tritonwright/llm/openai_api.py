@@ -88,7 +88,7 @@ class OpenAIBackend:
                 param = exc.param if exc.code in ("unsupported_parameter", "unsupported_value") else None
                 # Three corrections at most (token limit, temperature, effort): never a loop between two.
                 if adaptations >= 3 or not self._adapt(param):
-                    raise self._classify(exc) from None
+                    raise self._classify(exc, request.timeout_s) from None
                 adaptations += 1
                 log.info("%s: model refused parameter %r; sending the request without it", self.model, param)
 
@@ -101,7 +101,7 @@ class OpenAIBackend:
         except openai.BadRequestError:
             raise
         except openai.APIError as exc:
-            raise self._classify(exc) from None
+            raise self._classify(exc, request.timeout_s) from None
         if not completion.choices:
             raise ProviderCallError(FailureKind.SERVER, "the server answered with no choices")
         choice = completion.choices[0]
@@ -112,9 +112,9 @@ class OpenAIBackend:
             input_tokens=usage.prompt_tokens if usage else None,
             output_tokens=usage.completion_tokens if usage else None)
 
-    def _classify(self, exc: openai.APIError) -> ProviderCallError:
+    def _classify(self, exc: openai.APIError, timeout_s: float) -> ProviderCallError:
         if isinstance(exc, openai.APITimeoutError):
-            return ProviderCallError(FailureKind.TIMEOUT, "no answer within the per-call timeout")
+            return ProviderCallError(FailureKind.TIMEOUT, f"no answer within the per-call limit of {timeout_s:g} s")
         if isinstance(exc, openai.APIConnectionError):
             return ProviderCallError(FailureKind.CONNECTION, f"cannot reach {self.endpoint}")
         if isinstance(exc, openai.APIResponseValidationError):

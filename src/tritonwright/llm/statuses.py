@@ -35,12 +35,15 @@ def classify_status(status: int, code: str | None, message: str) -> FailureKind:
 
 
 def retry_after_s(headers: Mapping[str, str]) -> float | None:
-    """The server's requested pause in seconds (Retry-After given in seconds), or None."""
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None  # an HTTP date: rare for these APIs; our own backoff applies
-    return seconds if seconds >= 0 else None
+    """The server's requested pause in seconds (`retry-after-ms`, or `retry-after` in seconds), or None."""
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) * scale
+        except ValueError:
+            continue  # an HTTP date: rare for these APIs; our own backoff applies
+        if seconds >= 0:
+            return seconds
+    return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -121,5 +122,5 @@ class Provider(Protocol):
 
     name: str  # e.g. "openai:gpt-5", shown in logs and reports
 
-    def complete(self, messages: list[Message] | tuple[Message, ...], *, key: CallKey | None = None,
+    def complete(self, messages: Sequence[Message], *, key: CallKey | None = None,
                  params: CallParams | None = None) -> LLMReply: ...
