@@ -51,7 +51,8 @@ def make_init_args(task_module: types.ModuleType, path: str) -> InitArgs:
 def make_inputs(task_module: types.ModuleType, path: str, seed: int, device: torch.device) -> list[torch.Tensor]:
     """Fresh inputs from get_inputs() under `seed`, on `device`. Anything but tensors is a task error."""
     torch.manual_seed(seed)
-    value = task_module.get_inputs()
+    with torch.device(device):  # tensors made straight on the device: no host RNG and copy of gigabytes
+        value = task_module.get_inputs()
     if isinstance(value, torch.Tensor):
         value = [value]
     if not isinstance(value, list | tuple):
@@ -68,7 +69,8 @@ def construct(cls: type, init: InitArgs, seed: int, device: torch.device, what: 
     """Instantiate Model/ModelNew under a fixed seed (same seed for both: same default initialisation order)."""
     torch.manual_seed(seed)
     try:
-        module = cls(*init.args, **init.kwargs)
+        with torch.device(device):  # parameters initialised where they will live (same RNG for both models)
+            module = cls(*init.args, **init.kwargs)
     except TypeError as exc:
         raise LoadError(f"{what}: constructor does not accept get_init_inputs() values: {exc}") from None
     if not isinstance(module, torch.nn.Module):
