@@ -37,6 +37,7 @@ def test_rules_are_data_with_reasons_and_only_use_collected_metrics():
         assert rule.conditions
         for cond in rule.conditions:
             assert cond.reason and cond.metric in metrics_for_stage(stage)
+            assert cond.metric in metrics_for_stage(None)  # one profile of any stage decides every stage
 
 
 def test_mish_seed_decisions():

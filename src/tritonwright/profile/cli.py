@@ -18,7 +18,7 @@ from tritonwright.profile.collect import (
     ProfileSettings,
     profile_candidate,
 )
-from tritonwright.profile.metrics import STAGES, describe, prompt_metrics
+from tritonwright.profile.metrics import STAGES, prompt_metrics
 from tritonwright.profile.parse import parse_csv
 from tritonwright.profile.render import NO_METRICS, PeakRates, metrics_text, render_metrics_json, roofline
 from tritonwright.profile.report import ProfileReport
@@ -135,11 +135,6 @@ def profile_command(
     rendered = _print_report(outcome.report, stage, extra, peaks, console)
     console.print(f"profiled in {outcome.wall_s:.1f} s on {outcome.report.device or '?'}", highlight=False)
     _write_json(json_out, {**outcome.to_dict(), **rendered})
-
-
-def metric_help(metric: str) -> str:
-    """Why a metric is collected (for docs and --help texts)."""
-    return describe(metric) or "user-requested metric"
 
 
 def register(app: typer.Typer) -> None:

@@ -37,6 +37,9 @@ CORE: dict[str, str] = {
 DURATION_SET: dict[str, str] = {
     DURATION: "kernel time; the rules judge the slowest kernel and the derived rates divide by it",
 }
+RULE_INPUTS: dict[str, str] = {
+    STALL_LONG_SCOREBOARD: "memory-dependency stalls: with it one profile decides every stage's early exit",
+}
 ROOFLINE: dict[str, str] = {
     DRAM_BYTES: "bytes moved to/from DRAM, for the achieved bandwidth",
     FP32_ADD: "FP32 adds executed by threads, for the achieved FLOP rate",
@@ -94,14 +97,14 @@ def _unique(names: Iterable[str]) -> tuple[str, ...]:
 
 
 def metrics_for_stage(stage: str | None, extra: Iterable[str] = ()) -> tuple[str, ...]:
-    """Everything to collect for one stage: core + duration + roofline + the stage's own set + extra."""
+    """Everything to collect for one stage: core + duration + rule inputs + roofline + the stage's set + extra."""
     stage_set = STAGE_SETS[check_stage(stage)] if stage else {}
-    return _unique([*CORE, *DURATION_SET, *ROOFLINE, *stage_set, *extra])
+    return _unique([*CORE, *DURATION_SET, *RULE_INPUTS, *ROOFLINE, *stage_set, *extra])
 
 
 def all_metrics() -> tuple[str, ...]:
     """The union over all stages (used to capture fixtures and by `profile --stage all`)."""
-    names: list[str] = [*CORE, *DURATION_SET, *ROOFLINE]
+    names: list[str] = [*CORE, *DURATION_SET, *RULE_INPUTS, *ROOFLINE]
     for stage in STAGES:
         names.extend(STAGE_SETS[stage])
     return _unique(names)
@@ -120,7 +123,7 @@ def base_name(metric: str) -> str:
 
 def describe(metric: str) -> str | None:
     """The one-line reason a metric is collected, if it is one of ours."""
-    for table in (CORE, DURATION_SET, ROOFLINE, *STAGE_SETS.values()):
+    for table in (CORE, DURATION_SET, RULE_INPUTS, ROOFLINE, *STAGE_SETS.values()):
         if metric in table:
             return table[metric]
     return None
