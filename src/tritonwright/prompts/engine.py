@@ -73,10 +73,9 @@ def environment() -> jinja2.Environment:
     return env
 
 
-@functools.cache
-def template_variables(name: str) -> frozenset[str]:
+def collect_variables(env: jinja2.Environment, name: str) -> frozenset[str]:
     """Every variable named by template `name` and the templates it includes or imports (by literal name)."""
-    env = environment()
+    assert env.loader is not None
     seen: set[str] = set()
     todo = [name]
     names: set[str] = set()
@@ -85,7 +84,7 @@ def template_variables(name: str) -> frozenset[str]:
         if current in seen:
             continue
         seen.add(current)
-        source, _, _ = env.loader.get_source(env, current)  # type: ignore[union-attr]
+        source, _, _ = env.loader.get_source(env, current)
         ast = env.parse(source)
         names |= jinja2.meta.find_undeclared_variables(ast)
         for ref in jinja2.meta.find_referenced_templates(ast):
@@ -96,9 +95,16 @@ def template_variables(name: str) -> frozenset[str]:
     return frozenset(names - set(env.globals))
 
 
-def render_template(name: str, **variables: object) -> str:
-    """Render `name` with exactly the variables it uses; see the module docstring for the checks."""
-    expected = template_variables(name)
+@functools.cache
+def template_variables(name: str) -> frozenset[str]:
+    """collect_variables for the packaged templates (cached: the package's files do not change)."""
+    return collect_variables(environment(), name)
+
+
+def render_with(env: jinja2.Environment, name: str, variables: dict[str, object],
+                expected: frozenset[str] | None = None) -> str:
+    """Render `name` from `env` with exactly the variables it names; see the module docstring."""
+    expected = collect_variables(env, name) if expected is None else expected
     missing = sorted(expected - set(variables))
     unused = sorted(set(variables) - expected)
     if missing:
@@ -106,6 +112,11 @@ def render_template(name: str, **variables: object) -> str:
     if unused:
         raise TemplateVariableError(f"{name}: variables passed but not used: {', '.join(unused)}")
     try:
-        return environment().get_template(name).render(**variables)
+        return env.get_template(name).render(**variables)
     except jinja2.UndefinedError as exc:
         raise TemplateVariableError(f"{name}: {exc.message}") from None
+
+
+def render_template(name: str, **variables: object) -> str:
+    """Render a packaged template with exactly the variables it names (checked once per template)."""
+    return render_with(environment(), name, variables, template_variables(name))
