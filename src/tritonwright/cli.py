@@ -21,6 +21,8 @@ app = typer.Typer(
 # Modules that define commands; each exposes register(app). One line per command family.
 COMMAND_MODULES: tuple[str, ...] = (
     "tritonwright.eval.cli",
+    "tritonwright.gpus.cli",
+    "tritonwright.prompts.cli",
     "tritonwright.tune.cli",
     "tritonwright.profile.cli",
 )
