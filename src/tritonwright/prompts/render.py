@@ -4,8 +4,8 @@
     render_stage_section(stage: str, kind: str, style: str, gpu: GpuSpec) -> str
     render_optimization_prompt(*, gpu: GpuSpec, stage: str, kind: str, code: str,
                                metrics: Metrics | None = None, style: str = "compact",
-                               extras: Extras = Extras()) -> str
-    render_seed_prompt(*, gpu: GpuSpec, kind: str, reference_code: str, extras: Extras = Extras()) -> str
+                               extras: Extras | None = None) -> str
+    render_seed_prompt(*, gpu: GpuSpec, kind: str, reference_code: str, extras: Extras | None = None) -> str
     render_analysis_prompt(*, status: str, error_log: str, reference_code: str, broken_code: str) -> str
     render_repair_prompt(*, gpu: GpuSpec, status: str, error_log: str, reference_code: str,
                          broken_code: str, analysis: Analysis,
@@ -106,8 +106,9 @@ def example_pair(kind: str) -> tuple[str, str]:
     """The few-shot (reference, Triton) sources shown in the seed prompt for this task kind."""
     check_choice("kind", kind, KINDS)
     folder = resources.files("tritonwright.prompts.examples")
-    return tuple(_code(folder.joinpath(f"{kind}_{part}.py").read_text(encoding="utf-8"))  # type: ignore[return-value]
-                 for part in ("reference", "triton"))
+    reference = folder.joinpath(f"{kind}_reference.py").read_text(encoding="utf-8")
+    triton_version = folder.joinpath(f"{kind}_triton.py").read_text(encoding="utf-8")
+    return _code(reference), _code(triton_version)
 
 
 def render_seed_prompt(*, gpu: GpuSpec, kind: str, reference_code: str, extras: Extras | None = None) -> str:
