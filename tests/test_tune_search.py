@@ -7,6 +7,7 @@ import random
 from pathlib import Path
 
 from tritonwright.candidate import Candidate
+from tritonwright.errors import TaskError
 from tritonwright.eval.types import Comparison, EvalResult, Status, TimingStats
 from tritonwright.tune.analysis import analyse
 from tritonwright.tune.configs import LaunchConfig
@@ -154,3 +155,15 @@ def test_refusal_leaves_the_code_unchanged_and_says_why() -> None:
 def test_a_failing_original_is_refused() -> None:
     report, _ = run(table((8, 3), 0.06), broken={(4, 3)})
     assert report.decision is Decision.REFUSED and "original candidate fails" in report.reason
+
+
+class FailingComparer:
+    def compare(self, a: Candidate, b: Candidate, threshold: float) -> Comparison:
+        raise TaskError("A/B comparison failed (RUNTIME_ERROR): boom")
+
+
+def test_a_failed_comparison_reverts_with_its_reason() -> None:
+    ev = FakeEvaluator(table((8, 3), 0.06))
+    report = tune(Candidate(MISH), ev, FailingComparer(), TuneSettings(freeze=True))
+    assert report.decision is Decision.REVERT and report.candidate.source == MISH
+    assert "boom" in report.reason

@@ -53,6 +53,8 @@ def tune_command(
     threshold: Annotated[float, typer.Option(help="Minimum significant gain to keep the tuned code")]
     = DEFAULT_THRESHOLD,
     device: Annotated[str, typer.Option(help="auto | cuda | cpu (cpu: interpreter, --dry-run only)")] = "auto",
+    atol: Annotated[float | None, typer.Option(help="Absolute tolerance (default per dtype)")] = None,
+    rtol: Annotated[float | None, typer.Option(help="Relative tolerance (default per dtype)")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a task constant: NAME=VALUE")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the config table as JSON here")] = None,
 ) -> None:
@@ -61,7 +63,7 @@ def tune_command(
         raise UserInputError(f"--stage {stage}: one of {', '.join(STAGE_SPECS)}")
     t = load_task(task, parse_overrides(set_))
     cand = read_candidate(candidate)
-    config = EvalConfig(device=device, baselines=False)
+    config = EvalConfig(device=device, atol=atol, rtol=rtol, baselines=False)
     evaluator = HarnessEvaluator(t, config)
     comparer = None if dry_run else HarnessComparer(t, config)
     settings = TuneSettings(stage=stage, freeze=freeze, dry_run=dry_run, threshold=threshold)

@@ -11,6 +11,7 @@ from enum import Enum
 from typing import Protocol
 
 from tritonwright.candidate import Candidate
+from tritonwright.errors import TaskError
 from tritonwright.eval.types import Comparison, EvalResult
 from tritonwright.tune import rewrite
 from tritonwright.tune.analysis import Analysis, analyse
@@ -227,7 +228,10 @@ def _tune(candidate: Candidate, evaluator: Evaluator, comparer: Comparer | None,
     if all(len(p.centres) == 1 and report.winners.get(p.kernel) == p.centres[0] for p in plans):
         return _revert(report, candidate, "the original config is the fastest measured")
     assert comparer is not None
-    cmp = comparer.compare(candidate, tuned, s.threshold)
+    try:
+        cmp = comparer.compare(candidate, tuned, s.threshold)
+    except TaskError as exc:  # the harness could not time the pair: no evidence of a gain, keep the original
+        return _revert(report, candidate, f"the A/B comparison failed: {exc}")
     report.comparison = cmp
     if cmp.significant and cmp.speedup >= 1 + s.threshold:
         report.decision, report.candidate, report.reason = Decision.KEEP, tuned, f"kept: {cmp.reason}"
