@@ -1,0 +1,249 @@
+"""What a task report shows, built from one task of an exported bundle: plain data, no formatting.
+
+The bundle is the JSON from `tritonwright export RUN` (see tritonwright.report for its schema). Nothing
+here reads a file or draws: the templates format these figures and charts.py draws them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+KEPT = ("BASE", "KEEP")  # decisions after which the attempt's candidate is the current best
+LONG_REASON_CHARS = 160  # longer reasons (tracebacks) fold away in HTML so the timeline stays readable
+
+
+class ReportInputError(ValueError):
+    """The bundle breaks its schema (an unknown task, a speedup that is not a positive finite number)."""
+
+
+def find_task(bundle: dict[str, Any], task_key: str) -> dict[str, Any]:
+    """The task with this key; ReportInputError naming the known keys if there is none."""
+    for task in bundle.get("tasks", []):
+        if task.get("key") == task_key:
+            return task
+    known = ", ".join(repr(t.get("key")) for t in bundle.get("tasks", [])[:20]) or "none"
+    raise ReportInputError(f"no task {task_key!r} in run {bundle.get('run', {}).get('id')!r} (known: {known})")
+
+
+def positive(value: Any, what: str) -> float | None:
+    """A timing or speedup from the bundle: None stays None; anything but a positive finite number is an error.
+
+    The schema says absent figures are null, never inf or -1; a report that averaged such a value would lie.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+        raise ReportInputError(f"{what}: expected a positive finite number or null, got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One attempt in the timeline."""
+
+    seq: int
+    stage: str
+    origin: str
+    status: str | None
+    reason: str
+    median_ms: float | None
+    speedup_eager: float | None
+    speedup_compiled: float | None
+    decision: str
+    decision_reason: str
+    wall_s: float | None
+    candidate_id: str
+    parent_id: str | None
+    llm: dict[str, Any] | None
+
+    @property
+    def long_reason(self) -> bool:
+        return len(self.reason) > LONG_REASON_CHARS or "\n" in self.reason.strip()
+
+    @property
+    def reason_head(self) -> str:
+        """First line of the reason, cut to LONG_REASON_CHARS."""
+        first = self.reason.strip().splitlines()[0] if self.reason.strip() else ""
+        return first if len(first) <= LONG_REASON_CHARS else first[:LONG_REASON_CHARS] + "…"
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    kernel: str
+    metric: str
+    before: Any
+    after: Any
+
+
+@dataclass(frozen=True)
+class MetricTable:
+    """ncu metrics around one attempt: before = the profile that chose (or skipped) the step, after = its result."""
+
+    seq: int
+    stage: str
+    decision: str
+    decision_reason: str
+    rows: tuple[MetricRow, ...]
+    has_after: bool
+
+
+@dataclass(frozen=True)
+class DiffLine:
+    kind: str  # file, hunk, add, del or ctx: the CSS class and the Markdown reader's cue
+    text: str
+
+
+@dataclass(frozen=True)
+class KeptStep:
+    seq: int
+    stage: str
+    origin: str
+    candidate_id: str
+    parent_id: str | None
+    decision_reason: str
+    speedup_eager: float | None
+    lines: tuple[DiffLine, ...]
+
+
+@dataclass(frozen=True)
+class TaskView:
+    run: dict[str, Any]
+    task: dict[str, Any]
+    eager_ms: float | None
+    compiled_ms: float | None
+    compile_mode: str
+    rows: tuple[Row, ...]
+    best_so_far: tuple[float | None, ...]  # speedup vs eager of the current best after each row
+    metric_tables: tuple[MetricTable, ...]
+    kept_steps: tuple[KeptStep, ...]
+    best: dict[str, Any] | None
+    best_speedup_eager: float | None
+    best_speedup_compiled: float | None
+
+    @property
+    def compiled_vs_eager(self) -> float | None:
+        """How much faster torch.compile is than eager: the bar a Triton kernel must clear to matter."""
+        if self.eager_ms is None or self.compiled_ms is None:
+            return None
+        return self.eager_ms / self.compiled_ms
+
+
+def _speedup(given: Any, baseline_ms: float | None, median_ms: float | None, what: str) -> float | None:
+    """The bundle's speedup, or baseline/median when the bundle left it out but has both times."""
+    value = positive(given, what)
+    if value is None and baseline_ms is not None and median_ms is not None:
+        return baseline_ms / median_ms
+    return value
+
+
+def _row(att: dict[str, Any], key: str, eager_ms: float | None, compiled_ms: float | None) -> Row:
+    where = f"task {key!r} attempt {att.get('seq')}"
+    median = positive(att.get("median_ms"), f"{where} median_ms")
+    return Row(
+        seq=int(att["seq"]),
+        stage=str(att.get("stage") or "?"),
+        origin=str(att.get("origin") or "?"),
+        status=att.get("status"),
+        reason=str(att.get("reason") or ""),
+        median_ms=median,
+        speedup_eager=_speedup(att.get("speedup_eager"), eager_ms, median, f"{where} speedup_eager"),
+        speedup_compiled=_speedup(att.get("speedup_compiled"), compiled_ms, median, f"{where} speedup_compiled"),
+        decision=str(att.get("decision") or "?"),
+        decision_reason=str(att.get("decision_reason") or ""),
+        wall_s=att.get("wall_s"),
+        candidate_id=str(att.get("candidate_id") or ""),
+        parent_id=att.get("parent_id"),
+        llm=att.get("llm"),
+    )
+
+
+def best_so_far(rows: tuple[Row, ...]) -> tuple[float | None, ...]:
+    """After each attempt, the speedup vs eager of the candidate the pipeline holds as best.
+
+    Only a correct (OK) attempt that became the base or was kept moves the line; a faster attempt that was
+    reverted (within noise, or wrong) does not, because the user never gets it.
+    """
+    current: float | None = None
+    out: list[float | None] = []
+    for row in rows:
+        if row.decision in KEPT and row.status == "OK" and row.speedup_eager is not None:
+            current = row.speedup_eager
+        out.append(current)
+    return tuple(out)
+
+
+def _flatten(metrics: dict[str, Any] | None) -> dict[tuple[str, str], Any]:
+    """{kernel: {metric: v}} or {kernel: [{metric: v}, ...]} -> {(kernel label, metric): v}, order kept."""
+    out: dict[tuple[str, str], Any] = {}
+    for kernel, body in (metrics or {}).items():
+        launches = body if isinstance(body, list) else [body]
+        for i, launch in enumerate(launches, start=1):
+            label = kernel if len(launches) == 1 else f"{kernel} (launch {i})"
+            for metric, value in (launch or {}).items():
+                out[(label, metric)] = value
+    return out
+
+
+def _metric_table(att: dict[str, Any], row: Row) -> MetricTable | None:
+    before = _flatten(att.get("metrics_before"))
+    after = _flatten(att.get("metrics_after"))
+    if not before and not after:
+        return None
+    keys = list(dict.fromkeys([*before, *after]))
+    rows = tuple(MetricRow(k, m, before.get((k, m)), after.get((k, m))) for k, m in keys)
+    return MetricTable(row.seq, row.stage, row.decision, row.decision_reason, rows, bool(after))
+
+
+def diff_lines(diff: str) -> tuple[DiffLine, ...]:
+    """A unified diff split into lines, each tagged file/hunk/add/del/ctx for colouring."""
+    out: list[DiffLine] = []
+    for line in diff.splitlines():
+        if line.startswith(("+++", "---")):
+            kind = "file"
+        elif line.startswith("@@"):
+            kind = "hunk"
+        elif line.startswith("+"):
+            kind = "add"
+        elif line.startswith("-"):
+            kind = "del"
+        else:
+            kind = "ctx"
+        out.append(DiffLine(kind, line))
+    return tuple(out)
+
+
+def build_task_view(bundle: dict[str, Any], task_key: str) -> TaskView:
+    """Everything a task report shows, in attempt order (by seq)."""
+    task = find_task(bundle, task_key)
+    base = task.get("baselines") or {}
+    eager = positive(base.get("eager_ms"), f"task {task_key!r} eager_ms")
+    compiled = positive(base.get("compiled_ms"), f"task {task_key!r} compiled_ms")
+    attempts = sorted(task.get("attempts") or [], key=lambda a: int(a["seq"]))
+    rows = tuple(_row(a, task_key, eager, compiled) for a in attempts)
+    tables = tuple(t for a, r in zip(attempts, rows, strict=True) if (t := _metric_table(a, r)) is not None)
+    kept = tuple(
+        KeptStep(r.seq, r.stage, r.origin, r.candidate_id, r.parent_id, r.decision_reason, r.speedup_eager,
+                 diff_lines(a.get("diff") or ""))
+        for a, r in zip(attempts, rows, strict=True)
+        if r.decision == "KEEP"
+    )
+    best = task.get("best")
+    best_median = positive(best.get("median_ms"), f"task {task_key!r} best median_ms") if best else None
+    return TaskView(
+        run=bundle.get("run") or {},
+        task=task,
+        eager_ms=eager,
+        compiled_ms=compiled,
+        compile_mode=str(base.get("compile_mode") or ""),
+        rows=rows,
+        best_so_far=best_so_far(rows),
+        metric_tables=tables,
+        kept_steps=kept,
+        best=best,
+        best_speedup_eager=_speedup(best.get("speedup_eager"), eager, best_median,
+                                    f"task {task_key!r} best speedup_eager") if best else None,
+        best_speedup_compiled=_speedup(best.get("speedup_compiled"), compiled, best_median,
+                                       f"task {task_key!r} best speedup_compiled") if best else None,
+    )
