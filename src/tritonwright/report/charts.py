@@ -61,6 +61,7 @@ def speedup_over_attempts(view: TaskView) -> bytes:
     if view.compiled_vs_eager is not None:
         ax.axhline(view.compiled_vs_eager, color="#7c3aed", linestyle=":", linewidth=1.5, label="torch.compile")
     ax.set_xticks(xs)
+    ax.set_xlim(min(xs) - 0.5, max(xs) + 0.5)  # half a step of margin: end markers are not cut by the frame
     if len(rows) <= MAX_NAMED_TICKS:
         ax.set_xticklabels([f"{r.seq} {r.stage}" for r in rows], rotation=35, ha="right", fontsize=8)
     ax.set_xlabel("attempt")
