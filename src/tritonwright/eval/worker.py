@@ -184,7 +184,6 @@ class _Candidate:
         self.state = state
         self.models: dict[str, torch.nn.Module] = {}
         self.notes: list[str] = []
-        self.inputs: list[torch.Tensor] | None = None
         self.timing_inputs: list[torch.Tensor] | None = None
         self.keep: list[Any] = []  # tensors shared with the reference stay alive until it has read them
 
