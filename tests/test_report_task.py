@@ -160,3 +160,16 @@ def test_infinite_time_in_the_bundle_is_refused(tmp_path: Path) -> None:
     bundle["tasks"][0]["attempts"][2]["median_ms"] = float("inf")
     with pytest.raises(ReportInputError, match="attempt 3 median_ms"):
         write_task_report(bundle, "23_Softmax", tmp_path)
+
+
+def test_traceback_folds_under_its_exception_line(report: dict) -> None:
+    summary = re.search(r"<summary>(.*?)</summary>", _rows(report["html"])[0]).group(1)
+    assert summary.startswith("triton.compiler.errors.CompilationError: at 12:8:")
+
+
+@pytest.mark.parametrize("field", ["wall_s", "gpu_s"])
+def test_negative_duration_in_the_bundle_is_refused(tmp_path: Path, field: str) -> None:
+    bundle = task_bundle()
+    bundle["tasks"][0][field] = -1.0
+    with pytest.raises(ReportInputError, match=field):
+        write_task_report(bundle, "23_Softmax", tmp_path)

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tritonwright.report.task_view import KEPT, positive
+from tritonwright.report.task_view import KEPT, duration, positive
 
 # KernelBench reports fast_0 (correct at all), fast_1 (faster than the baseline) and fast_2 (twice as fast);
 # 1.2 adds the "clearly faster, beyond noise and small wins" point between them.
@@ -136,8 +136,8 @@ def usage_totals(tasks: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 def time_totals(tasks: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """GPU seconds and wall seconds summed over tasks, with how many tasks did not report each."""
-    gpu, gpu_unknown = _sum_known([t.get("gpu_s") for t in tasks])
-    wall, wall_unknown = _sum_known([t.get("wall_s") for t in tasks])
+    gpu, gpu_unknown = _sum_known([duration(t.get("gpu_s"), f"task {t.get('key')!r} gpu_s") for t in tasks])
+    wall, wall_unknown = _sum_known([duration(t.get("wall_s"), f"task {t.get('key')!r} wall_s") for t in tasks])
     return {"gpu_s": gpu, "gpu_unknown_tasks": gpu_unknown, "wall_s": wall, "wall_unknown_tasks": wall_unknown}
 
 

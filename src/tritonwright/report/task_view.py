@@ -39,6 +39,15 @@ def positive(value: Any, what: str) -> float | None:
     return float(value)
 
 
+def duration(value: Any, what: str) -> float | None:
+    """A duration in seconds from the bundle: None stays None; zero is allowed (a skipped step takes none)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        raise ReportInputError(f"{what}: expected a finite number of seconds >= 0 or null, got {value!r}")
+    return float(value)
+
+
 @dataclass(frozen=True)
 class Row:
     """One attempt in the timeline."""
@@ -64,9 +73,13 @@ class Row:
 
     @property
     def reason_head(self) -> str:
-        """First line of the reason, cut to LONG_REASON_CHARS."""
-        first = self.reason.strip().splitlines()[0] if self.reason.strip() else ""
-        return first if len(first) <= LONG_REASON_CHARS else first[:LONG_REASON_CHARS] + "…"
+        """The line that names the failure, cut to LONG_REASON_CHARS: the last line of a Python traceback
+        (the exception), the first line of anything else."""
+        lines = [line for line in self.reason.strip().splitlines() if line.strip()]
+        if not lines:
+            return ""
+        head = lines[-1] if lines[0].startswith("Traceback") else lines[0]
+        return head if len(head) <= LONG_REASON_CHARS else head[:LONG_REASON_CHARS] + "…"
 
 
 @dataclass(frozen=True)
@@ -121,6 +134,8 @@ class TaskView:
     best: dict[str, Any] | None
     best_speedup_eager: float | None
     best_speedup_compiled: float | None
+    wall_s: float | None
+    gpu_s: float | None
 
     @property
     def compiled_vs_eager(self) -> float | None:
@@ -152,7 +167,7 @@ def _row(att: dict[str, Any], key: str, eager_ms: float | None, compiled_ms: flo
         speedup_compiled=_speedup(att.get("speedup_compiled"), compiled_ms, median, f"{where} speedup_compiled"),
         decision=str(att.get("decision") or "?"),
         decision_reason=str(att.get("decision_reason") or ""),
-        wall_s=att.get("wall_s"),
+        wall_s=duration(att.get("wall_s"), f"{where} wall_s"),
         candidate_id=str(att.get("candidate_id") or ""),
         parent_id=att.get("parent_id"),
         llm=att.get("llm"),
@@ -246,4 +261,6 @@ def build_task_view(bundle: dict[str, Any], task_key: str) -> TaskView:
                                     f"task {task_key!r} best speedup_eager") if best else None,
         best_speedup_compiled=_speedup(best.get("speedup_compiled"), compiled, best_median,
                                        f"task {task_key!r} best speedup_compiled") if best else None,
+        wall_s=duration(task.get("wall_s"), f"task {task_key!r} wall_s"),
+        gpu_s=duration(task.get("gpu_s"), f"task {task_key!r} gpu_s"),
     )
