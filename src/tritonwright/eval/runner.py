@@ -37,6 +37,7 @@ from tritonwright.eval.types import (
 from tritonwright.task import Task
 
 _LOG_TAIL_LINES = 15  # last lines of a dead child's output, enough for a signal or CUDA message
+_EXIT_GRACE_S = 1.0  # a clean exit of both children usually fits; after that they are killed
 
 
 class StepFailure(Exception):
@@ -117,12 +118,10 @@ class _Child:
             self.proc.kill()
         self.proc.join(10)
 
-    def close(self) -> None:
+    def request_exit(self) -> None:
         if self.proc.is_alive():
             with suppress(BrokenPipeError, OSError):
                 self.ctrl.send(("exit",))
-            self.proc.join(10)
-        self.kill()
 
 
 def _status(value: str) -> Status:
@@ -167,8 +166,22 @@ def _session(task: Task, config: EvalConfig, device: str, workdir: Path) -> Iter
         data_cand.close()
         yield children[0], children[1]
     finally:
-        for c in children:
-            c.close()
+        _shutdown(children)
+
+
+def _shutdown(children: list[_Child]) -> None:
+    """Ask every child to exit, give them a moment together, then kill what is left.
+
+    Nothing a child holds is needed once its last reply arrived; waiting for each one's CUDA teardown in
+    turn cost seconds per evaluation.
+    """
+    for c in children:
+        c.request_exit()
+    deadline = time.monotonic() + _EXIT_GRACE_S
+    for c in children:
+        c.proc.join(max(0.0, deadline - time.monotonic()))
+    for c in children:
+        c.kill()
 
 
 def _write_source(candidate: Candidate, workdir: Path, name: str) -> str:
