@@ -11,7 +11,8 @@ def softmax_row_kernel(x_ptr, y_ptr, n_cols, stride, BLOCK: tl.constexpr):
     x_row = x_ptr + row * stride
     y_row = y_ptr + row * stride
     cols = tl.arange(0, BLOCK)
-    m = tl.full([BLOCK], float("-inf"), tl.float32)
+    # A finite floor, not -inf: lanes that never see data must not produce exp(-inf - -inf) = NaN.
+    m = tl.full([BLOCK], -1e30, tl.float32)
     s = tl.zeros([BLOCK], tl.float32)
     for start in range(0, n_cols, BLOCK):
         mask = start + cols < n_cols

@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "tritonwright.prompts.cli",
     "tritonwright.tune.cli",
     "tritonwright.profile.cli",
+    "tritonwright.pipeline.cli",
 )
 
 
@@ -45,5 +46,5 @@ def main() -> None:
     except UserInputError as exc:
         console = Console(stderr=True)
         console.print("[red]error:[/red] ", end="")
-        console.print(str(exc), markup=False, highlight=False)
+        console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)

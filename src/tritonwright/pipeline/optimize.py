@@ -1,0 +1,431 @@
+"""One task through the whole loop: seed -> repair -> four stages (profile, early exit, candidate, check,
+keep/revert) -> final check -> best.py and reports.
+
+Every step has a deterministic key and is recorded in the run store as it finishes; a resumed run finds
+recorded steps by key and replays their decisions instead of doing them again.
+"""
+
+from __future__ import annotations
+
+import difflib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from tritonwright.candidate import Candidate
+from tritonwright.eval.types import EvalResult, Status
+from tritonwright.gpus.spec import GpuSpec
+from tritonwright.pipeline.seams import Comparer, Evaluator, Profile, Profiler
+from tritonwright.prompts.stages import STAGES
+from tritonwright.store import AttemptRecord, RunStore
+from tritonwright.task import Task
+
+DEFAULT_MAX_REPAIRS = 5  # the seed system's budget: errors still there after five tries are rarely fixed
+DEFAULT_THRESHOLD = 0.02  # keep a change only when >= 2% faster beyond noise: smaller "gains" were noise
+FINAL_SEED_OFFSET = 1000  # the final check draws inputs never seen while optimizing
+TUNER_STAGES_WITHOUT_LLM = ("block_tiling", "memory_access", "advanced_memory")  # stages the tuner can serve
+SYSTEM_PROMPT = "You are an expert in writing fast, correct Triton GPU kernels for PyTorch models."
+
+
+@dataclass(frozen=True)
+class OptimizeConfig:
+    stages: tuple[str, ...] = STAGES
+    style: str = "compact"  # the seeds' shorter stage text; verbose is seed 003's
+    max_repairs: int = DEFAULT_MAX_REPAIRS
+    threshold: float = DEFAULT_THRESHOLD
+    candidates: int = 1  # LLM answers per seed/stage prompt; the best correct one competes
+    timed: bool = True  # False on CPU: correctness only, no keep decisions on speed
+
+
+class Events(Protocol):
+    def step(self, task_key: str, text: str) -> None: ...
+    def best(self, task_key: str, speedup: float | None) -> None: ...
+
+
+class QuietEvents:
+    def step(self, task_key: str, text: str) -> None:
+        pass
+
+    def best(self, task_key: str, speedup: float | None) -> None:
+        pass
+
+
+@dataclass
+class TaskOutcome:
+    key: str
+    status: str  # done | failed
+    error: str | None = None
+    best: Candidate | None = None
+    final: EvalResult | None = None
+    files: list[Path] = field(default_factory=list)
+
+
+@dataclass
+class _State:
+    best: Candidate | None = None
+    best_ms: float | None = None
+    eager_ms: float | None = None
+    compiled_ms: float | None = None
+
+
+class TaskOptimizer:
+    """Runs one task; every outside thing comes in through the constructor."""
+
+    def __init__(self, *, key: str, task: Task, store: RunStore, run_id: str, config: OptimizeConfig,
+                 evaluator: Evaluator, comparer: Comparer | None, profiler: Profiler, llm: Any | None,
+                 gpu: GpuSpec, kind: str, events: Events | None = None,
+                 tuner: Callable[..., Any] | None = None) -> None:
+        self.key, self.task, self.store, self.run_id, self.cfg = key, task, store, run_id, config
+        self.evaluator, self.comparer, self.profiler, self.llm = evaluator, comparer, profiler, llm
+        self.gpu, self.kind = gpu, kind
+        self.events = events or QuietEvents()
+        self.tuner = tuner
+        self.state = _State()
+        self.history: list[Any] = []  # failed repair attempts, for the repair prompt
+
+    # --- helpers ---------------------------------------------------------------------------------------
+
+    def _say(self, text: str) -> None:
+        self.events.step(self.key, text)
+
+    def _speedups(self, ms: float | None) -> tuple[float | None, float | None]:
+        if ms is None:
+            return None, None
+        e = self.state.eager_ms / ms if self.state.eager_ms else None
+        c = self.state.compiled_ms / ms if self.state.compiled_ms else None
+        return e, c
+
+    def _record(self, rec: AttemptRecord, cand: Candidate | None, result: EvalResult | None) -> AttemptRecord:
+        if cand is not None:
+            rec.candidate_id = cand.id
+            rec.parent_id = rec.parent_id or cand.parent
+            self.store.save_candidate(self.run_id, self.key, cand.id, cand.source)
+        if result is not None:
+            rec.status = result.status.value
+            rec.reason = rec.reason or result.reason
+            rec.median_ms = result.timing.median_ms if result.timing else None
+            rec.speedup_eager, rec.speedup_compiled = self._speedups(rec.median_ms)
+            rec.result = result.to_dict()
+            rec.wall_s = rec.wall_s or result.wall_s
+        return self.store.record_attempt(self.run_id, self.key, rec)
+
+    def _recorded(self, step_key: str) -> tuple[AttemptRecord, Candidate | None] | None:
+        rec = self.store.attempt(self.run_id, self.key, step_key)
+        if rec is None:
+            return None
+        cand = None
+        if rec.candidate_id:
+            src = self.store.load_candidate(self.run_id, self.key, rec.candidate_id)
+            cand = Candidate(source=src, origin=rec.origin, parent=rec.parent_id)
+        return rec, cand
+
+    def _diff(self, new: Candidate) -> str | None:
+        if self.state.best is None:
+            return None
+        lines = difflib.unified_diff(self.state.best.source.splitlines(keepends=True),
+                                     new.source.splitlines(keepends=True), "best.py", "candidate.py")
+        return "".join(lines) or None
+
+    def _evaluate(self, cand: Candidate, baselines: bool = False, seed: int | None = None) -> EvalResult:
+        result = self.evaluator.evaluate(cand, timed=self.cfg.timed, baselines=baselines and self.cfg.timed,
+                                         seed=seed)
+        if result.eager:
+            self.state.eager_ms = result.eager.median_ms
+        if result.compiled:
+            self.state.compiled_ms = result.compiled.median_ms
+        if result.eager or result.compiled:
+            self.store.update_task(self.run_id, self.key, baselines={
+                "eager_ms": self.state.eager_ms, "compiled_ms": self.state.compiled_ms,
+                "compile_mode": "default"})
+        return result
+
+    def _accept(self, cand: Candidate, ms: float | None) -> None:
+        self.state.best, self.state.best_ms = cand, ms
+        self.events.best(self.key, self._speedups(ms)[0])
+
+    # --- LLM calls -------------------------------------------------------------------------------------
+
+    def _ask(self, step_key: str, prompt: str, attempt: int = 0) -> tuple[str | None, dict[str, Any], str]:
+        """One LLM call: (text or None, usage for the record, failure reason)."""
+        from tritonwright.llm.types import CallKey, Message
+
+        messages = [Message.system(SYSTEM_PROMPT), Message.user(prompt)]
+        reply = self.llm.complete(messages, key=CallKey(self.key, step_key, attempt))
+        self.store.record_llm_call(self.run_id, self.key, step_key, [m.__dict__ for m in messages],
+                                   {k: v for k, v in reply.to_dict().items() if k != "exchanges"})
+        usage = {"input_tokens": reply.input_tokens or 0, "output_tokens": reply.output_tokens or 0,
+                 "cost_usd": reply.cost_usd, "calls": 1}
+        if not reply.ok:
+            return None, usage, f"LLM call failed ({reply.status.value}): {reply.error or reply.finish_reason}"
+        return reply.text, usage, ""
+
+    def _code_from(self, text: str | None, origin: str) -> tuple[Candidate | None, str]:
+        from tritonwright.llm.extract import extract_model_code
+
+        if text is None:
+            return None, ""
+        got = extract_model_code(text)
+        if not got.ok:
+            return None, got.failure or "no usable code in the reply"
+        parent = self.state.best.id if self.state.best else None
+        return got.candidate(origin, parent), ""
+
+    # --- steps -----------------------------------------------------------------------------------------
+
+    def run(self, start: Candidate | None) -> TaskOutcome:
+        t0 = time.monotonic()
+        current, result = self._seed(start)
+        current, result = self._repair_loop(current, result)
+        if current is None or result is None or not result.ok:
+            why = result.reason if result is not None else "no candidate could be produced"
+            status = result.status.value if result is not None else "FAILED"
+            return TaskOutcome(self.key, "failed", f"no correct candidate ({status}): {why.splitlines()[0][:300]}")
+        self._accept(current, result.timing.median_ms if result.timing else self.state.best_ms)
+        for stage in self.cfg.stages:
+            self._stage(stage)
+        final = self._final()
+        outcome = TaskOutcome(self.key, "done", best=self.state.best, final=final)
+        wall = round(time.monotonic() - t0, 3)
+        e, c = self._speedups(final.timing.median_ms if final and final.timing else None)
+        best = {"candidate_id": self.state.best.id if self.state.best else None,
+                "median_ms": final.timing.median_ms if final and final.timing else None,
+                "speedup_eager": e, "speedup_compiled": c,
+                "source": self.state.best.source if self.state.best else ""}
+        self.store.update_task(self.run_id, self.key, best=best, wall_s=wall)
+        return outcome
+
+    def _seed(self, start: Candidate | None) -> tuple[Candidate | None, EvalResult | None]:
+        done = self._recorded("seed")
+        if done:
+            rec, cand = done
+            return cand, EvalResult.from_dict(rec.result) if rec.result else None
+        self._say("seed")
+        usage = None
+        if start is not None:
+            cand, origin = start, "user"
+        else:
+            if self.llm is None:
+                raise_missing = ("no candidate and no LLM: pass --from CANDIDATE.py (your current ModelNew) or "
+                                 "--llm SPEC (e.g. openai:gpt-5) to write one")
+                raise ValueError(raise_missing)
+            from tritonwright.prompts.render import render_seed_prompt
+
+            prompt = render_seed_prompt(gpu=self.gpu, kind=self.kind, reference_code=self.task.source)
+            text, usage, failure = self._ask("seed", prompt)
+            cand, failure2 = self._code_from(text, "seed")
+            origin = "llm"
+            if cand is None:
+                rec = AttemptRecord("seed", "seed", origin, "FAILED", reason=failure or failure2, llm=usage,
+                                    status="REJECTED")
+                self._record(rec, None, None)
+                self.history_text = text or ""
+                return None, None
+        result = self._evaluate(cand, baselines=True)
+        rec = AttemptRecord("seed", "seed", origin, "BASE" if result.ok else "FAILED", llm=usage,
+                            decision_reason="starting point" if result.ok else "fails its check")
+        self._record(rec, cand, result)
+        return cand, result
+
+    def _repair_loop(self, cand: Candidate | None, result: EvalResult | None
+                     ) -> tuple[Candidate | None, EvalResult | None]:
+        i = 1
+        while (result is None or not result.ok) and i <= self.cfg.max_repairs:
+            done = self._recorded(f"repair:{i}")
+            if done:
+                rec, new = done
+                cand, result = (new or cand), (EvalResult.from_dict(rec.result) if rec.result else result)
+                i += 1
+                continue
+            if self.llm is None:
+                return cand, result
+            self._say(f"repair {i}/{self.cfg.max_repairs}")
+            cand, result = self._repair_once(f"repair:{i}", "repair", cand, result)
+            i += 1
+        return cand, result
+
+    def _repair_once(self, step_key: str, stage: str, cand: Candidate | None, result: EvalResult | None
+                     ) -> tuple[Candidate | None, EvalResult | None]:
+        from tritonwright.prompts.render import (
+            Analysis,
+            AnalysisFormatError,
+            FailedAttempt,
+            parse_analysis,
+            render_analysis_prompt,
+            render_repair_prompt,
+        )
+
+        status = result.status.value if result is not None else "REJECTED"
+        log = result.reason if result is not None else "the reply held no usable code"
+        broken = cand.source if cand is not None else getattr(self, "history_text", "")
+        text, usage_a, failure = self._ask(f"analysis:{step_key}", render_analysis_prompt(
+            status=status, error_log=log, reference_code=self.task.source, broken_code=broken))
+        try:
+            analysis = parse_analysis(text or "")
+        except AnalysisFormatError:  # the fix call still gets the error log; the analysis is a hint only
+            analysis = Analysis(status, "the analysis reply could not be parsed", "fix the error in the log")
+        prompt = render_repair_prompt(gpu=self.gpu, status=status, error_log=log, reference_code=self.task.source,
+                                      broken_code=broken, analysis=analysis, history=self.history)
+        text, usage_r, failure = self._ask(step_key, prompt)
+        usage = {k: (usage_a.get(k) or 0) + (usage_r.get(k) or 0) for k in ("input_tokens", "output_tokens",
+                                                                             "calls")}
+        usage["cost_usd"] = (None if usage_a.get("cost_usd") is None or usage_r.get("cost_usd") is None
+                             else usage_a["cost_usd"] + usage_r["cost_usd"])
+        new, failure2 = self._code_from(text, "repair")
+        if new is None:
+            rec = AttemptRecord(step_key, stage, "llm", "FAILED", reason=failure or failure2, llm=usage,
+                                status="REJECTED")
+            self._record(rec, None, None)
+            self.history.append(FailedAttempt("REJECTED", failure or failure2))
+            return cand, result
+        new_result = self._evaluate(new, baselines=stage == "repair")
+        decision = "BASE" if new_result.ok else "FAILED"
+        rec = AttemptRecord(step_key, stage, "llm", decision, llm=usage,
+                            decision_reason="repaired" if new_result.ok else "still failing")
+        self._record(rec, new, new_result)
+        if not new_result.ok:
+            self.history.append(FailedAttempt(new_result.status.value, new_result.reason))
+        return new, new_result
+
+    def _stage(self, stage: str) -> None:
+        llm_key, tune_key = f"stage:{stage}:llm", f"stage:{stage}:tune"
+        skip_key = f"stage:{stage}:skip"
+        recorded = [r for r in (self._recorded(k) for k in (skip_key, llm_key, f"stage:{stage}:repair", tune_key))
+                    if r is not None]
+        uses_llm = self.llm is not None
+        uses_tuner = self.tuner is not None and (stage == "advanced_memory" or (
+            not uses_llm and stage in TUNER_STAGES_WITHOUT_LLM))
+        expected = (1 if uses_llm else 0) + (1 if uses_tuner else 0)
+        if recorded and (recorded[0][0].step_key == skip_key or len(recorded) >= expected):
+            for rec, cand in recorded:  # replay the decisions of a finished stage
+                if rec.decision == "KEEP" and cand is not None:
+                    self._accept(cand, rec.median_ms)
+            return
+        if not uses_llm and not uses_tuner:
+            self._record(AttemptRecord(skip_key, stage, "none", "SKIP",
+                                       decision_reason="needs an LLM (no --llm given) and the tuner does not "
+                                                       "serve this stage"), None, None)
+            return
+        self._say(f"{stage}: profiling")
+        assert self.state.best is not None
+        prof = self.profiler.profile(self.state.best, stage)
+        decision = _early_exit(prof, stage)
+        if decision is not None and decision.skip:
+            self._record(AttemptRecord(skip_key, stage, "rules", "SKIP", decision_reason=decision.reason,
+                                       metrics_before=prof.metrics), None, None)
+            return
+        if uses_llm and self._recorded(llm_key) is None:
+            self._llm_stage(stage, prof)
+        if uses_tuner and self._recorded(tune_key) is None:
+            self._tune_stage(stage, prof)
+
+    def _llm_stage(self, stage: str, prof: Profile) -> None:
+        from tritonwright.prompts.render import render_optimization_prompt
+
+        assert self.state.best is not None
+        self._say(f"{stage}: asking the LLM")
+        prompt = render_optimization_prompt(gpu=self.gpu, stage=stage, kind=self.kind, code=self.state.best.source,
+                                            metrics=prof.metrics, style=self.cfg.style)
+        text, usage, failure = self._ask(f"stage:{stage}:llm", prompt)
+        cand, failure2 = self._code_from(text, f"stage:{stage}")
+        key = f"stage:{stage}:llm"
+        if cand is None:
+            self._record(AttemptRecord(key, stage, "llm", "FAILED", reason=failure or failure2, llm=usage,
+                                       status="REJECTED", metrics_before=prof.metrics,
+                                       decision_reason="no usable code"), None, None)
+            return
+        self._say(f"{stage}: evaluating")
+        result = self._evaluate(cand)
+        if not result.ok:  # one repair, then the stage gives up and the current best stays
+            self._record(AttemptRecord(key, stage, "llm", "FAILED", llm=usage, metrics_before=prof.metrics,
+                                       decision_reason="fails its check", diff=self._diff(cand)), cand, result)
+            cand, result = self._repair_once(f"stage:{stage}:repair", stage, cand, result)
+            if cand is None or result is None or not result.ok:
+                return
+            key = f"stage:{stage}:repair"
+            if self._recorded(key) is not None:  # _repair_once recorded the repaired attempt: decide on it
+                self._decide(key, stage, cand, result, usage, prof, replace=True)
+                return
+        self._decide(key, stage, cand, result, usage, prof)
+
+    def _decide(self, key: str, stage: str, cand: Candidate, result: EvalResult, usage: dict[str, Any] | None,
+                prof: Profile, replace: bool = False) -> None:
+        assert self.state.best is not None
+        if not self.cfg.timed or self.comparer is None:
+            decision, why = "REVERT", "timing needs a GPU: correct, but speed cannot be judged, best kept"
+        else:
+            self._say(f"{stage}: A/B timing")
+            cmp = self.comparer.compare(self.state.best, cand, self.cfg.threshold)
+            decision, why = ("KEEP" if cmp.significant else "REVERT"), cmp.reason
+        rec = AttemptRecord(key if not replace else f"{key}:decision", stage, "llm", decision, decision_reason=why,
+                            llm=usage if not replace else None, metrics_before=prof.metrics, diff=self._diff(cand))
+        self._record(rec, cand, result)
+        if decision == "KEEP":
+            self._accept(cand, result.timing.median_ms if result.timing else None)
+
+    def _tune_stage(self, stage: str, prof: Profile) -> None:
+        assert self.state.best is not None and self.tuner is not None
+        self._say(f"{stage}: launch tuner")
+        report = self.tuner(self.state.best, stage)
+        decision = {"KEEP": "KEEP", "REVERT": "REVERT", "REFUSED": "SKIP", "CHECKED": "REVERT"}[report.decision.value]
+        why = report.reason
+        if report.decision.value == "CHECKED":
+            why = f"timing needs a GPU: configs checked for correctness only ({report.reason})"
+        cand = report.candidate if report.decision.value == "KEEP" else None
+        tuned_ms = report.tuned_ms if cand is not None else None
+        rec = AttemptRecord(f"stage:{stage}:tune", stage, "tuner", decision, decision_reason=why,
+                            metrics_before=prof.metrics, diff=self._diff(cand) if cand else None,
+                            median_ms=tuned_ms, wall_s=report.wall_s,
+                            status="OK" if report.results and any(r.ok for r in report.results) else None)
+        rec.speedup_eager, rec.speedup_compiled = self._speedups(tuned_ms)
+        if cand is not None:
+            cand = Candidate(source=cand.source, origin="tune", parent=self.state.best.id)
+        self._record(rec, cand, None)
+        if cand is not None:
+            self._accept(cand, tuned_ms)
+
+    def _final(self) -> EvalResult | None:
+        assert self.state.best is not None
+        done = self._recorded("final")
+        if done:
+            rec, _ = done
+            return EvalResult.from_dict(rec.result) if rec.result else None
+        self._say("final check")
+        seed = self.evaluator_seed() + FINAL_SEED_OFFSET
+        result = self._evaluate(self.state.best, baselines=True, seed=seed)
+        rec = AttemptRecord("final", "final", self.state.best.origin, "KEEP" if result.ok else "FAILED",
+                            decision_reason="fresh inputs, timed against both baselines" if result.ok
+                            else "the best candidate failed its final check")
+        self._record(rec, self.state.best, result)
+        return result
+
+    def evaluator_seed(self) -> int:
+        cfg = getattr(self.evaluator, "config", None)
+        return int(getattr(cfg, "seed", 42))
+
+
+def _early_exit(prof: Profile, stage: str) -> Any:
+    if prof.report is None:
+        return None
+    from tritonwright.profile.rules import decide_stage
+
+    return decide_stage(prof.report, stage)
+
+
+def best_file_header(task: Task, gpu: str, run_id: str, final: EvalResult | None) -> str:
+    """A comment block for best.py: what it solves, where it was measured, how fast."""
+    lines = [f"# tritonwright best candidate for {task.path}", f"# run {run_id}, GPU {gpu}"]
+    if final is not None and final.ok and final.timing:
+        se, sc = final.speedup_eager, final.speedup_compiled
+        lines.append(f"# median {final.timing.median_ms:.4f} ms; speedup vs eager "
+                     f"{'-' if se is None else f'{se:.2f}x'}, vs torch.compile {'-' if sc is None else f'{sc:.2f}x'}")
+    elif final is not None:
+        lines.append(f"# final check: {final.status.value}" + (f" ({final.timing_note})" if final.timing_note else ""))
+    if task.overrides:
+        lines.append("# sizes overridden: " + ", ".join(f"{k}={v}" for k, v in task.overrides.items()))
+    return "\n".join(lines) + "\n"
+
+
+def status_of(result: EvalResult | None) -> Status | None:
+    return result.status if result is not None else None

@@ -1,0 +1,260 @@
+"""Wiring for `optimize` and `batch`: build the seams for a device, run tasks, write best.py and reports.
+
+A batch runs tasks in the natural order of their numeric prefixes; one task failing never stops it, and
+`resume` continues a killed run: finished tasks are not redone, recorded steps are not re-asked or
+re-evaluated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tritonwright.candidate import Candidate, read_candidate
+from tritonwright.errors import UserInputError
+from tritonwright.eval.runner import resolve_device
+from tritonwright.eval.types import EvalConfig
+from tritonwright.gpus.spec import GpuSpec, get_gpu
+from tritonwright.pipeline.optimize import (
+    Events,
+    OptimizeConfig,
+    TaskOptimizer,
+    TaskOutcome,
+    best_file_header,
+)
+from tritonwright.pipeline.seams import (
+    Comparer,
+    Evaluator,
+    HarnessComparer,
+    HarnessEvaluator,
+    NcuProfiler,
+    NoProfiler,
+    Profiler,
+)
+from tritonwright.store import RunStore, safe_key
+from tritonwright.task import Task, load_task
+
+CPU_DEFAULT_GPU = "H100 SXM"  # prompts need a target; on CPU there is none to detect, so the common one
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Everything a run needs besides the tasks; recorded with the run so resume uses the same."""
+
+    device: str = "auto"
+    llm: str | None = None
+    gpu: str | None = None
+    kind: str | None = None
+    optimize: OptimizeConfig = field(default_factory=OptimizeConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    overrides: dict[str, str] = field(default_factory=dict)
+    profile: bool = True  # ncu guidance for the stages (GPU only)
+    ncu_path: str | None = None
+    no_cache: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["optimize"]["stages"] = list(self.optimize.stages)
+        return d
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> RunSettings:
+        d = {k: v for k, v in d.items() if k != "batch"}  # the batch's selection is stored beside the settings
+        opt = dict(d.pop("optimize"))
+        opt["stages"] = tuple(opt["stages"])
+        return RunSettings(optimize=OptimizeConfig(**opt), eval=EvalConfig(**d.pop("eval")), **d)
+
+
+@dataclass
+class TaskEntry:
+    key: str
+    path: Path
+    start: Path | None  # a candidate.py beside task.py is the starting point
+    level: int | None
+
+
+def natural_key(name: str) -> tuple[Any, ...]:
+    """'10_x' after '9_x': numbers compare as numbers."""
+    return tuple(int(p) if p.isdigit() else p.lower() for p in re.split(r"(\d+)", name))
+
+
+def _level(path: Path) -> int | None:
+    for part in reversed(path.parts):
+        m = re.fullmatch(r"level[_-]?(\d)", part.lower())
+        if m:
+            return int(m.group(1))
+    return None
+
+
+def discover(folder: Path, level: int | None = None) -> list[TaskEntry]:
+    """Tasks in a KernelBench-style folder: `N_name.py` files (under levelK/ folders or not), or
+    `name/task.py` folders as in examples/ (with an optional `name/candidate.py` starting point)."""
+    if not folder.is_dir():
+        raise UserInputError(f"{folder}: not a folder of tasks")
+    entries: list[TaskEntry] = []
+    for path in sorted(folder.rglob("*.py"), key=lambda p: natural_key(str(p.relative_to(folder)))):
+        rel = path.relative_to(folder)
+        if any(part.startswith((".", "__")) for part in rel.parts):
+            continue
+        if path.name == "task.py":
+            start = path.parent / "candidate.py"
+            key = str(rel.parent)
+            entries.append(TaskEntry(key, path, start if start.exists() else None, _level(rel)))
+        elif path.name != "candidate.py" and _is_task_file(path):
+            entries.append(TaskEntry(str(rel.with_suffix("")), path, None, _level(rel)))
+    if level is not None:
+        entries = [e for e in entries if e.level == level]
+    entries.sort(key=lambda e: natural_key(e.key))
+    return entries
+
+
+def _is_task_file(path: Path) -> bool:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return False
+    return "class Model" in text and "def get_inputs" in text
+
+
+def select(entries: list[TaskEntry], range_: str | None, first_n: int | None, sample: int | None, seed: int
+           ) -> list[TaskEntry]:
+    """--range A:B over the numeric prefixes (inclusive), --first-n, --sample K with a seed."""
+    if range_:
+        m = re.fullmatch(r"(\d*):(\d*)", range_)
+        if not m:
+            raise UserInputError(f"--range {range_}: expected A:B, e.g. 1:20")
+        lo = int(m.group(1)) if m.group(1) else None
+        hi = int(m.group(2)) if m.group(2) else None
+
+        def number(e: TaskEntry) -> int | None:
+            n = re.match(r"(\d+)", Path(e.key).name)
+            return int(n.group(1)) if n else None
+
+        entries = [e for e in entries if (n := number(e)) is not None and (lo is None or n >= lo)
+                   and (hi is None or n <= hi)]
+    if first_n is not None:
+        entries = entries[:first_n]
+    if sample is not None and sample < len(entries):
+        import random
+
+        picked = sorted(random.Random(seed).sample(range(len(entries)), sample))
+        entries = [entries[i] for i in picked]
+    return entries
+
+
+class Session:
+    """Shared per run: device, GPU spec, LLM provider, store."""
+
+    def __init__(self, store: RunStore, run_id: str, settings: RunSettings, events: Events | None) -> None:
+        self.store, self.run_id, self.settings, self.events = store, run_id, settings, events
+        self.device = resolve_device(settings.device)
+        self.gpu, self.gpu_note = self._gpu()
+        self.llm = self._llm()
+
+    def _gpu(self) -> tuple[GpuSpec, str]:
+        if self.settings.gpu:
+            return get_gpu(self.settings.gpu), f"--gpu {self.settings.gpu}"
+        if self.device == "cuda":
+            from tritonwright.gpus.detect import detect_gpu, read_device_props
+
+            det = detect_gpu(read_device_props())
+            return det.spec, "detected" + (": " + "; ".join(det.notes) if getattr(det, "notes", None) else "")
+        return get_gpu(CPU_DEFAULT_GPU), f"CPU run: prompts target {CPU_DEFAULT_GPU} (use --gpu to choose)"
+
+    def _llm(self) -> Any | None:
+        if not self.settings.llm:
+            return None
+        from tritonwright.llm.factory import LLMSettings, make_provider
+
+        cache = None if self.settings.no_cache else str(self.store.root / "llm-cache")
+        return make_provider(self.settings.llm, LLMSettings(cache_dir=cache, use_cache=not self.settings.no_cache))
+
+    def seams(self, task: Task) -> tuple[Evaluator, Comparer | None, Profiler, Any]:
+        cfg = dataclasses.replace(self.settings.eval, device=self.device)
+        evaluator = HarnessEvaluator(task, cfg)
+        timed = self.device == "cuda"
+        comparer = HarnessComparer(task, cfg) if timed else None
+        if not timed:
+            profiler: Profiler = NoProfiler("no GPU: ncu needs one (CPU mode)")
+        elif not self.settings.profile:
+            profiler = NoProfiler("profiling turned off (--no-profile)")
+        else:
+            profiler = NcuProfiler(task, ncu_path=self.settings.ncu_path)
+        tuner = _tuner(task, cfg, self.gpu, timed, self.settings.optimize.threshold)
+        return evaluator, comparer, profiler, tuner
+
+    def run_task(self, entry: TaskEntry, start: Candidate | None) -> TaskOutcome:
+        from tritonwright.prompts.kind import detect_kind
+
+        task = load_task(entry.path, self.settings.overrides)
+        kind = self.settings.kind or detect_kind(task.source, task.path)
+        self.store.start_task(self.run_id, entry.key, str(entry.path), task.hash, entry.level, kind)
+        evaluator, comparer, profiler, tuner = self.seams(task)
+        opt = TaskOptimizer(key=entry.key, task=task, store=self.store, run_id=self.run_id,
+                            config=dataclasses.replace(self.settings.optimize, timed=self.device == "cuda"),
+                            evaluator=evaluator, comparer=comparer, profiler=profiler, llm=self.llm, gpu=self.gpu,
+                            kind=kind, events=self.events, tuner=tuner)
+        try:
+            outcome = opt.run(start)
+        except UserInputError:
+            raise
+        except Exception as exc:  # one task failing never stops a batch: the error is recorded
+            tail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))[-2000:]
+            self.store.finish_task(self.run_id, entry.key, "failed", error=f"{type(exc).__name__}: {exc}\n{tail}")
+            return TaskOutcome(entry.key, "failed", f"{type(exc).__name__}: {exc}")
+        outcome.files = self._write_outputs(entry, task, outcome)
+        self.store.finish_task(self.run_id, entry.key, outcome.status, error=outcome.error)
+        return outcome
+
+    def _write_outputs(self, entry: TaskEntry, task: Task, outcome: TaskOutcome) -> list[Path]:
+        folder = self.store.task_dir(self.run_id, entry.key)
+        files: list[Path] = []
+        if outcome.best is not None:
+            best = folder / "best.py"
+            best.write_text(best_file_header(task, self.gpu.name, self.run_id, outcome.final) + outcome.best.source)
+            files.append(best)
+        files.extend(write_reports(self.store, self.run_id, entry.key, folder))
+        return files
+
+
+def _tuner(task: Task, cfg: EvalConfig, gpu: GpuSpec, timed: bool, threshold: float) -> Any:
+    from tritonwright.tune.harness import HarnessComparer as TuneComparer
+    from tritonwright.tune.harness import HarnessEvaluator as TuneEvaluator
+    from tritonwright.tune.neighbourhoods import GpuLimits
+    from tritonwright.tune.search import TuneSettings, tune
+
+    limits = GpuLimits(
+        name=gpu.name,
+        max_smem_per_block=int((gpu.shared_memory_per_block_kb or 227) * 1024),
+        source=f"spec table: {gpu.name}")
+
+    def run(candidate: Candidate, stage: str) -> Any:
+        settings = TuneSettings(stage=stage, dry_run=not timed, threshold=threshold, limits=limits)
+        comparer = TuneComparer(task, cfg) if timed else None
+        return tune(candidate, TuneEvaluator(task, cfg), comparer, settings)
+
+    return run
+
+
+def write_reports(store: RunStore, run_id: str, key: str, folder: Path) -> list[Path]:
+    """HTML and Markdown reports of one task, from the store's bundle."""
+    from tritonwright.report import write_task_report
+
+    return list(write_task_report(store.bundle(run_id), key, folder))
+
+
+def start_candidate(entry: TaskEntry, explicit: Path | None) -> Candidate | None:
+    if explicit is not None:
+        return dataclasses.replace(read_candidate(explicit), origin="user")
+    if entry.start is not None:
+        return dataclasses.replace(read_candidate(entry.start), origin="user")
+    return None
+
+
+def task_entry(path: Path) -> TaskEntry:
+    key = path.parent.name if path.name == "task.py" else path.stem
+    return TaskEntry(safe_key(key), path, None, _level(path))
