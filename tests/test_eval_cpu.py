@@ -244,3 +244,23 @@ def test_reference_failure_is_task_error(tmp_path):
     '''))
     with pytest.raises(TaskError, match="item 0 is a int, not a tensor"):
         evaluate(load_task(tmp_path / "t.py"), candidate("return x"), CPU)
+
+
+def test_evaluate_many_judges_each_candidate_on_its_own(task):
+    from tritonwright.eval.runner import evaluate_many
+
+    good = candidate("return launch(x, torch.empty_like(x), self.scale)")
+    wrong = candidate("return launch(x, torch.empty_like(x), self.scale) + 0.01")
+    raising = candidate("raise ValueError('boom')")
+    rs = evaluate_many(task, [good, wrong, raising, good], CPU)
+    assert [r.status for r in rs] == [Status.OK, Status.MISMATCH, Status.RUNTIME_ERROR, Status.OK]
+    assert "boom" in rs[2].reason and rs[0].kernels.triton_launches == {"tanh_scale_kernel": 1}
+
+
+def test_evaluate_many_recovers_from_a_crash(task):
+    from tritonwright.eval.runner import evaluate_many
+
+    good = candidate("return launch(x, torch.empty_like(x), self.scale)")
+    crash = candidate("os._exit(3)")
+    rs = evaluate_many(task, [good, crash], CPU)
+    assert rs[0].status is Status.OK and rs[1].status is Status.CRASH and "code 3" in rs[1].reason

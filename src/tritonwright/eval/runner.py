@@ -206,99 +206,162 @@ def _static(candidate: Candidate, task: Task) -> EvalResult | None:
 def evaluate(task: Task, candidate: Candidate, config: EvalConfig | None = None) -> EvalResult:
     """Correctness (and, on a GPU, timing) of `candidate` against `task`'s reference. Never raises for
     candidate failures; raises TaskError when the reference itself cannot run."""
+    return evaluate_many(task, [candidate], config)[0]
+
+
+def evaluate_many(task: Task, candidates: list[Candidate], config: EvalConfig | None = None) -> list[EvalResult]:
+    """Evaluate several candidates in one pair of children: one process start, one reference run per trial,
+    the same inputs for all (the tuner's configs). Each candidate is still checked and timed on its own.
+
+    A crash or hang ends the session for everyone in it; the candidates it had not finished are then
+    evaluated again one at a time, so one bad candidate cannot fail the others.
+    """
     config = config or EvalConfig()
     t0 = time.monotonic()
     device = resolve_device(config.device)
-    result = _static(candidate, task) or EvalResult(status=Status.OK)
-    result.task, result.candidate, result.device = task.to_dict(), candidate.id, device
-    if result.status is Status.OK:
+    results = []
+    for c in candidates:
+        r = _static(c, task) or EvalResult(status=Status.OK)
+        r.task, r.candidate, r.device = task.to_dict(), c.id, device
+        results.append(r)
+    live = [i for i, r in enumerate(results) if r.ok]
+    if live:
         with tempfile.TemporaryDirectory(prefix="tritonwright-eval-") as tmp:
-            _run(task, candidate, config, device, Path(tmp), result)
-    result.wall_s = round(time.monotonic() - t0, 3)
-    return result
+            unfinished = _run_many(task, [candidates[i] for i in live], [results[i] for i in live], config,
+                                   device, Path(tmp))
+        if len(live) > 1:
+            for j in unfinished:
+                results[live[j]] = evaluate(task, candidates[live[j]], config)
+    wall = round(time.monotonic() - t0, 3)
+    for r in results:
+        r.wall_s = r.wall_s or wall
+    return results
 
 
-def _fail(result: EvalResult, exc: StepFailure) -> None:
-    if exc.who == "reference":
-        if exc.status is Status.TIMEOUT:
-            raise TaskError(f"{result.task.get('path')}: the reference Model: {exc.message}") from None
-        raise TaskError(exc.message.splitlines()[0] if exc.status.value == "TASK" else
-                        f"{result.task.get('path')}: the reference Model failed: {exc.message}") from None
-    result.status, result.reason = exc.status, exc.message
+def _reference_failure(task: Task, exc: StepFailure) -> TaskError:
+    if exc.status is Status.TIMEOUT:
+        return TaskError(f"{task.path}: the reference Model: {exc.message}")
+    if exc.status.value == "TASK":
+        return TaskError(exc.message.splitlines()[0])
+    return TaskError(f"{task.path}: the reference Model failed: {exc.message}")
 
 
-def _run(task: Task, candidate: Candidate, config: EvalConfig, device: str, workdir: Path,
-         result: EvalResult) -> None:
-    path = _write_source(candidate, workdir, "candidate")
-    steps = result.step_seconds
+def _run_many(task: Task, cands: list[Candidate], results: list[EvalResult], config: EvalConfig, device: str,
+              workdir: Path) -> list[int]:
+    """Drive one session; returns the indices whose result a session-wide CRASH/TIMEOUT decided."""
+    labels = [f"c{i}" for i in range(len(cands))]
+    active = list(range(len(cands)))
+    steps: dict[str, float] = {}
+
+    def timed(name: str, t: float) -> None:
+        steps[name] = round(steps.get(name, 0.0) + time.monotonic() - t, 3)
+
     with _session(task, config, device, workdir) as (ref, cand):
         try:
-            # 1. load: both imports; the reference hands its weights to the candidate.
+            # 1. load: both imports; the reference hands its weights to the candidate child.
             t = time.monotonic()
-            env = ref.call("load", config.load_timeout_s, "load")
-            result.env = Environment(**env["env"])
-            result.notes.extend(cand.call("load", config.load_timeout_s, "load", "c", path)["notes"])
-            steps["load"] = round(time.monotonic() - t, 3)
+            env = Environment(**ref.call("load", config.load_timeout_s, "load")["env"])
+            for i in list(active):
+                results[i].env = env
+                path = _write_source(cands[i], workdir, labels[i])
+                try:
+                    results[i].notes.extend(cand.call("load", config.load_timeout_s, "load", labels[i], path)["notes"])
+                except StepFailure as exc:
+                    if exc.status in (Status.CRASH, Status.TIMEOUT) or exc.who == "reference":
+                        raise
+                    results[i].status, results[i].reason = exc.status, exc.message
+                    active.remove(i)
+            timed("load", t)
             # 2. correctness over fresh inputs per trial.
             t = time.monotonic()
-            first_info = _correctness(ref, cand, config, result)
-            steps["correctness"] = round(time.monotonic() - t, 3)
-            if result.status is not Status.OK:
-                return
+            first = _correctness(ref, cand, config, [labels[i] for i in active], [results[i] for i in active])
+            active = [i for i in active if results[i].ok]
+            timed("correctness", t)
             # 3. runtime integrity: Triton must run; strict mode allows nothing else.
-            t = time.monotonic()
-            result.kernels = _kernel_share(cand, config, device, first_info)
-            steps["integrity"] = round(time.monotonic() - t, 3)
-            _integrity(result, config)
-            if result.status is not Status.OK:
-                return
+            for i in active:
+                t = time.monotonic()
+                results[i].kernels = _kernel_share(cand, config, device, labels[i], first.get(labels[i], {}))
+                _integrity(results[i], config)
+                timed("integrity", t)
+            active = [i for i in active if results[i].ok]
             # 4. timing (GPU only) and the cached baselines.
-            if device != "cuda":
-                result.timing_note = "timing needs a GPU (CPU mode checks correctness only)"
-                return
-            if config.timing:
+            for i in active:
+                if device != "cuda":
+                    results[i].timing_note = "timing needs a GPU (CPU mode checks correctness only)"
+                elif config.timing:
+                    t = time.monotonic()
+                    _timing(cand, config, labels[i], results[i])
+                    timed("timing", t)
+            if device == "cuda" and config.baselines and active:
                 t = time.monotonic()
-                _timing(cand, config, result)
-                steps["timing"] = round(time.monotonic() - t, 3)
-            if config.baselines:
-                t = time.monotonic()
-                _baselines(ref, task, config, result)
-                steps["baselines"] = round(time.monotonic() - t, 3)
+                _baselines(ref, task, config, [results[i] for i in active])
+                timed("baselines", t)
         except StepFailure as exc:
-            _fail(result, exc)
+            if exc.who == "reference":
+                raise _reference_failure(task, exc) from None
+            for i in active:
+                results[i].status, results[i].reason = exc.status, exc.message
+            return active if exc.status in (Status.CRASH, Status.TIMEOUT) else []
+        finally:
+            for r in results:
+                r.step_seconds = dict(steps)
+    return []
 
 
-def _correctness(ref: _Child, cand: _Child, config: EvalConfig, result: EvalResult) -> dict[str, Any]:
-    first: dict[str, Any] = {}
-    for i in range(config.trials):
-        seed = config.seed + 1 + i  # inputs differ from the weight seed and between trials
-        ref.call("correctness", config.correctness_timeout_s, "trial", i, seed)
-        info = cand.call("correctness", config.correctness_timeout_s, "trial", "c", i, i == 0)
-        first = first or info
-        checked = ref.call("correctness", config.correctness_timeout_s, "check", i, info["passes"])
-        checks_ = [OutputCheck(**c) if "trial" in c else
-                   OutputCheck(trial=i, index=-1, ok=False, shape=[], dtype="", reason=c["reason"],
-                               config=c.get("config")) for c in checked["checks"]]
-        result.outputs.extend(checks_)
-        bad = [c for c in checks_ if not c.ok]
-        if bad:
-            result.status = Status.MISMATCH
-            where = f" (autotune config {bad[0].config})" if bad[0].config else ""
-            result.reason = f"trial {i}: {bad[0].reason}{where}"
-            return first
-        if checked["input_reason"]:
-            result.status = Status.MISMATCH
-            result.reason = f"trial {i}: {checked['input_reason']}"
-            return first
-    if first.get("autotune_configs"):
-        n = sum(len(v) for v in first["autotune_configs"].values())
-        result.notes.append(f"checked every autotune config in the interpreter ({n} configs)")
+def _correctness(ref: _Child, cand: _Child, config: EvalConfig, labels: list[str], results: list[EvalResult]
+                 ) -> dict[str, dict[str, Any]]:
+    """All trials for every candidate still passing; returns each label's first-trial info."""
+    first: dict[str, dict[str, Any]] = {}
+    running = list(range(len(labels)))
+    for trial in range(config.trials):
+        if not running:
+            break
+        seed = config.seed + 1 + trial  # inputs differ from the weight seed and between trials
+        ref.call("correctness", config.correctness_timeout_s, "trial", trial, seed)
+        info = cand.call("correctness", config.correctness_timeout_s, "trial", [labels[k] for k in running], trial,
+                         trial == 0)
+        total = sum(info[labels[k]]["passes"] for k in running)
+        groups = iter(ref.call("correctness", config.correctness_timeout_s, "check", trial, total)["passes"])
+        for k in list(running):
+            inf = info[labels[k]]
+            mine = [next(groups) for _ in range(inf["passes"])]
+            if "error" in inf:
+                results[k].status, results[k].reason = Status(inf["error"][0]), inf["error"][1]
+                running.remove(k)
+                continue
+            first.setdefault(labels[k], inf)
+            if not _apply_checks(results[k], trial, mine):
+                running.remove(k)
+    for k in running:
+        configs = first.get(labels[k], {}).get("autotune_configs")
+        if configs:
+            n = sum(len(v) for v in configs.values())
+            results[k].notes.append(f"checked every autotune config in the interpreter ({n} configs)")
     return first
 
 
-def _kernel_share(cand: _Child, config: EvalConfig, device: str, first: dict[str, Any]) -> KernelShare:
+def _apply_checks(result: EvalResult, trial: int, groups: list[dict[str, Any]]) -> bool:
+    """Record one trial's checks; False (and the reason) at the first failing output or input."""
+    for g in groups:
+        checks_ = [OutputCheck(**c) if "trial" in c else
+                   OutputCheck(trial=trial, index=-1, ok=False, shape=[], dtype="", reason=c["reason"],
+                               config=c.get("config")) for c in g["checks"]]
+        result.outputs.extend(checks_)
+        bad = [c for c in checks_ if not c.ok]
+        if bad:
+            where = f" (autotune config {bad[0].config})" if bad[0].config else ""
+            result.status, result.reason = Status.MISMATCH, f"trial {trial}: {bad[0].reason}{where}"
+            return False
+        if g["input_reason"]:
+            result.status, result.reason = Status.MISMATCH, f"trial {trial}: {g['input_reason']}"
+            return False
+    return True
+
+
+def _kernel_share(cand: _Child, config: EvalConfig, device: str, label: str, first: dict[str, Any]
+                  ) -> KernelShare:
     if device == "cuda":
-        d = cand.call("integrity", config.timing_timeout_s, "kernel_share", "c")
+        d = cand.call("integrity", config.timing_timeout_s, "kernel_share", label)
         return KernelShare(triton_launches=d["launches"], other_ops=d["other_kernels"],
                            triton_time_ms=d["triton_ms"], other_time_ms=d["other_ms"], streams=d["streams"])
     return KernelShare(triton_launches=first.get("launches", {}), other_ops=first.get("ops", {}))
@@ -324,9 +387,9 @@ def _multi_stream(result: EvalResult) -> bool:
     return bool(result.kernels and result.kernels.streams and result.kernels.streams > 1)
 
 
-def _timing(cand: _Child, config: EvalConfig, result: EvalResult) -> None:
+def _timing(cand: _Child, config: EvalConfig, label: str, result: EvalResult) -> None:
     sync = _multi_stream(result)  # kernels on several streams: end each run with a device-wide sync
-    d = cand.call("timing", config.timing_timeout_s, "time", "c", _settings(config, sync), config.cuda_graph)
+    d = cand.call("timing", config.timing_timeout_s, "time", label, _settings(config, sync), config.cuda_graph)
     result.timing = TimingStats(**d["timing"])
     if d.get("graph"):
         result.graph_timing = TimingStats(**d["graph"])
@@ -334,21 +397,22 @@ def _timing(cand: _Child, config: EvalConfig, result: EvalResult) -> None:
         result.notes.append(d["graph_error"])
 
 
-def _baselines(ref: _Child, task: Task, config: EvalConfig, result: EvalResult) -> None:
-    assert result.env is not None
+def _baselines(ref: _Child, task: Task, config: EvalConfig, results: list[EvalResult]) -> None:
+    env = results[0].env
+    assert env is not None
     settings = _settings(config, False)
-    key = baseline_cache.key(task.hash, result.env.key(), config.compile_mode, config.seed, settings)
+    key = baseline_cache.key(task.hash, env.key(), config.compile_mode, config.seed, settings)
     cached = baseline_cache.load(key, config.cache_dir)
+    was_cached = cached is not None
     if cached is None:
         cached = ref.call("baselines", config.timing_timeout_s, "baselines", settings, config.compile_mode)
         baseline_cache.store(key, cached, config.cache_dir)
-        result.baseline_cached = False
-    else:
-        result.baseline_cached = True
-    result.eager = TimingStats(**cached["eager"]) if cached.get("eager") else None
-    result.compiled = TimingStats(**cached["compiled"]) if cached.get("compiled") else None
-    if cached.get("compiled_error"):
-        result.notes.append(f"torch.compile baseline failed: {cached['compiled_error']}")
+    for result in results:
+        result.baseline_cached = was_cached
+        result.eager = TimingStats(**cached["eager"]) if cached.get("eager") else None
+        result.compiled = TimingStats(**cached["compiled"]) if cached.get("compiled") else None
+        if cached.get("compiled_error"):
+            result.notes.append(f"torch.compile baseline failed: {cached['compiled_error']}")
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -122,23 +122,24 @@ class _Reference:
         return {"outputs": [{"shape": list(o.shape), "dtype": str(o.dtype)} for o in outs]}
 
     def check(self, index: int, passes: int) -> dict[str, Any]:
+        """Compare `passes` outputs messages from the candidate child; one group of checks per pass."""
         st = self.trial_state
-        results: list[dict[str, Any]] = []
-        input_reason = None
+        groups: list[dict[str, Any]] = []
         for _ in range(passes):
             kind, got_index, label, cand_outs, cand_inputs = self.data.recv()
             assert kind == "outputs" and got_index == index
             if len(cand_outs) != len(st["outs"]):
-                results.append({"ok": False, "reason": f"ModelNew returned {len(cand_outs)} outputs, the reference "
-                                                       f"returns {len(st['outs'])}", "config": label})
+                reason = f"ModelNew returned {len(cand_outs)} outputs, the reference returns {len(st['outs'])}"
+                groups.append({"checks": [{"ok": False, "reason": reason, "config": label}], "input_reason": None})
                 continue
+            results = []
             for i, (o, r) in enumerate(zip(cand_outs, st["outs"], strict=True)):
                 tol = self._tol(str(r.dtype).removeprefix("torch."))
                 results.append(checks.compare_output(o, r, tol, index, i, label).__dict__)
-            input_reason = input_reason or checks.compare_inputs(cand_inputs, st["ref_inputs"], st["inputs"],
-                                                                 self._tol)
+            groups.append({"checks": results, "input_reason": checks.compare_inputs(
+                cand_inputs, st["ref_inputs"], st["inputs"], self._tol)})
             del cand_outs, cand_inputs
-        return {"checks": results, "input_reason": input_reason}
+        return {"passes": groups}
 
     def _tol(self, dtype: str) -> Tolerance:
         t = self.spec["tolerances"]
@@ -183,11 +184,10 @@ class _Candidate:
         self.init = loading.InitArgs(args=args, kwargs=kwargs)
         self.state = state
         self.models: dict[str, torch.nn.Module] = {}
-        self.notes: list[str] = []
         self.timing_inputs: list[torch.Tensor] | None = None
         self.keep: list[Any] = []  # tensors shared with the reference stay alive until it has read them
 
-    def load(self, label: str, path: str) -> None:
+    def load(self, label: str, path: str) -> list[str]:
         module = loading.load_candidate_module(path, f"tritonwright_candidate_{label}")
         cls = getattr(module, "ModelNew", None)
         if cls is None:
@@ -197,16 +197,31 @@ class _Candidate:
         err = match.error()
         if err:
             raise loading.LoadError(f"{path}: ModelNew's parameters cannot be matched to Model's: {err}")
-        self.notes.extend(match.notes())
         self.models[label] = model
+        return match.notes()
 
-    def trial(self, label: str, index: int, record: bool) -> dict[str, Any]:
+    def trial(self, labels: list[str], index: int, record: bool) -> dict[str, Any]:
+        """Run every loaded candidate on this trial's inputs; outputs go to the reference, pass by pass."""
         kind, got, inputs = self.data.recv()
         assert kind == "inputs" and got == index
         self.keep = []
         if self.timing_inputs is None:
             self.timing_inputs = inputs
+        out: dict[str, Any] = {}
+        for label in labels:
+            try:
+                out[label] = self._trial_one(label, index, inputs, record)
+            except Exception as exc:  # one candidate's failure is its own; the others still run
+                status = classify(exc)
+                if status is Status.CRASH:
+                    raise
+                out[label] = {"error": [status.value, _tail(exc)], "passes": 0}
+        return out
+
+    def _trial_one(self, label: str, index: int, inputs: list[torch.Tensor], record: bool) -> dict[str, Any]:
         model = self.models[label]
+        hooks.LOG.autotune_configs.clear()
+        hooks.LOG.used_configs.clear()
         passes, p = 1, 0
         info: dict[str, Any] = {}
         while p < passes:
@@ -353,12 +368,11 @@ def candidate_main(ctrl: Connection, data: Connection, spec: dict[str, Any]) -> 
 
     def load(label: str, path: str) -> dict[str, Any]:
         try:
-            cand.load(label, path)
+            return {"notes": cand.load(label, path)}
         except loading.LoadError:
             raise
         except Exception as exc:
             raise _ImportFailure(_tail(exc)) from exc
-        return {"notes": cand.notes}
 
     _serve(ctrl, {"load": load, "trial": cand.trial, "kernel_share": cand.kernel_share, "time": cand.time,
                   "compare": cand.compare, "inputs": cand.inputs})

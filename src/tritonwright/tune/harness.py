@@ -23,6 +23,12 @@ class HarnessEvaluator:
         # Baselines (eager, torch.compile) are the same for every config: the tuner compares configs only.
         return evaluate(self.task, candidate, dataclasses.replace(self.config, timing=timed, baselines=False))
 
+    def evaluate_many(self, candidates: list[Candidate], timed: bool) -> list[EvalResult]:
+        """All configs of a round in one session: the same inputs, one process start."""
+        from tritonwright.eval.runner import evaluate_many
+
+        return evaluate_many(self.task, candidates, dataclasses.replace(self.config, timing=timed, baselines=False))
+
 
 @dataclass(frozen=True)
 class HarnessComparer:

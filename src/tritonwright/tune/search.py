@@ -118,16 +118,23 @@ class _Run:
     def variant(self, source: str) -> Candidate:
         return Candidate(source=source, origin=f"tune:{self.settings.stage}", parent=self.candidate.id)
 
-    def check(self, plan: KernelPlan, config: LaunchConfig, rnd: int) -> ConfigResult:
-        """Run one config on its own (a frozen variant of the source): correctness, and time when timed."""
-        source = rewrite.freeze(self.analysis, [plan], {plan.kernel: config})
-        result = self.evaluator.evaluate(self.variant(source), timed=not self.settings.dry_run)
-        r = ConfigResult(plan.kernel, config, config in plan.centres, result.status.value, result.reason,
-                         _ms(result), rnd)
-        if r.ok and not self.settings.dry_run and r.median_ms is None:
-            r.status, r.reason = "UNTIMED", result.timing_note or "the evaluator returned no timing"
-        self.report.results.append(r)
-        return r
+    def check_all(self, plan: KernelPlan, configs: list[LaunchConfig], rnd: int) -> list[ConfigResult]:
+        """Run each config on its own (a frozen variant of the source): correctness, and time when timed.
+        An evaluator with `evaluate_many` checks them in one session (same inputs, one process start)."""
+        variants = [self.variant(rewrite.freeze(self.analysis, [plan], {plan.kernel: c})) for c in configs]
+        timed = not self.settings.dry_run
+        many = getattr(self.evaluator, "evaluate_many", None)
+        results = many(variants, timed=timed) if many else [self.evaluator.evaluate(v, timed=timed)
+                                                            for v in variants]
+        out = []
+        for config, result in zip(configs, results, strict=True):
+            r = ConfigResult(plan.kernel, config, config in plan.centres, result.status.value, result.reason,
+                             _ms(result), rnd)
+            if r.ok and timed and r.median_ms is None:
+                r.status, r.reason = "UNTIMED", result.timing_note or "the evaluator returned no timing"
+            self.report.results.append(r)
+            out.append(r)
+        return out
 
     def search(self, plan: KernelPlan) -> list[ConfigResult]:
         """Neighbourhood of the originals, then of each new winner, until the winner stays or rounds run out."""
@@ -139,8 +146,8 @@ class _Run:
                                max_configs=s.max_configs)
             self.report.dropped += [(c.label, why) for c, why in nb.dropped if c not in seen]
             fresh = [c for c in nb.configs if c not in seen][:max(0, s.max_configs - len(seen))]
-            for c in fresh:
-                seen[c] = self.check(plan, c, rnd)
+            for c, r in zip(fresh, self.check_all(plan, fresh, rnd), strict=True):
+                seen[c] = r
             timed = [r for r in seen.values() if r.ok and r.median_ms is not None]
             if s.dry_run or not timed or not fresh:
                 break
