@@ -90,14 +90,14 @@ def _choice(flag: str, value: str | None, valid: tuple[str, ...]) -> None:
 
 
 def _settings(device: str, llm: str | None, gpu: str | None, kind: str | None, stages: str | None, style: str,
-              max_repairs: int, threshold: float, set_: list[str] | None, profile: bool, no_cache: bool
-              ) -> RunSettings:
+              max_repairs: int, threshold: float, set_: list[str] | None, profile: bool, no_cache: bool,
+              atol: float | None = None, rtol: float | None = None) -> RunSettings:
     _choice("--kind", kind, KINDS)
     _choice("--style", style, STYLES)
     return RunSettings(device=device, llm=llm, gpu=gpu, kind=kind,
                        optimize=OptimizeConfig(stages=_stages(stages), style=style, max_repairs=max_repairs,
                                                threshold=threshold),
-                       eval=EvalConfig(device=device), overrides=parse_overrides(set_), profile=profile,
+                       eval=EvalConfig(device=device, atol=atol, rtol=rtol), overrides=parse_overrides(set_), profile=profile,
                        no_cache=no_cache)
 
 
@@ -137,6 +137,8 @@ def optimize_command(
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Ask the LLM again even when cached")] = False,
     resume: Annotated[str | None, typer.Option(help="Continue this run id")] = None,
     quiet: Annotated[bool, typer.Option(help="Log lines only, no live view")] = False,
+    atol: Annotated[float | None, typer.Option(help="Absolute tolerance (default per dtype)")] = None,
+    rtol: Annotated[float | None, typer.Option(help="Relative tolerance (default per dtype)")] = None,
 ) -> None:
     """Optimize one task: seed, repair, four stages, final check; writes best.py and a report."""
     store = RunStore(out)
@@ -145,7 +147,7 @@ def optimize_command(
         run_id = resume
     else:
         settings = _settings(device, llm, gpu, kind, stages, style, max_repairs, threshold, set_, profile,
-                             no_cache)
+                             no_cache, atol, rtol)
         run_id = ""
     entry = task_entry(task)
     if not entry.path.is_file():
@@ -193,6 +195,8 @@ def batch_command(
     no_cache: Annotated[bool, typer.Option("--no-cache")] = False,
     resume: Annotated[str | None, typer.Option(help="Continue this run id: finished tasks are not redone")] = None,
     quiet: Annotated[bool, typer.Option()] = False,
+    atol: Annotated[float | None, typer.Option(help="Absolute tolerance (default per dtype)")] = None,
+    rtol: Annotated[float | None, typer.Option(help="Relative tolerance (default per dtype)")] = None,
 ) -> None:
     """Optimize every task of a folder; resumable with --resume RUN after any kill."""
     store = RunStore(out)
@@ -205,7 +209,8 @@ def batch_command(
         level, range_, first_n = entries_cfg.get("level"), entries_cfg.get("range"), entries_cfg.get("first_n")
         sample, seed = entries_cfg.get("sample"), entries_cfg.get("seed", 0)
     else:
-        settings = _settings(device, llm, gpu, None, stages, style, max_repairs, threshold, set_, profile, no_cache)
+        settings = _settings(device, llm, gpu, None, stages, style, max_repairs, threshold, set_, profile, no_cache,
+                             atol, rtol)
         run_id = ""
     entries = select(discover(folder, level), range_, first_n, sample, seed)
     if not entries:
