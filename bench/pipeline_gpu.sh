@@ -3,6 +3,7 @@
 # Run from the repo root on the GPU machine; writes under ${OUT:-bench/out}.
 set -u
 OUT=${OUT:-bench/out}; mkdir -p "$OUT"
+RUNS=${RUNS:-/tmp/tw-runs}
 export PYTHONPATH=src PYTHONUNBUFFERED=1 TRITONWRIGHT_CACHE_DIR=${TRITONWRIGHT_CACHE_DIR:-/tmp/tw-cache}
 tw() { python3 -m tritonwright "$@"; }
 clock() { python3 -c "import time; print(f'{time.time():.3f}')"; }
@@ -18,12 +19,13 @@ a)
   done
   s=$(clock); tw eval examples/conv_mish_bn/task.py examples/conv_mish_bn/candidate.py "${MISH_TOL[@]}" \
     --json "$OUT/mish_eval.json"; echo "== mish eval (1e-2): $(since "$s") s"
-  s=$(clock); tw optimize examples/elu/task.py --from examples/elu/candidate.py --out "$OUT/runs" --quiet
+  s=$(clock); tw optimize examples/elu/task.py --from examples/elu/candidate.py --out "$RUNS" --quiet
   echo "== optimize elu: $(since "$s") s"
   ;;
 b)
   s=$(clock); tw optimize examples/conv_mish_bn/task.py --from examples/conv_mish_bn/candidate.py "${MISH_TOL[@]}" \
-    --out "$OUT/runs" --quiet; echo "== optimize conv_mish_bn: $(since "$s") s"
+    --out "$RUNS" --quiet; echo "== optimize conv_mish_bn: $(since "$s") s"
   ;;
 esac
-for r in $(ls "$OUT/runs" 2>/dev/null | grep -v sqlite | grep -v cache); do tw show "$r" --out "$OUT/runs"; done
+for r in $(ls "$RUNS" 2>/dev/null | grep -v sqlite | grep -v cache); do tw show "$r" --out "$RUNS"; done
+tar czf "$OUT/runs_${1:-a}.tgz" -C "$(dirname "$RUNS")" "$(basename "$RUNS")"
