@@ -94,7 +94,7 @@ def eval_command(
     cand = read_candidate(candidate)
     config = EvalConfig(device=device, trials=trials, atol=atol, rtol=rtol, strict=strict, seed=seed,
                         baselines=not no_baselines, compile_mode=compile_mode, cuda_graph=cuda_graph)
-    console = Console()
+    console = Console(width=None if Console().is_terminal else 140)  # logs: wide enough for the table
     with console.status(f"evaluating {candidate.name} against {task.name} ..."):
         result = evaluate(t, cand, config)
     render_verdict(result, console)

@@ -274,7 +274,7 @@ def _run_many(task: Task, cands: list[Candidate], results: list[EvalResult], con
             timed("load", t)
             # 2. correctness over fresh inputs per trial.
             t = time.monotonic()
-            first = _correctness(ref, cand, config, [labels[i] for i in active], [results[i] for i in active])
+            first = _correctness(ref, cand, config, [labels[i] for i in active], [results[i] for i in active], steps)
             active = [i for i in active if results[i].ok]
             timed("correctness", t)
             # 3. runtime integrity: Triton must run; strict mode allows nothing else.
@@ -308,29 +308,33 @@ def _run_many(task: Task, cands: list[Candidate], results: list[EvalResult], con
     return []
 
 
-def _correctness(ref: _Child, cand: _Child, config: EvalConfig, labels: list[str], results: list[EvalResult]
-                 ) -> dict[str, dict[str, Any]]:
-    """All trials for every candidate still passing; returns each label's first-trial info."""
+def _correctness(ref: _Child, cand: _Child, config: EvalConfig, labels: list[str], results: list[EvalResult],
+                 steps: dict[str, float]) -> dict[str, dict[str, Any]]:
+    """All trials for every candidate still passing; returns each label's first-trial info. `steps` gets
+    where the time went (reference run, candidate runs, checks)."""
     first: dict[str, dict[str, Any]] = {}
     running = list(range(len(labels)))
+    t_out = config.correctness_timeout_s
+
+    def add(name: str, seconds: float) -> None:
+        steps[name] = round(steps.get(name, 0.0) + seconds, 3)
+
     for trial in range(config.trials):
         if not running:
             break
         seed = config.seed + 1 + trial  # inputs differ from the weight seed and between trials
-        ref.call("correctness", config.correctness_timeout_s, "trial", trial, seed)
-        info = cand.call("correctness", config.correctness_timeout_s, "trial", [labels[k] for k in running], trial,
-                         trial == 0)
-        total = sum(info[labels[k]]["passes"] for k in running)
-        groups = iter(ref.call("correctness", config.correctness_timeout_s, "check", trial, total)["passes"])
-        for k in list(running):
-            inf = info[labels[k]]
-            mine = [next(groups) for _ in range(inf["passes"])]
+        add("correctness.reference", ref.call("correctness", t_out, "trial", trial, seed)["seconds"])
+        for k in list(running):  # one candidate at a time: only its outputs are alive while it is checked
+            inf = cand.call("correctness", t_out, "trial", [labels[k]], trial, trial == 0)[labels[k]]
+            add("correctness.candidate", inf["seconds"])
+            checked = ref.call("correctness", t_out, "check", trial, inf["passes"])
+            add("correctness.check", checked["seconds"])
             if "error" in inf:
                 results[k].status, results[k].reason = Status(inf["error"][0]), inf["error"][1]
                 running.remove(k)
                 continue
             first.setdefault(labels[k], inf)
-            if not _apply_checks(results[k], trial, mine):
+            if not _apply_checks(results[k], trial, checked["passes"]):
                 running.remove(k)
     for k in running:
         configs = first.get(labels[k], {}).get("autotune_configs")

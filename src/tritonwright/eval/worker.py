@@ -14,6 +14,7 @@ import os
 import platform
 import subprocess
 import sys
+import time
 import traceback
 from multiprocessing.connection import Connection
 from typing import Any
@@ -106,6 +107,7 @@ class _Reference:
         return {"env": environment(self.device).__dict__}
 
     def trial(self, index: int, seed: int) -> dict[str, Any]:
+        t = time.perf_counter()
         inputs = loading.make_inputs(self.module, self.task.path, seed, self.device)
         ref_inputs = [x.clone() for x in inputs]
         with torch.no_grad():
@@ -119,10 +121,12 @@ class _Reference:
         if self.timing_inputs is None:
             self.timing_inputs = inputs
         self.data.send(("inputs", index, inputs))
-        return {"outputs": [{"shape": list(o.shape), "dtype": str(o.dtype)} for o in outs]}
+        return {"outputs": [{"shape": list(o.shape), "dtype": str(o.dtype)} for o in outs],
+                "seconds": round(time.perf_counter() - t, 3)}
 
     def check(self, index: int, passes: int) -> dict[str, Any]:
         """Compare `passes` outputs messages from the candidate child; one group of checks per pass."""
+        t = time.perf_counter()
         st = self.trial_state
         groups: list[dict[str, Any]] = []
         for _ in range(passes):
@@ -139,7 +143,7 @@ class _Reference:
             groups.append({"checks": results, "input_reason": checks.compare_inputs(
                 cand_inputs, st["ref_inputs"], st["inputs"], self._tol)})
             del cand_outs, cand_inputs
-        return {"passes": groups}
+        return {"passes": groups, "seconds": round(time.perf_counter() - t, 3)}
 
     def _tol(self, dtype: str) -> Tolerance:
         t = self.spec["tolerances"]
@@ -176,6 +180,9 @@ class _Candidate:
         self.data = data
         self.device = torch.device(spec["device"])
         self.interpret = self.device.type == "cpu"
+        # 0. PyTorch ops inside ModelNew compute in real fp32, as the reference's do: no hidden TF32 advantage.
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
         # 1. Hooks before the candidate's import: launch counting, autotune pinning on CPU.
         hooks.install_launch_hooks(interpret=self.interpret, pin_autotune=self.interpret)
         # 2. Init args and the reference's weights, from the reference child.
@@ -185,6 +192,8 @@ class _Candidate:
         self.state = state
         self.models: dict[str, torch.nn.Module] = {}
         self.timing_inputs: list[torch.Tensor] | None = None
+        self.trial_index: int | None = None
+        self.trial_inputs: list[torch.Tensor] = []
         self.keep: list[Any] = []  # tensors shared with the reference stay alive until it has read them
 
     def load(self, label: str, path: str) -> list[str]:
@@ -201,21 +210,29 @@ class _Candidate:
         return match.notes()
 
     def trial(self, labels: list[str], index: int, record: bool) -> dict[str, Any]:
-        """Run every loaded candidate on this trial's inputs; outputs go to the reference, pass by pass."""
-        kind, got, inputs = self.data.recv()
-        assert kind == "inputs" and got == index
+        """Run the given candidates on this trial's inputs; outputs go to the reference, pass by pass.
+
+        The parent asks for one label at a time and has the reference check it before the next, so only one
+        candidate's outputs are alive at once (multi-gigabyte tasks would not fit otherwise).
+        """
+        if self.trial_index != index:
+            kind, got, inputs = self.data.recv()
+            assert kind == "inputs" and got == index
+            self.trial_index, self.trial_inputs = index, inputs
+            if self.timing_inputs is None:
+                self.timing_inputs = inputs
         self.keep = []
-        if self.timing_inputs is None:
-            self.timing_inputs = inputs
         out: dict[str, Any] = {}
         for label in labels:
+            t = time.perf_counter()
             try:
-                out[label] = self._trial_one(label, index, inputs, record)
+                out[label] = self._trial_one(label, index, self.trial_inputs, record)
             except Exception as exc:  # one candidate's failure is its own; the others still run
                 status = classify(exc)
                 if status is Status.CRASH:
                     raise
                 out[label] = {"error": [status.value, _tail(exc)], "passes": 0}
+            out[label]["seconds"] = round(time.perf_counter() - t, 3)
         return out
 
     def _trial_one(self, label: str, index: int, inputs: list[torch.Tensor], record: bool) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from tritonwright.prompts.stages import KINDS, STAGES, STYLES
 from tritonwright.store import RunStore
 from tritonwright.task import parse_overrides
 
-console = Console()
+console = Console(width=None if Console().is_terminal else 140)  # logs and CI: wide enough for tables
 
 
 class LiveEvents:
