@@ -206,8 +206,8 @@ class Session:
             tail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))[-2000:]
             self.store.finish_task(self.run_id, entry.key, "failed", error=f"{type(exc).__name__}: {exc}\n{tail}")
             return TaskOutcome(entry.key, "failed", f"{type(exc).__name__}: {exc}")
-        outcome.files = self._write_outputs(entry, task, outcome)
         self.store.finish_task(self.run_id, entry.key, outcome.status, error=outcome.error)
+        outcome.files = self._write_outputs(entry, task, outcome)  # after finishing: reports show the final status
         return outcome
 
     def _write_outputs(self, entry: TaskEntry, task: Task, outcome: TaskOutcome) -> list[Path]:
