@@ -216,3 +216,25 @@ def test_given_candidate_without_llm_uses_the_tuner_only(tmp_path):
     steps = {a.step_key: a for a in store.attempts(run_id, "scale")}
     assert steps["stage:grid_and_parallel:skip"].decision == "SKIP"
     assert "needs an LLM" in steps["stage:grid_and_parallel:skip"].decision_reason
+
+
+def test_candidates_k_evaluates_every_answer_and_keeps_the_best(tmp_path):
+    from tritonwright.llm.factory import make_provider
+
+    rec = tmp_path / "replies.jsonl"
+    rows = [{"step": "stage:block_tiling:llm", "attempt": 0, "text": fenced(code(bug=" * 2.0"))},
+            {"step": "stage:block_tiling:llm#1", "attempt": 1, "text": fenced(code(mark="  # faster"))}]
+    rec.write_text("".join(json.dumps({"task": "scale", **r}) + "\n" for r in rows))
+    task = load_task(FIXTURES / "eval" / "scale_task.py", {"n": "700"})
+    store = RunStore(tmp_path / "runs")
+    run_id = store.create_run("optimize", {})
+    store.start_task(run_id, "scale", task.path, task.hash, 1, "single")
+    opt = TaskOptimizer(key="scale", task=task, store=store, run_id=run_id,
+                        config=OptimizeConfig(stages=("block_tiling",), candidates=2, timed=True),
+                        evaluator=HarnessEvaluator(task, EvalConfig(device="cpu", trials=2)), comparer=FakeComparer(),
+                        profiler=FakeProfiler(), llm=make_provider(f"replay:{rec}"), gpu=get_gpu("H100 SXM"),
+                        kind="single")
+    outcome = opt.run(Candidate(source=code()))
+    steps = {a.step_key: a for a in store.attempts(run_id, "scale")}
+    assert steps["stage:block_tiling:llm"].decision == "KEEP" and "# faster" in outcome.best.source
+    assert steps["stage:block_tiling:llm#0"].decision == "FAILED" and steps["stage:block_tiling:llm#0"].status == "MISMATCH"

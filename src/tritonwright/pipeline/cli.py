@@ -91,12 +91,12 @@ def _choice(flag: str, value: str | None, valid: tuple[str, ...]) -> None:
 
 def _settings(device: str, llm: str | None, gpu: str | None, kind: str | None, stages: str | None, style: str,
               max_repairs: int, threshold: float, set_: list[str] | None, profile: bool, no_cache: bool,
-              atol: float | None = None, rtol: float | None = None) -> RunSettings:
+              atol: float | None = None, rtol: float | None = None, candidates: int = 1) -> RunSettings:
     _choice("--kind", kind, KINDS)
     _choice("--style", style, STYLES)
     return RunSettings(device=device, llm=llm, gpu=gpu, kind=kind,
                        optimize=OptimizeConfig(stages=_stages(stages), style=style, max_repairs=max_repairs,
-                                               threshold=threshold),
+                                               threshold=threshold, candidates=candidates),
                        eval=EvalConfig(device=device, atol=atol, rtol=rtol), overrides=parse_overrides(set_), profile=profile,
                        no_cache=no_cache)
 
@@ -139,6 +139,8 @@ def optimize_command(
     quiet: Annotated[bool, typer.Option(help="Log lines only, no live view")] = False,
     atol: Annotated[float | None, typer.Option(help="Absolute tolerance (default per dtype)")] = None,
     rtol: Annotated[float | None, typer.Option(help="Relative tolerance (default per dtype)")] = None,
+    candidates: Annotated[int, typer.Option(min=1, max=16, help="LLM answers per seed/stage prompt; the best "
+                                                                "correct one competes")] = 1,
 ) -> None:
     """Optimize one task: seed, repair, four stages, final check; writes best.py and a report."""
     store = RunStore(out)
@@ -147,7 +149,7 @@ def optimize_command(
         run_id = resume
     else:
         settings = _settings(device, llm, gpu, kind, stages, style, max_repairs, threshold, set_, profile,
-                             no_cache, atol, rtol)
+                             no_cache, atol, rtol, candidates)
         run_id = ""
     entry = task_entry(task)
     if not entry.path.is_file():
@@ -197,6 +199,8 @@ def batch_command(
     quiet: Annotated[bool, typer.Option()] = False,
     atol: Annotated[float | None, typer.Option(help="Absolute tolerance (default per dtype)")] = None,
     rtol: Annotated[float | None, typer.Option(help="Relative tolerance (default per dtype)")] = None,
+    candidates: Annotated[int, typer.Option(min=1, max=16, help="LLM answers per seed/stage prompt; the best "
+                                                                "correct one competes")] = 1,
 ) -> None:
     """Optimize every task of a folder; resumable with --resume RUN after any kill."""
     store = RunStore(out)
@@ -210,7 +214,7 @@ def batch_command(
         sample, seed = entries_cfg.get("sample"), entries_cfg.get("seed", 0)
     else:
         settings = _settings(device, llm, gpu, None, stages, style, max_repairs, threshold, set_, profile, no_cache,
-                             atol, rtol)
+                             atol, rtol, candidates)
         run_id = ""
     entries = select(discover(folder, level), range_, first_n, sample, seed)
     if not entries:

@@ -131,6 +131,10 @@ class TaskOptimizer:
     def _evaluate(self, cand: Candidate, baselines: bool = False, seed: int | None = None) -> EvalResult:
         result = self.evaluator.evaluate(cand, timed=self.cfg.timed, baselines=baselines and self.cfg.timed,
                                          seed=seed)
+        self._take_baselines(result)
+        return result
+
+    def _take_baselines(self, result: EvalResult) -> None:
         if result.eager:
             self.state.eager_ms = result.eager.median_ms
         if result.compiled:
@@ -139,7 +143,6 @@ class TaskOptimizer:
             self.store.update_task(self.run_id, self.key, baselines={
                 "eager_ms": self.state.eager_ms, "compiled_ms": self.state.compiled_ms,
                 "compile_mode": "default"})
-        return result
 
     def _accept(self, cand: Candidate, ms: float | None) -> None:
         self.state.best, self.state.best_ms = cand, ms
@@ -147,12 +150,17 @@ class TaskOptimizer:
 
     # --- LLM calls -------------------------------------------------------------------------------------
 
-    def _ask(self, step_key: str, prompt: str, attempt: int = 0) -> tuple[str | None, dict[str, Any], str]:
-        """One LLM call: (text or None, usage for the record, failure reason)."""
-        from tritonwright.llm.types import CallKey, Message
+    def _call(self, step_key: str, prompt: str, attempt: int) -> tuple[list[Any], Any]:
+        """The LLM request alone (safe in a worker thread: it touches no store)."""
+        from tritonwright.llm.types import CallKey, CallParams, Message
 
         messages = [Message.system(SYSTEM_PROMPT), Message.user(prompt)]
-        reply = self.llm.complete(messages, key=CallKey(self.key, step_key, attempt))
+        # `sample` keeps K answers to one prompt apart in the response cache; attempt names them for replay.
+        return messages, self.llm.complete(messages, key=CallKey(self.key, step_key, attempt),
+                                           params=CallParams(sample=attempt))
+
+    def _note(self, step_key: str, messages: list[Any], reply: Any) -> tuple[str | None, dict[str, Any], str]:
+        """Record a finished call (prompt, reply, usage); returns (text or None, usage, failure reason)."""
         self.store.record_llm_call(self.run_id, self.key, step_key, [m.__dict__ for m in messages],
                                    {k: v for k, v in reply.to_dict().items() if k != "exchanges"})
         usage = {"input_tokens": reply.input_tokens or 0, "output_tokens": reply.output_tokens or 0,
@@ -160,6 +168,51 @@ class TaskOptimizer:
         if not reply.ok:
             return None, usage, f"LLM call failed ({reply.status.value}): {reply.error or reply.finish_reason}"
         return reply.text, usage, ""
+
+    def _ask(self, step_key: str, prompt: str, attempt: int = 0) -> tuple[str | None, dict[str, Any], str]:
+        """One LLM call: (text or None, usage for the record, failure reason)."""
+        return self._note(step_key, *self._call(step_key, prompt, attempt))
+
+    def _ask_many(self, step_key: str, prompt: str) -> list[tuple[str | None, dict[str, Any], str]]:
+        """--candidates K: K independent answers to one prompt, asked concurrently, recorded in order."""
+        k = max(1, self.cfg.candidates)
+        if k == 1:
+            return [self._ask(step_key, prompt)]
+        from concurrent.futures import ThreadPoolExecutor
+
+        keys = [step_key if i == 0 else f"{step_key}#{i}" for i in range(k)]
+        with ThreadPoolExecutor(max_workers=k) as pool:  # the provider's own limit caps real concurrency
+            calls = list(pool.map(lambda i: self._call(keys[i], prompt, i), range(k)))
+        return [self._note(keys[i], *calls[i]) for i in range(k)]
+
+    def _pick(self, key: str, stage: str, origin: str, answers: list[tuple[str | None, dict[str, Any], str]],
+              prof: Profile | None, baselines: bool = False
+              ) -> tuple[Candidate | None, EvalResult | None, dict[str, Any] | None, str]:
+        """Evaluate every usable answer (one session), keep the best correct one; the others are recorded
+        under `key#i` as not chosen. Returns (candidate, result, usage, failure) of the one to go on with."""
+        coded = [(self._code_from(text, origin), usage, failure) for text, usage, failure in answers]
+        usable = [(i, c) for i, ((c, _), _, _) in enumerate(coded) if c is not None]
+        if not usable:
+            (_, why), usage, failure = coded[0]
+            return None, None, usage, failure or why
+        cands = [c for _, c in usable]
+        many = getattr(self.evaluator, "evaluate_many", None)
+        if len(cands) > 1 and many is not None:
+            results = many(cands, timed=self.cfg.timed, baselines=baselines and self.cfg.timed)
+            for r in results:
+                self._take_baselines(r)
+        else:
+            results = [self._evaluate(c, baselines=baselines) for c in cands]
+        order = sorted(range(len(cands)), key=lambda j: (not results[j].ok, _ms(results[j])))
+        chosen = order[0]
+        for j in order[1:]:
+            i = usable[j][0]
+            why = "another answer of the same prompt was better" if results[j].ok else "fails its check"
+            self._record(AttemptRecord(f"{key}#{i}", stage, "llm", "REVERT" if results[j].ok else "FAILED",
+                                       decision_reason=why, llm=coded[i][1],
+                                       metrics_before=prof.metrics if prof else None, diff=self._diff(cands[j])),
+                         cands[j], results[j])
+        return cands[chosen], results[chosen], coded[usable[chosen][0]][1], ""
 
     def _code_from(self, text: str | None, origin: str) -> tuple[Candidate | None, str]:
         from tritonwright.llm.extract import extract_model_code
@@ -213,15 +266,18 @@ class TaskOptimizer:
             from tritonwright.prompts.render import render_seed_prompt
 
             prompt = render_seed_prompt(gpu=self.gpu, kind=self.kind, reference_code=self.task.source)
-            text, usage, failure = self._ask("seed", prompt)
-            cand, failure2 = self._code_from(text, "seed")
+            answers = self._ask_many("seed", prompt)
             origin = "llm"
-            if cand is None:
-                rec = AttemptRecord("seed", "seed", origin, "FAILED", reason=failure or failure2, llm=usage,
-                                    status="REJECTED")
+            picked, picked_result, usage, failure = self._pick("seed", "seed", "seed", answers, None, baselines=True)
+            if picked is None or picked_result is None:
+                rec = AttemptRecord("seed", "seed", origin, "FAILED", reason=failure, llm=usage, status="REJECTED")
                 self._record(rec, None, None)
-                self.history_text = text or ""
+                self.history_text = answers[0][0] or ""
                 return None, None
+            rec = AttemptRecord("seed", "seed", origin, "BASE" if picked_result.ok else "FAILED", llm=usage,
+                                decision_reason="starting point" if picked_result.ok else "fails its check")
+            self._record(rec, picked, picked_result)
+            return picked, picked_result
         result = self._evaluate(cand, baselines=True)
         rec = AttemptRecord("seed", "seed", origin, "BASE" if result.ok else "FAILED", llm=usage,
                             decision_reason="starting point" if result.ok else "fails its check")
@@ -327,16 +383,15 @@ class TaskOptimizer:
         self._say(f"{stage}: asking the LLM")
         prompt = render_optimization_prompt(gpu=self.gpu, stage=stage, kind=self.kind, code=self.state.best.source,
                                             metrics=prof.metrics, style=self.cfg.style)
-        text, usage, failure = self._ask(f"stage:{stage}:llm", prompt)
-        cand, failure2 = self._code_from(text, f"stage:{stage}")
         key = f"stage:{stage}:llm"
-        if cand is None:
-            self._record(AttemptRecord(key, stage, "llm", "FAILED", reason=failure or failure2, llm=usage,
+        answers = self._ask_many(key, prompt)
+        self._say(f"{stage}: evaluating")
+        cand, result, usage, failure = self._pick(key, stage, f"stage:{stage}", answers, prof)
+        if cand is None or result is None:
+            self._record(AttemptRecord(key, stage, "llm", "FAILED", reason=failure, llm=usage,
                                        status="REJECTED", metrics_before=prof.metrics,
                                        decision_reason="no usable code"), None, None)
             return
-        self._say(f"{stage}: evaluating")
-        result = self._evaluate(cand)
         if not result.ok:  # one repair, then the stage gives up and the current best stays
             self._record(AttemptRecord(key, stage, "llm", "FAILED", llm=usage, metrics_before=prof.metrics,
                                        decision_reason="fails its check", diff=self._diff(cand)), cand, result)
@@ -403,6 +458,11 @@ class TaskOptimizer:
     def evaluator_seed(self) -> int:
         cfg = getattr(self.evaluator, "config", None)
         return int(getattr(cfg, "seed", 42))
+
+
+def _ms(result: EvalResult) -> float:
+    """Sort key: measured median, or +inf when untimed (then the first correct answer wins)."""
+    return result.timing.median_ms if result.timing else float("inf")
 
 
 def _early_exit(prof: Profile, stage: str) -> Any:

@@ -51,6 +51,14 @@ class HarnessEvaluator:
                                   seed=self.config.seed if seed is None else seed)
         return evaluate(self.task, candidate, cfg)
 
+    def evaluate_many(self, candidates: list[Candidate], timed: bool, baselines: bool = False
+                      ) -> list[EvalResult]:
+        """Several answers to one prompt in one session: the same inputs, one process start."""
+        from tritonwright.eval.runner import evaluate_many
+
+        return evaluate_many(self.task, candidates, dataclasses.replace(self.config, timing=timed,
+                                                                        baselines=baselines))
+
 
 @dataclass(frozen=True)
 class HarnessComparer:
