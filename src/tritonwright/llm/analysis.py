@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tritonwright.llm.fences import find_fences
+from tritonwright.prompts.render import Analysis  # the one type the repair prompt renders
 
 ANALYSIS_FIELDS = ("critical_issue", "why_it_matters", "minimal_fix_hint")
 
@@ -21,13 +22,6 @@ _TRAILING_COMMA = re.compile(r",(\s*[}\]])")
 class JsonExtraction:
     value: dict[str, Any] | None
     failure: str | None = None
-
-
-@dataclass(frozen=True)
-class Analysis:
-    critical_issue: str
-    why_it_matters: str
-    minimal_fix_hint: str
 
 
 @dataclass(frozen=True)

@@ -303,11 +303,10 @@ class TaskOptimizer:
 
     def _repair_once(self, step_key: str, stage: str, cand: Candidate | None, result: EvalResult | None
                      ) -> tuple[Candidate | None, EvalResult | None]:
+        from tritonwright.llm.analysis import parse_analysis
         from tritonwright.prompts.render import (
             Analysis,
-            AnalysisFormatError,
             FailedAttempt,
-            parse_analysis,
             render_analysis_prompt,
             render_repair_prompt,
         )
@@ -317,10 +316,10 @@ class TaskOptimizer:
         broken = cand.source if cand is not None else getattr(self, "history_text", "")
         text, usage_a, failure = self._ask(f"analysis:{step_key}", render_analysis_prompt(
             status=status, error_log=log, reference_code=self.task.source, broken_code=broken))
-        try:
-            analysis = parse_analysis(text or "")
-        except AnalysisFormatError:  # the fix call still gets the error log; the analysis is a hint only
-            analysis = Analysis(status, "the analysis reply could not be parsed", "fix the error in the log")
+        parsed = parse_analysis(text or "")
+        # Without a usable analysis the fix call still gets the error log; the analysis is a hint only.
+        analysis = parsed.analysis or Analysis(status, "the analysis reply could not be parsed",
+                                               "fix the error in the log")
         prompt = render_repair_prompt(gpu=self.gpu, status=status, error_log=log, reference_code=self.task.source,
                                       broken_code=broken, analysis=analysis, history=self.history)
         text, usage_r, failure = self._ask(step_key, prompt)

@@ -11,10 +11,8 @@ from tritonwright.prompts.metrics import (
 )
 from tritonwright.prompts.render import (
     Analysis,
-    AnalysisFormatError,
     FailedAttempt,
     log_tail,
-    parse_analysis,
     render_analysis_prompt,
     render_gpu_header,
     render_optimization_prompt,
@@ -25,9 +23,9 @@ from tritonwright.prompts.render import (
 from tritonwright.prompts.stages import DEFAULT_STYLE, KINDS, STAGES, STYLES, UnknownNameError
 
 __all__ = [
-    "DEFAULT_STYLE", "EXTRA_NAMES", "KINDS", "NO_METRICS", "STAGES", "STYLES", "Analysis", "AnalysisFormatError",
+    "DEFAULT_STYLE", "EXTRA_NAMES", "KINDS", "NO_METRICS", "STAGES", "STYLES", "Analysis",
     "Extras", "ExtrasError", "FailedAttempt", "KindDecision", "KindDetectionError", "Metrics", "MetricsFormatError",
     "Roofline", "Timing", "UnknownNameError", "check_metrics", "classify_source", "detect_kind", "extras_from_data",
-    "log_tail", "parse_analysis", "render_analysis_prompt", "render_gpu_header", "render_metrics",
+    "log_tail", "render_analysis_prompt", "render_gpu_header", "render_metrics",
     "render_optimization_prompt", "render_repair_prompt", "render_seed_prompt", "render_stage_section",
 ]

@@ -10,7 +10,6 @@
     render_repair_prompt(*, gpu: GpuSpec, status: str, error_log: str, reference_code: str,
                          broken_code: str, analysis: Analysis,
                          history: Sequence[FailedAttempt] = ()) -> str
-    parse_analysis(reply: str) -> Analysis      # the analysis call's JSON reply; AnalysisFormatError if unusable
 
 `metrics` is kernel name -> {metric: value} (one launch) or kernel name -> [{metric: value}, ...]
 (several launches), as `tritonwright.prompts.metrics` documents; None or {} prints "No NCU metrics
@@ -20,7 +19,6 @@ defaults (no extras) the optimization prompt is byte for byte the seed prompts' 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -35,11 +33,6 @@ LOG_TAIL_LINES = 60  # the failing frame and message sit at the end of a traceba
 LOG_TAIL_CHARS = 6000  # bounds a log of a few huge lines (a dumped tensor) all the same
 MAX_HISTORY = 5  # older failed attempts mostly repeat the recent ones and cost tokens
 SUMMARY_CHARS = 300  # one failed attempt is one line in the history
-ANALYSIS_KEYS = ("critical_issue", "why_it_matters", "minimal_fix_hint")
-
-
-class AnalysisFormatError(ValueError):
-    """The analysis reply holds no JSON object with the three expected string fields."""
 
 
 @dataclass(frozen=True)
@@ -150,19 +143,3 @@ def render_repair_prompt(*, gpu: GpuSpec, status: str, error_log: str, reference
         reference_code=_code(reference_code),
         broken_code=_code(broken_code),
     )
-
-
-def parse_analysis(reply: str) -> Analysis:
-    """The first JSON object in `reply` that has the three fields as non-empty strings (fences and prose
-    around it are ignored)."""
-    decoder = json.JSONDecoder()
-    start = reply.find("{")
-    while start != -1:
-        try:
-            obj, _ = decoder.raw_decode(reply, start)
-        except json.JSONDecodeError:
-            obj = None
-        if isinstance(obj, dict) and all(isinstance(obj.get(k), str) and obj[k].strip() for k in ANALYSIS_KEYS):
-            return Analysis(**{k: obj[k].strip() for k in ANALYSIS_KEYS})
-        start = reply.find("{", start + 1)
-    raise AnalysisFormatError("analysis reply has no JSON object with string fields " + ", ".join(ANALYSIS_KEYS))
