@@ -3,7 +3,7 @@
 # Writes JSON verdicts and logs under ${OUT:-bench/out}.
 set -u
 OUT=${OUT:-bench/out}; mkdir -p "$OUT"
-export PYTHONPATH=src PYTHONUNBUFFERED=1 TRITONWRIGHT_CACHE_DIR=${TRITONWRIGHT_CACHE_DIR:-/tmp/tw-cache}
+export PYTHONPATH=src PYTHONUNBUFFERED=1 TRITONWRIGHT_CACHE_DIR=${TRITONWRIGHT_CACHE_DIR:-${TMPDIR:-/tmp}/tw-cache}
 tw() { python3 -m tritonwright "$@"; }
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader
 python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__, 'cuda', torch.version.cuda)"

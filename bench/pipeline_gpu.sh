@@ -3,8 +3,8 @@
 # Run from the repo root on the GPU machine; writes under ${OUT:-bench/out}.
 set -u
 OUT=${OUT:-bench/out}; mkdir -p "$OUT"
-RUNS=${RUNS:-/tmp/tw-runs}
-export PYTHONPATH=src PYTHONUNBUFFERED=1 TRITONWRIGHT_CACHE_DIR=${TRITONWRIGHT_CACHE_DIR:-/tmp/tw-cache}
+RUNS=${RUNS:-${TMPDIR:-/tmp}/tw-runs}
+export PYTHONPATH=src PYTHONUNBUFFERED=1 TRITONWRIGHT_CACHE_DIR=${TRITONWRIGHT_CACHE_DIR:-${TMPDIR:-/tmp}/tw-cache}
 tw() { python3 -m tritonwright "$@"; }
 clock() { python3 -c "import time; print(f'{time.time():.3f}')"; }
 since() { python3 -c "import time; print(round(time.time() - $1, 1))"; }
