@@ -145,8 +145,9 @@ def test_whole_loop_with_recorded_replies(setup):
     seed_reason = steps["seed"].reason.lower()
     assert steps["seed"].decision == "FAILED" and ("cut off" in seed_reason or "truncat" in seed_reason), seed_reason
     assert steps["repair:1"].decision == "BASE" and steps["repair:1"].status == "OK"
-    assert steps["stage:grid_and_parallel:llm"].status == "MISMATCH"
-    assert steps["stage:grid_and_parallel:repair"].decision == "FAILED"
+    assert steps["stage:grid_and_parallel:llm:first"].status == "MISMATCH"
+    grid = steps["stage:grid_and_parallel:llm"]  # the path's one final row: the repair failed too
+    assert grid.decision == "FAILED" and grid.status == "MISMATCH" and "best kept" in grid.decision_reason
     assert steps["stage:block_tiling:llm"].decision == "KEEP" and "faster" in steps[
         "stage:block_tiling:llm"].decision_reason
     assert steps["stage:memory_access:llm"].decision == "REVERT" and "slower" in steps[
@@ -238,3 +239,36 @@ def test_candidates_k_evaluates_every_answer_and_keeps_the_best(tmp_path):
     steps = {a.step_key: a for a in store.attempts(run_id, "scale")}
     assert steps["stage:block_tiling:llm"].decision == "KEEP" and "# faster" in outcome.best.source
     assert steps["stage:block_tiling:llm#0"].decision == "FAILED" and steps["stage:block_tiling:llm#0"].status == "MISMATCH"
+
+
+def test_stage_repair_that_wins_is_kept_and_replayed_on_resume(tmp_path):
+    from tritonwright.llm.factory import make_provider
+
+    rec = tmp_path / "replies.jsonl"
+    rows = [{"step": "stage:grid_and_parallel:llm", "text": fenced(code(bug=" * 2.0"))},
+            {"step": "analysis:stage:grid_and_parallel:repair", "text": ANALYSIS},
+            {"step": "stage:grid_and_parallel:repair", "text": fenced(code(mark="  # faster"))}]
+    rec.write_text("".join(json.dumps({"task": "scale", "attempt": 0, **r}) + "\n" for r in rows))
+    task = load_task(FIXTURES / "eval" / "scale_task.py", {"n": "700"})
+    store = RunStore(tmp_path / "runs")
+    run_id = store.create_run("optimize", {})
+    store.start_task(run_id, "scale", task.path, task.hash, 1, "single")
+
+    def make_opt(llm):
+        return TaskOptimizer(key="scale", task=task, store=store, run_id=run_id,
+                             config=OptimizeConfig(stages=("grid_and_parallel",), timed=True),
+                             evaluator=HarnessEvaluator(task, EvalConfig(device="cpu", trials=2)),
+                             comparer=FakeComparer(), profiler=FakeProfiler(), llm=llm, gpu=get_gpu("H100 SXM"),
+                             kind="single")
+
+    first = make_opt(make_provider(f"replay:{rec}")).run(Candidate(source=code()))
+    steps = {a.step_key: a for a in store.attempts(run_id, "scale")}
+    assert steps["stage:grid_and_parallel:llm:first"].decision == "FAILED"
+    assert steps["stage:grid_and_parallel:llm"].decision == "KEEP" and "# faster" in first.best.source
+
+    class NoLLM:
+        def complete(self, *a, **k):
+            raise AssertionError("asked again")
+
+    again = make_opt(NoLLM()).run(Candidate(source=code()))
+    assert "# faster" in again.best.source  # the KEEP of the repaired answer is replayed, not redone

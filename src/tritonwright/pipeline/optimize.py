@@ -84,6 +84,7 @@ class TaskOptimizer:
         self.tuner = tuner
         self.state = _State()
         self.history: list[Any] = []  # failed repair attempts, for the repair prompt
+        self.history_text = ""  # the raw reply when a seed reply held no usable code (the repair's "broken code")
 
     # --- helpers ---------------------------------------------------------------------------------------
 
@@ -260,9 +261,8 @@ class TaskOptimizer:
             cand, origin = start, "user"
         else:
             if self.llm is None:
-                raise_missing = ("no candidate and no LLM: pass --from CANDIDATE.py (your current ModelNew) or "
+                raise ValueError("no candidate and no LLM: pass --from CANDIDATE.py (your current ModelNew) or "
                                  "--llm SPEC (e.g. openai:gpt-5) to write one")
-                raise ValueError(raise_missing)
             from tritonwright.prompts.render import render_seed_prompt
 
             prompt = render_seed_prompt(gpu=self.gpu, kind=self.kind, reference_code=self.task.source)
@@ -297,12 +297,15 @@ class TaskOptimizer:
             if self.llm is None:
                 return cand, result
             self._say(f"repair {i}/{self.cfg.max_repairs}")
-            cand, result = self._repair_once(f"repair:{i}", "repair", cand, result)
+            cand, result, _, _ = self._repair_once(f"repair:{i}", "repair", cand, result)
             i += 1
         return cand, result
 
-    def _repair_once(self, step_key: str, stage: str, cand: Candidate | None, result: EvalResult | None
-                     ) -> tuple[Candidate | None, EvalResult | None]:
+    def _repair_once(self, step_key: str, stage: str, cand: Candidate | None, result: EvalResult | None,
+                     record: bool = True) -> tuple[Candidate | None, EvalResult | None, dict[str, Any], str]:
+        """Analysis call, fix call, evaluation. With `record`, the attempt is stored under `step_key`
+        (the repair loop); a stage's repair is stored by the stage under its own key instead.
+        Returns (candidate, result, usage, failure reason when the reply held no code)."""
         from tritonwright.llm.analysis import parse_analysis
         from tritonwright.prompts.render import (
             Analysis,
@@ -313,7 +316,7 @@ class TaskOptimizer:
 
         status = result.status.value if result is not None else "REJECTED"
         log = result.reason if result is not None else "the reply held no usable code"
-        broken = cand.source if cand is not None else getattr(self, "history_text", "")
+        broken = cand.source if cand is not None else self.history_text
         text, usage_a, failure = self._ask(f"analysis:{step_key}", render_analysis_prompt(
             status=status, error_log=log, reference_code=self.task.source, broken_code=broken))
         parsed = parse_analysis(text or "")
@@ -329,38 +332,44 @@ class TaskOptimizer:
                              else usage_a["cost_usd"] + usage_r["cost_usd"])
         new, failure2 = self._code_from(text, "repair")
         if new is None:
-            rec = AttemptRecord(step_key, stage, "llm", "FAILED", reason=failure or failure2, llm=usage,
-                                status="REJECTED")
-            self._record(rec, None, None)
+            if record:
+                self._record(AttemptRecord(step_key, stage, "llm", "FAILED", reason=failure or failure2, llm=usage,
+                                           status="REJECTED"), None, None)
             self.history.append(FailedAttempt("REJECTED", failure or failure2))
-            return cand, result
-        new_result = self._evaluate(new, baselines=stage == "repair")
-        decision = "BASE" if new_result.ok else "FAILED"
-        rec = AttemptRecord(step_key, stage, "llm", decision, llm=usage,
-                            decision_reason="repaired" if new_result.ok else "still failing")
-        self._record(rec, new, new_result)
+            return cand, result, usage, failure or failure2
+        new_result = self._evaluate(new, baselines=record)
+        if record:
+            self._record(AttemptRecord(step_key, stage, "llm", "BASE" if new_result.ok else "FAILED", llm=usage,
+                                       decision_reason="repaired" if new_result.ok else "still failing"),
+                         new, new_result)
         if not new_result.ok:
             self.history.append(FailedAttempt(new_result.status.value, new_result.reason))
-        return new, new_result
+        return new, new_result, usage, ""
 
     def _stage(self, stage: str) -> None:
-        llm_key, tune_key = f"stage:{stage}:llm", f"stage:{stage}:tune"
-        skip_key = f"stage:{stage}:skip"
-        recorded = [r for r in (self._recorded(k) for k in (skip_key, llm_key, f"stage:{stage}:repair", tune_key))
-                    if r is not None]
+        """Profile, early exit, then the LLM path and/or the tuner path. Each path ends in exactly one row
+        under its own key, which is how a resumed run knows it is done and replays its decision."""
+        llm_key, tune_key, skip_key = f"stage:{stage}:llm", f"stage:{stage}:tune", f"stage:{stage}:skip"
+        if self._recorded(skip_key) is not None:
+            return
         uses_llm = self.llm is not None
         uses_tuner = self.tuner is not None and (stage == "advanced_memory" or (
             not uses_llm and stage in TUNER_STAGES_WITHOUT_LLM))
-        expected = (1 if uses_llm else 0) + (1 if uses_tuner else 0)
-        if recorded and (recorded[0][0].step_key == skip_key or len(recorded) >= expected):
-            for rec, cand in recorded:  # replay the decisions of a finished stage
-                if rec.decision == "KEEP" and cand is not None:
-                    self._accept(cand, rec.median_ms)
-            return
         if not uses_llm and not uses_tuner:
             self._record(AttemptRecord(skip_key, stage, "none", "SKIP",
                                        decision_reason="needs an LLM (no --llm given) and the tuner does not "
                                                        "serve this stage"), None, None)
+            return
+        pending = []
+        for path_key, used in ((llm_key, uses_llm), (tune_key, uses_tuner)):
+            done = self._recorded(path_key) if used else None
+            if done is not None:  # replay a finished path's decision
+                rec, cand = done
+                if rec.decision == "KEEP" and cand is not None:
+                    self._accept(cand, rec.median_ms)
+            elif used:
+                pending.append(path_key)
+        if not pending:
             return
         self._say(f"{stage}: profiling")
         assert self.state.best is not None
@@ -370,9 +379,9 @@ class TaskOptimizer:
             self._record(AttemptRecord(skip_key, stage, "rules", "SKIP", decision_reason=decision.reason,
                                        metrics_before=prof.metrics), None, None)
             return
-        if uses_llm and self._recorded(llm_key) is None:
+        if llm_key in pending:
             self._llm_stage(stage, prof)
-        if uses_tuner and self._recorded(tune_key) is None:
+        if tune_key in pending:
             self._tune_stage(stage, prof)
 
     def _llm_stage(self, stage: str, prof: Profile) -> None:
@@ -392,19 +401,21 @@ class TaskOptimizer:
                                        decision_reason="no usable code"), None, None)
             return
         if not result.ok:  # one repair, then the stage gives up and the current best stays
-            self._record(AttemptRecord(key, stage, "llm", "FAILED", llm=usage, metrics_before=prof.metrics,
-                                       decision_reason="fails its check", diff=self._diff(cand)), cand, result)
-            cand, result = self._repair_once(f"stage:{stage}:repair", stage, cand, result)
-            if cand is None or result is None or not result.ok:
-                return
-            key = f"stage:{stage}:repair"
-            if self._recorded(key) is not None:  # _repair_once recorded the repaired attempt: decide on it
-                self._decide(key, stage, cand, result, usage, prof, replace=True)
+            self._record(AttemptRecord(f"{key}:first", stage, "llm", "FAILED", llm=usage, metrics_before=prof.metrics,
+                                       decision_reason="fails its check; one repair follows",
+                                       diff=self._diff(cand)), cand, result)
+            cand, result, usage, failure = self._repair_once(f"stage:{stage}:repair", stage, cand, result,
+                                                             record=False)
+            if cand is None or result is None or not result.ok or failure:
+                self._record(AttemptRecord(key, stage, "llm", "FAILED", llm=usage, reason=failure,
+                                           metrics_before=prof.metrics, status="REJECTED" if failure else None,
+                                           decision_reason="the repaired candidate fails too: best kept"),
+                             None if failure else cand, None if failure else result)
                 return
         self._decide(key, stage, cand, result, usage, prof)
 
     def _decide(self, key: str, stage: str, cand: Candidate, result: EvalResult, usage: dict[str, Any] | None,
-                prof: Profile, replace: bool = False) -> None:
+                prof: Profile) -> None:
         assert self.state.best is not None
         if not self.cfg.timed or self.comparer is None:
             decision, why = "REVERT", "timing needs a GPU: correct, but speed cannot be judged, best kept"
@@ -412,9 +423,8 @@ class TaskOptimizer:
             self._say(f"{stage}: A/B timing")
             cmp = self.comparer.compare(self.state.best, cand, self.cfg.threshold)
             decision, why = ("KEEP" if cmp.significant else "REVERT"), cmp.reason
-        rec = AttemptRecord(key if not replace else f"{key}:decision", stage, "llm", decision, decision_reason=why,
-                            llm=usage if not replace else None, metrics_before=prof.metrics, diff=self._diff(cand))
-        self._record(rec, cand, result)
+        self._record(AttemptRecord(key, stage, "llm", decision, decision_reason=why, llm=usage,
+                                   metrics_before=prof.metrics, diff=self._diff(cand)), cand, result)
         if decision == "KEEP":
             self._accept(cand, result.timing.median_ms if result.timing else None)
 
