@@ -101,6 +101,15 @@ def _settings(device: str, llm: str | None, gpu: str | None, kind: str | None, s
                        no_cache=no_cache)
 
 
+def _open_session(store: RunStore, run_id: str, settings: RunSettings, events: LiveEvents) -> Session:
+    """A session for the run; a setup mistake (missing API key, unknown GPU) marks the run failed."""
+    try:
+        return Session(store, run_id, settings, events)
+    except UserInputError:
+        store.finish_run(run_id, "failed")
+        raise
+
+
 def _summary(store: RunStore, run_id: str) -> None:
     table = Table(title=f"run {run_id}")
     for col in ("task", "status", "best ms", "vs eager", "vs compile", "wall s", "output"):
@@ -155,13 +164,13 @@ def optimize_command(
     if not entry.path.is_file():
         raise UserInputError(f"{task}: task file not found")
     start = start_candidate(entry, from_) if not resume else None
+    if start is None and not settings.llm and not resume:
+        raise UserInputError("nothing to start from: pass --from CANDIDATE.py (your ModelNew) or --llm SPEC "
+                             "(e.g. openai:gpt-5) so one can be written")
     if not run_id:
         run_id = store.create_run("optimize", settings.to_dict())
     with LiveEvents(quiet) as events:
-        session = Session(store, run_id, settings, events)
-        if start is None and session.llm is None and not resume:
-            raise UserInputError("nothing to start from: pass --from CANDIDATE.py (your ModelNew) or --llm SPEC "
-                                 "(e.g. openai:gpt-5) so one can be written")
+        session = _open_session(store, run_id, settings, events)
         if resume and start is None:
             row = store.task(run_id, entry.key)
             start = start_candidate(entry, None) if row is None else None
@@ -225,7 +234,7 @@ def batch_command(
         run_id = store.create_run("batch", cfg)
     console.print(f"run {run_id}: {len(entries)} tasks", highlight=False)
     with LiveEvents(quiet, total=len(entries)) as events:
-        session = Session(store, run_id, settings, events)
+        session = _open_session(store, run_id, settings, events)
         for entry in entries:
             row = store.task(run_id, entry.key)
             if row is not None and row["status"] in {"done", "failed"}:
