@@ -157,6 +157,8 @@ def test_whole_loop_with_recorded_replies(setup):
     assert skip.metrics_before["tanh_scale_kernel"][L2_HIT] == 95.0
     assert steps["final"].status == "OK"
     assert "# faster" in outcome.best.source and comparer.calls == 2
+    row = store.task(run_id, "scale")
+    assert row["gpu_s"] is not None and 0 < row["gpu_s"] <= row["wall_s"]  # evaluations, A/B and profiles
     # Every prompt and reply is kept, and the diff of the kept step is recorded.
     assert (store.task_dir(run_id, "scale") / "llm" / "stage_block_tiling_llm.json").exists()
     assert "+        return launch(x, self.scale)  # faster" in steps["stage:block_tiling:llm"].diff

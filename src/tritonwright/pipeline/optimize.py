@@ -84,6 +84,7 @@ class TaskOptimizer:
         self.tuner = tuner
         self.state = _State()
         self.history: list[Any] = []  # failed repair attempts, for the repair prompt
+        self.device_s = 0.0  # seconds the device worked for this task: evaluations, profiles, tuning, A/B
         self.history_text = ""  # the raw reply when a seed reply held no usable code (the repair's "broken code")
 
     # --- helpers ---------------------------------------------------------------------------------------
@@ -132,6 +133,7 @@ class TaskOptimizer:
     def _evaluate(self, cand: Candidate, baselines: bool = False, seed: int | None = None) -> EvalResult:
         result = self.evaluator.evaluate(cand, timed=self.cfg.timed, baselines=baselines and self.cfg.timed,
                                          seed=seed)
+        self.device_s += result.wall_s
         self._take_baselines(result)
         return result
 
@@ -200,6 +202,7 @@ class TaskOptimizer:
         many = getattr(self.evaluator, "evaluate_many", None)
         if len(cands) > 1 and many is not None:
             results = many(cands, timed=self.cfg.timed, baselines=baselines and self.cfg.timed)
+            self.device_s += max(r.wall_s for r in results)  # one session: every result carries its wall time
             for r in results:
                 self._take_baselines(r)
         else:
@@ -247,7 +250,9 @@ class TaskOptimizer:
                 "median_ms": final.timing.median_ms if final and final.timing else None,
                 "speedup_eager": e, "speedup_compiled": c,
                 "source": self.state.best.source if self.state.best else ""}
-        self.store.update_task(self.run_id, self.key, best=best, wall_s=wall)
+        # GPU time only means something on a GPU; a CPU run's interpreter time is not reported as such.
+        self.store.update_task(self.run_id, self.key, best=best, wall_s=wall,
+                               gpu_s=round(self.device_s, 3) if self.cfg.timed else None)
         return outcome
 
     def _seed(self, start: Candidate | None) -> tuple[Candidate | None, EvalResult | None]:
@@ -374,6 +379,7 @@ class TaskOptimizer:
         self._say(f"{stage}: profiling")
         assert self.state.best is not None
         prof = self.profiler.profile(self.state.best, stage)
+        self.device_s += prof.wall_s
         decision = _early_exit(prof, stage)
         if decision is not None and decision.skip:
             self._record(AttemptRecord(skip_key, stage, "rules", "SKIP", decision_reason=decision.reason,
@@ -421,7 +427,9 @@ class TaskOptimizer:
             decision, why = "REVERT", "timing needs a GPU: correct, but speed cannot be judged, best kept"
         else:
             self._say(f"{stage}: A/B timing")
+            t = time.monotonic()
             cmp = self.comparer.compare(self.state.best, cand, self.cfg.threshold)
+            self.device_s += time.monotonic() - t
             decision, why = ("KEEP" if cmp.significant else "REVERT"), cmp.reason
         self._record(AttemptRecord(key, stage, "llm", decision, decision_reason=why, llm=usage,
                                    metrics_before=prof.metrics, diff=self._diff(cand)), cand, result)
@@ -432,6 +440,7 @@ class TaskOptimizer:
         assert self.state.best is not None and self.tuner is not None
         self._say(f"{stage}: launch tuner")
         report = self.tuner(self.state.best, stage)
+        self.device_s += report.wall_s
         decision = {"KEEP": "KEEP", "REVERT": "REVERT", "REFUSED": "SKIP", "CHECKED": "REVERT"}[report.decision.value]
         why = report.reason
         if report.decision.value == "CHECKED":
