@@ -468,8 +468,9 @@ class TaskOptimizer:
         seed = self.evaluator_seed() + FINAL_SEED_OFFSET
         result = self._evaluate(self.state.best, baselines=True, seed=seed)
         rec = AttemptRecord("final", "final", self.state.best.origin, "KEEP" if result.ok else "FAILED",
-                            decision_reason="fresh inputs, timed against both baselines" if result.ok
-                            else "the best candidate failed its final check")
+                            decision_reason=("the best candidate failed its final check" if not result.ok else
+                                             "fresh inputs, timed against both baselines" if self.cfg.timed else
+                                             "fresh inputs, correctness only (timing needs a GPU)"))
         self._record(rec, self.state.best, result)
         return result
 
