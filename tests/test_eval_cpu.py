@@ -264,3 +264,14 @@ def test_evaluate_many_recovers_from_a_crash(task):
     crash = candidate("os._exit(3)")
     rs = evaluate_many(task, [good, crash], CPU)
     assert rs[0].status is Status.OK and rs[1].status is Status.CRASH and "code 3" in rs[1].reason
+
+
+def test_candidate_child_cannot_see_parent_secrets(task, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "not-a-real-key")
+    body = """
+        if "OPENAI_API_KEY" in os.environ:
+            raise ValueError("secret visible in the candidate process")
+        return launch(x, torch.empty_like(x), self.scale)
+    """
+    r = run(task, candidate(body))
+    assert r.status is Status.OK, r.reason

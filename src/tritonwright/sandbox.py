@@ -15,8 +15,8 @@ _SECRET_NAME = re.compile(
 # Whole families of variables belonging to services whose clients we never want in a child.
 _SECRET_PREFIXES = ("OPENAI_", "ANTHROPIC_", "AWS_", "AZURE_", "GOOGLE_", "GCP_", "HF_", "HUGGING", "GITHUB_",
                     "GH_", "GITLAB_", "WANDB_", "DEEPSEEK_", "OPENROUTER_", "MISTRAL_", "GROQ_", "TOGETHER_")
-# Needed by the toolchain even though the pattern above would match them.
-_ALWAYS_KEEP = frozenset({"XAUTHORITY", "SSH_AUTH_SOCK_UNUSED"})
+# Needed by graphical tools even though the pattern above would match it; it names a file, holds no secret.
+_ALWAYS_KEEP = frozenset({"XAUTHORITY"})
 
 _ENV_LOCK = threading.Lock()
 

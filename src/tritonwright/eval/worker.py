@@ -24,7 +24,7 @@ import torch.multiprocessing  # noqa: F401  (registers tensor sharing for pipes)
 
 from tritonwright.eval import checks, hooks, loading
 from tritonwright.eval import timing as timing_mod  # bound before any candidate code is imported
-from tritonwright.eval.types import Environment, Status, TimingStats, Tolerance
+from tritonwright.eval.types import Environment, Status, Tolerance
 
 _TAIL_CHARS = 4000  # enough for the Triton compile message and the last frames, short enough for a prompt
 _CUDA_FATAL = ("illegal memory access", "unspecified launch failure", "misaligned address",
@@ -397,7 +397,3 @@ def candidate_main(ctrl: Connection, data: Connection, spec: dict[str, Any]) -> 
 
 class _ImportFailure(Exception):
     """Importing or constructing the candidate raised: a COMPILE_ERROR (the import/compile step)."""
-
-
-def timing_from_dict(d: dict[str, Any] | None) -> TimingStats | None:
-    return TimingStats(**d) if d else None

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from tritonwright.candidate import Candidate
-from tritonwright.eval.types import EvalResult, Status
+from tritonwright.eval.types import EvalResult
 from tritonwright.gpus.spec import GpuSpec
 from tritonwright.pipeline.seams import Comparer, Evaluator, Profile, Profiler
 from tritonwright.prompts.stages import STAGES
@@ -504,7 +504,3 @@ def best_file_header(task: Task, gpu: str, run_id: str, final: EvalResult | None
     if task.overrides:
         lines.append("# sizes overridden: " + ", ".join(f"{k}={v}" for k, v in task.overrides.items()))
     return "\n".join(lines) + "\n"
-
-
-def status_of(result: EvalResult | None) -> Status | None:
-    return result.status if result is not None else None
