@@ -37,7 +37,7 @@ def _cmd(folder: Path, out: Path, *extra: str) -> list[str]:
 
 def _rows(out: Path) -> tuple[list[tuple], list[tuple]]:
     con = sqlite3.connect(out / "runs.sqlite")
-    tasks = con.execute("SELECT key, status, json_extract(best, '$.candidate_id') FROM tasks ORDER BY seq").fetchall()
+    tasks = con.execute("SELECT key, status, json_extract(best, '$.candidate_id') FROM tasks ORDER BY key").fetchall()
     attempts = con.execute("SELECT task_key, step_key, decision, status FROM attempts ORDER BY task_key, seq"
                            ).fetchall()
     return tasks, attempts

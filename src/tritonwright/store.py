@@ -17,6 +17,7 @@ import json
 import os
 import re
 import sqlite3
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -94,7 +95,10 @@ class RunStore:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.db_path = self.root / "runs.sqlite"
-        self._conn = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
+        # One connection shared by a batch's task threads; the lock serializes them (the driver is the only
+        # writer, so this is all the concurrency the store sees).
+        self._conn = sqlite3.connect(self.db_path, timeout=30, isolation_level=None, check_same_thread=False)
+        self._lock = threading.RLock()
         self._conn.row_factory = sqlite3.Row
         self._conn.execute("PRAGMA journal_mode=WAL")  # readers never block the writer; a kill loses nothing
         self._conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL is durable across process kills
@@ -105,13 +109,22 @@ class RunStore:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _one(self, sql: str, args: tuple[Any, ...] = ()) -> sqlite3.Row | None:
+        with self._lock:
+            return self._conn.execute(sql, args).fetchone()
+
+    def _all(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._conn.execute(sql, args).fetchall()
 
     # --- runs --------------------------------------------------------------------------------------------
 
@@ -124,14 +137,14 @@ class RunStore:
         return run_id
 
     def run(self, run_id: str) -> dict[str, Any]:
-        row = self._conn.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
+        row = self._one("SELECT * FROM runs WHERE id=?", (run_id,))
         if row is None:
             known = ", ".join(r["id"] for r in self.runs()[:5]) or "none"
             raise UserInputError(f"no run {run_id!r} in {self.db_path} (latest: {known})")
         return _row(row)
 
     def runs(self) -> list[dict[str, Any]]:
-        return [_row(r) for r in self._conn.execute("SELECT * FROM runs ORDER BY created DESC, id DESC")]
+        return [_row(r) for r in self._all("SELECT * FROM runs ORDER BY created DESC, id DESC")]
 
     def set_run_env(self, run_id: str, env: dict[str, Any]) -> None:
         with self._tx() as c:
@@ -163,10 +176,12 @@ class RunStore:
         self.update_task(run_id, key, status=status, finished=_now(), **fields)
 
     def tasks(self, run_id: str) -> list[dict[str, Any]]:
-        return [_row(r) for r in self._conn.execute("SELECT * FROM tasks WHERE run_id=? ORDER BY seq", (run_id,))]
+        # Tasks of a batch run concurrently, so start order is not stable: list them in natural key order.
+        rows = [_row(r) for r in self._all("SELECT * FROM tasks WHERE run_id=? ORDER BY seq", (run_id,))]
+        return sorted(rows, key=lambda t: _natural(t["key"]))
 
     def task(self, run_id: str, key: str) -> dict[str, Any] | None:
-        row = self._conn.execute("SELECT * FROM tasks WHERE run_id=? AND key=?", (run_id, key)).fetchone()
+        row = self._one("SELECT * FROM tasks WHERE run_id=? AND key=?", (run_id, key))
         return _row(row) if row else None
 
     def task_dir(self, run_id: str, key: str) -> Path:
@@ -191,13 +206,12 @@ class RunStore:
         return a
 
     def attempt(self, run_id: str, task_key: str, step_key: str) -> AttemptRecord | None:
-        row = self._conn.execute("SELECT * FROM attempts WHERE run_id=? AND task_key=? AND step_key=?",
-                                 (run_id, task_key, step_key)).fetchone()
+        row = self._one("SELECT * FROM attempts WHERE run_id=? AND task_key=? AND step_key=?",
+                        (run_id, task_key, step_key))
         return _attempt(row) if row else None
 
     def attempts(self, run_id: str, task_key: str) -> list[AttemptRecord]:
-        rows = self._conn.execute("SELECT * FROM attempts WHERE run_id=? AND task_key=? ORDER BY seq",
-                                  (run_id, task_key))
+        rows = self._all("SELECT * FROM attempts WHERE run_id=? AND task_key=? ORDER BY seq", (run_id, task_key))
         return [_attempt(r) for r in rows]
 
     # --- artifacts ---------------------------------------------------------------------------------------
@@ -228,7 +242,8 @@ class RunStore:
         if task_key is not None:
             q += " AND task_key=?"
             args += (task_key,)
-        r = self._conn.execute(q, args).fetchone()
+        r = self._one(q, args)
+        assert r is not None
         # A call without a price makes the total unknown rather than silently low.
         cost = None if (r["unknown"] or 0) > 0 else (r["c"] or 0.0)
         return {"calls": r["n"], "input_tokens": r["i"], "output_tokens": r["o"], "cost_usd": cost}
@@ -250,6 +265,11 @@ class RunStore:
             })
         return {"run": {"id": run["id"], "created": run["created"], "kind": run["kind"], "status": run["status"],
                         "config": run["config"], "env": run["env"] or {}}, "tasks": tasks}
+
+
+def _natural(name: str) -> tuple[tuple[int, Any], ...]:
+    """'10_x' after '9_x': digit runs compare as numbers."""
+    return tuple((0, int(p)) if p.isdigit() else (1, p.lower()) for p in re.split(r"(\d+)", name))
 
 
 def _dump(v: Any) -> str | None:

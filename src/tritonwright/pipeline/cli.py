@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -13,11 +16,15 @@ from rich.live import Live
 from rich.table import Table
 
 from tritonwright.errors import UserInputError
+from tritonwright.eval.runner import resolve_device
 from tritonwright.eval.types import EvalConfig
+from tritonwright.executors.factory import open_pool
+from tritonwright.executors.pool import PoolUnavailable, SlotPool
 from tritonwright.pipeline.optimize import DEFAULT_MAX_REPAIRS, DEFAULT_THRESHOLD, OptimizeConfig
 from tritonwright.pipeline.runner import (
     RunSettings,
     Session,
+    TaskEntry,
     discover,
     select,
     start_candidate,
@@ -31,39 +38,67 @@ console = Console(width=None if Console().is_terminal else 140)  # logs and CI: 
 
 
 class LiveEvents:
-    """The live view: current task and step, the attempt's status, the best speedup so far."""
+    """The live view: one line per task in progress (its step, its best speedup), tasks done, elapsed time,
+    and what the GPU workers do. Task threads call it concurrently, so it keeps its state under a lock."""
 
     def __init__(self, quiet: bool, total: int = 1) -> None:
         self.quiet = quiet
         self.total = total
         self.done = 0
-        self.task = ""
-        self.text = "starting"
+        self.active: dict[str, str] = {}
         self.bests: dict[str, float | None] = {}
+        self.pool: Any = None  # the SlotPool, when there is one: its slots appear under the tasks
         self.t0 = time.monotonic()
         self.live: Live | None = None
+        self._lock = threading.Lock()
 
     def _table(self) -> Table:
         t = Table.grid(padding=(0, 2))
-        best = self.bests.get(self.task)
-        t.add_row(f"[bold]{self.task}[/bold]", self.text,
-                  f"best vs eager: {'-' if best is None else f'{best:.2f}x'}",
-                  f"tasks {self.done}/{self.total}", f"{time.monotonic() - self.t0:.0f} s")
+        with self._lock:
+            rows = list(self.active.items())
+            bests = dict(self.bests)
+            done = self.done
+        for key, text in rows or [("", "starting")]:
+            best = bests.get(key)
+            t.add_row(f"[bold]{key}[/bold]", text, f"best vs eager: {'-' if best is None else f'{best:.2f}x'}")
+        workers = ""
+        if self.pool is not None:
+            busy = self.pool.busy()
+            workers = f"workers busy {len(busy)}/{self.pool.size}"
+        t.add_row(f"tasks {done}/{self.total}", workers, f"{time.monotonic() - self.t0:.0f} s")
         return t
 
+    def _refresh(self) -> None:
+        if self.live is not None:
+            self.live.update(self._table())
+
     def step(self, task_key: str, text: str) -> None:
-        self.task, self.text = task_key, text
+        with self._lock:
+            self.active[task_key] = text
         if self.quiet or self.live is None:
             console.print(f"[{time.monotonic() - self.t0:7.1f} s] {task_key}: {text}", highlight=False)
         else:
-            self.live.update(self._table())
+            self._refresh()
 
     def best(self, task_key: str, speedup: float | None) -> None:
-        self.bests[task_key] = speedup
+        with self._lock:
+            self.bests[task_key] = speedup
+
+    def finished(self, task_key: str) -> None:
+        with self._lock:
+            self.active.pop(task_key, None)
+            self.done += 1
+        self._refresh()
+
+    def pool_event(self, ev: Any) -> None:
+        """Worker starts, crashes, retries and drained GPUs: always printed, they matter after the run."""
+        console.print(f"[{time.monotonic() - self.t0:7.1f} s] worker {ev.slot}: {ev.kind}: {ev.detail}",
+                      highlight=False)
 
     def __enter__(self) -> LiveEvents:
         if not self.quiet and console.is_terminal:
-            self.live = Live(self._table(), console=console, refresh_per_second=4, transient=True)
+            self.live = Live(self._table(), console=console, refresh_per_second=4, transient=True,
+                             get_renderable=self._table)
             self.live.__enter__()
         return self
 
@@ -101,13 +136,38 @@ def _settings(device: str, llm: str | None, gpu: str | None, kind: str | None, s
                        no_cache=no_cache)
 
 
-def _open_session(store: RunStore, run_id: str, settings: RunSettings, events: LiveEvents) -> Session:
+def _open_session(store: RunStore, run_id: str, settings: RunSettings, events: LiveEvents,
+                  pool: SlotPool | None = None) -> Session:
     """A session for the run; a setup mistake (missing API key, unknown GPU) marks the run failed."""
     try:
-        return Session(store, run_id, settings, events)
+        return Session(store, run_id, settings, events, pool)
     except UserInputError:
         store.finish_run(run_id, "failed")
         raise
+
+
+def _open_pool(settings: RunSettings, executor: str, gpus: str | None, workers: int | None,
+               ray_address: str | None, log_dir: Path, events: LiveEvents) -> SlotPool:
+    """The GPU workers (started in the background: their health checks overlap the run's setup)."""
+    device = resolve_device(settings.device)
+    pool = open_pool(executor, device, gpus, workers, ray_address, log_dir, events.pool_event)
+    events.pool = pool
+    return pool
+
+
+def _record_pool(store: RunStore, run_id: str, pool: SlotPool, wall_s: float) -> dict[str, Any]:
+    """Keep the pool's report (slots, jobs, crashes, drained GPUs) with the run, and print it."""
+    report = pool.report() | {"wall_s": round(wall_s, 3)}
+    env = store.run(run_id).get("env") or {}
+    store.set_run_env(run_id, env | {"executor": report})
+    table = Table(title=f"{report['executor']} workers ({wall_s:.1f} s)")
+    for col in ("worker", "device", "state", "jobs", "busy s", "crashes", "note"):
+        table.add_column(col)
+    for sl in report["slots"]:
+        table.add_row(sl["name"], sl["device"] or "-", sl["state"], str(sl["jobs"]), f"{sl['busy_s']:.1f}",
+                      str(sl["crashes"]), sl["reason"])
+    console.print(table)
+    return report
 
 
 def _summary(store: RunStore, run_id: str) -> None:
@@ -150,6 +210,7 @@ def optimize_command(
     rtol: Annotated[float | None, typer.Option(help="Relative tolerance (default per dtype)")] = None,
     candidates: Annotated[int, typer.Option(min=1, max=16, help="LLM answers per seed/stage prompt; the best "
                                                                 "correct one competes")] = 1,
+    gpus: Annotated[str | None, typer.Option(help="GPU index to run on (default: the first visible GPU)")] = None,
 ) -> None:
     """Optimize one task: seed, repair, four stages, final check; writes best.py and a report."""
     store = RunStore(out)
@@ -169,12 +230,25 @@ def optimize_command(
                              "(e.g. openai:gpt-5) so one can be written")
     if not run_id:
         run_id = store.create_run("optimize", settings.to_dict())
+    if gpus is not None and "," in gpus:
+        raise UserInputError(f"--gpus {gpus}: optimize runs one task, one job at a time, on one GPU "
+                             "(use batch to spread tasks over several)")
+    device = resolve_device(settings.device)
     with LiveEvents(quiet) as events:
-        session = _open_session(store, run_id, settings, events)
-        if resume and start is None:
-            row = store.task(run_id, entry.key)
-            start = start_candidate(entry, None) if row is None else None
-        outcome = session.run_task(entry, start)
+        # One task runs one job at a time: one worker, on the first visible GPU unless told otherwise.
+        pool = _open_pool(settings, "local", (gpus or "0") if device == "cuda" else None, None, None,
+                          store.root / run_id / "workers", events)
+        try:
+            session = _open_session(store, run_id, settings, events, pool)
+            if resume and start is None:
+                row = store.task(run_id, entry.key)
+                start = start_candidate(entry, None) if row is None else None
+            try:
+                outcome = session.run_task(entry, start)
+            except PoolUnavailable as exc:
+                raise UserInputError(f"{exc} (the run {run_id} can be resumed with --resume {run_id})") from None
+        finally:
+            pool.close()
     store.finish_run(run_id, "done" if outcome.status == "done" else "failed")
     console.print(f"[bold]{entry.key}[/bold]: {outcome.status}" + (f" ({outcome.error})" if outcome.error else ""),
                   highlight=False)
@@ -210,8 +284,17 @@ def batch_command(
     rtol: Annotated[float | None, typer.Option(help="Relative tolerance (default per dtype)")] = None,
     candidates: Annotated[int, typer.Option(min=1, max=16, help="LLM answers per seed/stage prompt; the best "
                                                                 "correct one competes")] = 1,
+    gpus: Annotated[str | None, typer.Option(help="GPU indexes, e.g. 0,1,3 (default: all visible); one "
+                                                  "worker per GPU")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="CPU runs: interpreter workers (default 1); Ray: "
+                                                             "at most this many GPUs")] = None,
+    executor: Annotated[str, typer.Option(help="local (this machine's GPUs) | ray (a Ray cluster)")] = "local",
+    ray_address: Annotated[str | None, typer.Option(help="Ray cluster: auto or HOST:PORT (default: start a "
+                                                          "local Ray)")] = None,
+    tasks_at_once: Annotated[int | None, typer.Option(min=1, help="Tasks in flight (default: workers + 1, "
+                                                                   "twice the workers with an LLM)")] = None,
 ) -> None:
-    """Optimize every task of a folder; resumable with --resume RUN after any kill."""
+    """Optimize every task of a folder over all GPUs; resumable with --resume RUN after any kill."""
     store = RunStore(out)
     if resume:
         run = store.run(resume)
@@ -233,26 +316,64 @@ def batch_command(
                                               "first_n": first_n, "sample": sample, "seed": seed}}
         run_id = store.create_run("batch", cfg)
     console.print(f"run {run_id}: {len(entries)} tasks", highlight=False)
+    t0 = time.monotonic()
     with LiveEvents(quiet, total=len(entries)) as events:
-        session = _open_session(store, run_id, settings, events)
-        for entry in entries:
-            row = store.task(run_id, entry.key)
-            if row is not None and row["status"] in {"done", "failed"}:
-                events.done += 1
-                continue
-            start = start_candidate(entry, None)
-            if start is None and session.llm is None:
-                store.start_task(run_id, entry.key, str(entry.path), "", entry.level, None)
-                store.finish_task(run_id, entry.key, "failed", error="no candidate.py beside the task and no --llm")
-            else:
-                session.run_task(entry, start)
-            events.done += 1
+        pool = _open_pool(settings, executor, gpus, workers, ray_address, store.root / run_id / "workers", events)
+        try:
+            session = _open_session(store, run_id, settings, events, pool)
+            todo = []
+            for entry in entries:
+                row = store.task(run_id, entry.key)
+                if row is not None and row["status"] in {"done", "failed"}:
+                    events.done += 1
+                else:
+                    todo.append(entry)
+            ready = pool.wait_ready()
+            if ready == 0:
+                raise PoolUnavailable("no worker passed its health check: " + "; ".join(
+                    f"{sl['name']}: {sl['reason']}" for sl in pool.report()["slots"]))
+            # Without an LLM a task keeps one job queued at a time: one more task than workers hides the gaps
+            # between its jobs; with an LLM tasks mostly wait for replies, so twice as many keep GPUs fed.
+            in_flight = tasks_at_once or (2 * ready if session.llm is not None else ready + 1)
+            _run_batch(session, todo, in_flight, events)
+        except PoolUnavailable as exc:
+            _record_pool(store, run_id, pool, time.monotonic() - t0)
+            raise UserInputError(f"{exc} (resume later with --resume {run_id})") from None
+        finally:
+            pool.close()
+    _record_pool(store, run_id, pool, time.monotonic() - t0)
     store.finish_run(run_id)
     _summary(store, run_id)
     from tritonwright.report import write_batch_report
 
     for f in write_batch_report(store.bundle(run_id), store.root / run_id):
         console.print(f"wrote {f}", highlight=False)
+
+
+def _run_batch(session: Session, todo: list[TaskEntry], in_flight: int, events: LiveEvents) -> None:
+    """Tasks in threads, `in_flight` at a time, in the batch's order; their GPU jobs share the pool. A task
+    failing is recorded and the rest go on; a run-level error (no healthy GPU, a user mistake) stops all."""
+
+    def one(entry: TaskEntry) -> None:
+        try:
+            start = start_candidate(entry, None)
+            if start is None and session.llm is None:
+                session.store.start_task(session.run_id, entry.key, str(entry.path), "", entry.level, None)
+                session.store.finish_task(session.run_id, entry.key, "failed",
+                                          error="no candidate.py beside the task and no --llm")
+            else:
+                session.run_task(entry, start)
+        finally:
+            events.finished(entry.key)
+
+    with ThreadPoolExecutor(max_workers=max(1, in_flight), thread_name_prefix="tritonwright-task") as tp:
+        futures = [tp.submit(one, e) for e in todo]
+        done, _ = wait_futures(futures, return_when=FIRST_EXCEPTION)
+        errors = [f.exception() for f in done if f.exception() is not None]
+        if errors:
+            for f in futures:
+                f.cancel()
+            raise errors[0]  # type: ignore[misc]
 
 
 def runs_command(out: Annotated[Path, typer.Option(help="Run store folder")] = Path("runs")) -> None:

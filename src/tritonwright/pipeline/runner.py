@@ -18,6 +18,8 @@ from tritonwright.candidate import Candidate, read_candidate
 from tritonwright.errors import UserInputError
 from tritonwright.eval.runner import resolve_device
 from tritonwright.eval.types import EvalConfig
+from tritonwright.executors.jobs import Executor, InlineExecutor
+from tritonwright.executors.pool import PoolUnavailable
 from tritonwright.gpus.spec import GpuSpec, get_gpu
 from tritonwright.pipeline.optimize import (
     Events,
@@ -149,8 +151,10 @@ def select(entries: list[TaskEntry], range_: str | None, first_n: int | None, sa
 class Session:
     """Shared per run: device, GPU spec, LLM provider, store."""
 
-    def __init__(self, store: RunStore, run_id: str, settings: RunSettings, events: Events | None) -> None:
+    def __init__(self, store: RunStore, run_id: str, settings: RunSettings, events: Events | None,
+                 executor: Executor | None = None) -> None:
         self.store, self.run_id, self.settings, self.events = store, run_id, settings, events
+        self.executor: Executor = executor or InlineExecutor()  # the pool's workers, or this process
         self.device = resolve_device(settings.device)
         self.gpu, self.gpu_note = self._gpu()
         self.llm = self._llm()
@@ -173,18 +177,19 @@ class Session:
         cache = None if self.settings.no_cache else str(self.store.root / "llm-cache")
         return make_provider(self.settings.llm, LLMSettings(cache_dir=cache, use_cache=not self.settings.no_cache))
 
-    def seams(self, task: Task) -> tuple[Evaluator, Comparer | None, Profiler, Any]:
+    def seams(self, task: Task, label: str = "") -> tuple[Evaluator, Comparer | None, Profiler, Any]:
         cfg = dataclasses.replace(self.settings.eval, device=self.device)
-        evaluator = HarnessEvaluator(task, cfg)
+        ex = self.executor
+        evaluator = HarnessEvaluator(task, cfg, ex, label)
         timed = self.device == "cuda"
-        comparer = HarnessComparer(task, cfg) if timed else None
+        comparer = HarnessComparer(task, cfg, executor=ex, label=label) if timed else None
         if not timed:
             profiler: Profiler = NoProfiler("no GPU: ncu needs one (CPU mode)")
         elif not self.settings.profile:
             profiler = NoProfiler("profiling turned off (--no-profile)")
         else:
-            profiler = NcuProfiler(task, ncu_path=self.settings.ncu_path)
-        tuner = _tuner(task, cfg, self.gpu, timed, self.settings.optimize.threshold)
+            profiler = NcuProfiler(task, ncu_path=self.settings.ncu_path, executor=ex, label=label)
+        tuner = _tuner(task, cfg, self.gpu, timed, self.settings.optimize.threshold, ex, label)
         return evaluator, comparer, profiler, tuner
 
     def run_task(self, entry: TaskEntry, start: Candidate | None) -> TaskOutcome:
@@ -193,14 +198,14 @@ class Session:
         task = load_task(entry.path, self.settings.overrides)
         kind = self.settings.kind or detect_kind(task.source, task.path)
         self.store.start_task(self.run_id, entry.key, str(entry.path), task.hash, entry.level, kind)
-        evaluator, comparer, profiler, tuner = self.seams(task)
+        evaluator, comparer, profiler, tuner = self.seams(task, entry.key)
         opt = TaskOptimizer(key=entry.key, task=task, store=self.store, run_id=self.run_id,
                             config=dataclasses.replace(self.settings.optimize, timed=self.device == "cuda"),
                             evaluator=evaluator, comparer=comparer, profiler=profiler, llm=self.llm, gpu=self.gpu,
                             kind=kind, events=self.events, tuner=tuner)
         try:
             outcome = opt.run(start)
-        except UserInputError:
+        except (UserInputError, PoolUnavailable):  # the run's problem, not the task's: it stays resumable
             raise
         except Exception as exc:  # one task failing never stops a batch: the error is recorded
             tail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))[-2000:]
@@ -221,7 +226,8 @@ class Session:
         return files
 
 
-def _tuner(task: Task, cfg: EvalConfig, gpu: GpuSpec, timed: bool, threshold: float) -> Any:
+def _tuner(task: Task, cfg: EvalConfig, gpu: GpuSpec, timed: bool, threshold: float, executor: Executor,
+           label: str) -> Any:
     from tritonwright.tune.harness import HarnessComparer as TuneComparer
     from tritonwright.tune.harness import HarnessEvaluator as TuneEvaluator
     from tritonwright.tune.neighbourhoods import GpuLimits
@@ -234,8 +240,8 @@ def _tuner(task: Task, cfg: EvalConfig, gpu: GpuSpec, timed: bool, threshold: fl
 
     def run(candidate: Candidate, stage: str) -> Any:
         settings = TuneSettings(stage=stage, dry_run=not timed, threshold=threshold, limits=limits)
-        comparer = TuneComparer(task, cfg) if timed else None
-        return tune(candidate, TuneEvaluator(task, cfg), comparer, settings)
+        comparer = TuneComparer(task, cfg, executor=executor, label=label) if timed else None
+        return tune(candidate, TuneEvaluator(task, cfg, executor, label), comparer, settings)
 
     return run
 

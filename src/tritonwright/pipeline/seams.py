@@ -4,13 +4,12 @@ with the real adapter here; tests pass fakes. Only plain data comes back."""
 from __future__ import annotations
 
 import dataclasses
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 from tritonwright.candidate import Candidate
 from tritonwright.eval.types import Comparison, EvalConfig, EvalResult
+from tritonwright.executors.jobs import Executor, InlineExecutor, compare_job, evaluate_job, profile_job
 from tritonwright.task import Task
 
 
@@ -40,24 +39,25 @@ class Profiler(Protocol):
 
 @dataclass(frozen=True)
 class HarnessEvaluator:
+    """Evaluations as jobs on an executor: in-process by default, a GPU worker of the pool in batches."""
+
     task: Task
     config: EvalConfig
+    executor: Executor = field(default_factory=InlineExecutor)
+    label: str = ""  # the task's key, for the pool's view of what runs where
 
     def evaluate(self, candidate: Candidate, timed: bool, baselines: bool = False, seed: int | None = None
                  ) -> EvalResult:
-        from tritonwright.eval.runner import evaluate
-
         cfg = dataclasses.replace(self.config, timing=timed, baselines=baselines,
                                   seed=self.config.seed if seed is None else seed)
-        return evaluate(self.task, candidate, cfg)
+        return self.executor.call(evaluate_job(self.task, [candidate], cfg, f"{self.label}: evaluate"))[0]
 
     def evaluate_many(self, candidates: list[Candidate], timed: bool, baselines: bool = False
                       ) -> list[EvalResult]:
         """Several answers to one prompt in one session: the same inputs, one process start."""
-        from tritonwright.eval.runner import evaluate_many
-
-        return evaluate_many(self.task, candidates, dataclasses.replace(self.config, timing=timed,
-                                                                        baselines=baselines))
+        cfg = dataclasses.replace(self.config, timing=timed, baselines=baselines)
+        return self.executor.call(evaluate_job(self.task, candidates, cfg,
+                                               f"{self.label}: evaluate {len(candidates)}"))
 
 
 @dataclass(frozen=True)
@@ -65,33 +65,33 @@ class HarnessComparer:
     task: Task
     config: EvalConfig
     rounds: int = 10  # interleaved rounds: enough for a median and a 95% noise band
+    executor: Executor = field(default_factory=InlineExecutor)
+    label: str = ""
 
     def compare(self, a: Candidate, b: Candidate, threshold: float) -> Comparison:
-        from tritonwright.eval.runner import compare
-
-        return compare(self.task, a, b, self.config, threshold=threshold, rounds=self.rounds)
+        return self.executor.call(compare_job(self.task, a, b, self.config, threshold, self.rounds,
+                                              label=f"{self.label}: A/B"))
 
 
 @dataclass(frozen=True)
 class NcuProfiler:
-    """Real ncu profiles of the candidate's own kernels (tritonwright.profile)."""
+    """Real ncu profiles of the candidate's own kernels (tritonwright.profile), one at a time per GPU."""
 
     task: Task
     timeout_s: float = 300.0  # ncu replays each kernel per metric pass; large kernels take minutes
     ncu_path: str | None = None
+    executor: Executor = field(default_factory=InlineExecutor)
+    label: str = ""
 
     def profile(self, candidate: Candidate, stage: str) -> Profile:
-        from tritonwright.profile.collect import ProfileSettings, profile_candidate
-        from tritonwright.profile.render import render_metrics_json
+        from tritonwright.profile.collect import ProfileSettings
 
-        with tempfile.TemporaryDirectory(prefix="tritonwright-prof-") as tmp:
-            path = Path(tmp) / f"candidate_{candidate.id}.py"
-            path.write_text(candidate.source)
-            outcome = profile_candidate(self.task, str(path), ProfileSettings(
-                stage=stage, timeout_s=self.timeout_s, ncu_path=self.ncu_path))
-        if not outcome.ok or outcome.report is None:
-            return Profile(None, None, outcome.headline(), outcome.wall_s, list(outcome.notes))
-        return Profile(render_metrics_json(outcome.report), outcome.report, "", outcome.wall_s, list(outcome.notes))
+        settings = ProfileSettings(stage=stage, timeout_s=self.timeout_s, ncu_path=self.ncu_path)
+        res = self.executor.call(profile_job(self.task, candidate, settings, f"{self.label}: ncu {stage}"))
+        outcome = res.outcome
+        if res.metrics is None:
+            return Profile(None, None, outcome.headline(), outcome.wall_s, list(res.notes))
+        return Profile(res.metrics, outcome.report, "", outcome.wall_s, list(res.notes))
 
 
 @dataclass(frozen=True)

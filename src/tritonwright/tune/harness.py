@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tritonwright.candidate import Candidate
 from tritonwright.eval.types import Comparison, EvalConfig, EvalResult
+from tritonwright.executors.jobs import Executor, InlineExecutor, compare_job, evaluate_job
 from tritonwright.task import Task
 
 AB_ROUNDS = 10  # interleaved rounds of the final A/B comparison: enough for a median and a 95% noise band
@@ -16,18 +17,19 @@ AB_ROUNDS = 10  # interleaved rounds of the final A/B comparison: enough for a m
 class HarnessEvaluator:
     task: Task
     config: EvalConfig
+    executor: Executor = field(default_factory=InlineExecutor)  # in-process, or a GPU worker of the pool
+    label: str = ""
 
     def evaluate(self, candidate: Candidate, timed: bool) -> EvalResult:
-        from tritonwright.eval.runner import evaluate
-
         # Baselines (eager, torch.compile) are the same for every config: the tuner compares configs only.
-        return evaluate(self.task, candidate, dataclasses.replace(self.config, timing=timed, baselines=False))
+        cfg = dataclasses.replace(self.config, timing=timed, baselines=False)
+        return self.executor.call(evaluate_job(self.task, [candidate], cfg, f"{self.label}: tune"))[0]
 
     def evaluate_many(self, candidates: list[Candidate], timed: bool) -> list[EvalResult]:
         """All configs of a round in one session: the same inputs, one process start."""
-        from tritonwright.eval.runner import evaluate_many
-
-        return evaluate_many(self.task, candidates, dataclasses.replace(self.config, timing=timed, baselines=False))
+        cfg = dataclasses.replace(self.config, timing=timed, baselines=False)
+        return self.executor.call(evaluate_job(self.task, candidates, cfg,
+                                               f"{self.label}: tune {len(candidates)} configs"))
 
 
 @dataclass(frozen=True)
@@ -35,8 +37,9 @@ class HarnessComparer:
     task: Task
     config: EvalConfig
     rounds: int = AB_ROUNDS
+    executor: Executor = field(default_factory=InlineExecutor)
+    label: str = ""
 
     def compare(self, a: Candidate, b: Candidate, threshold: float) -> Comparison:
-        from tritonwright.eval.runner import compare
-
-        return compare(self.task, a, b, self.config, threshold=threshold, rounds=self.rounds)
+        return self.executor.call(compare_job(self.task, a, b, self.config, threshold, self.rounds,
+                                              label=f"{self.label}: tune A/B"))

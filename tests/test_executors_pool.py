@@ -1,0 +1,173 @@
+"""The scheduler with fake slots (no processes): results, one job per slot at a time, retries after a dead
+worker, drained devices, errors passed through, nothing left hanging at close."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from tritonwright.errors import TaskError
+from tritonwright.executors.jobs import Job
+from tritonwright.executors.pool import JobLost, NoHealthyWorkers, PoolClosed, SlotPool, WorkerLost
+
+
+class FakeSlot:
+    """Runs 'sleep' jobs by sleeping; dies (WorkerLost) on the jobs named in `die_on`, `die_times` times."""
+
+    def __init__(self, name: str, healthy: bool = True, die_on: set[str] | None = None, die_times: int = 1,
+                 health_after_crash: bool = True, start_delay: float = 0.0) -> None:
+        self.name = name
+        self.start_delay = start_delay
+        self.healthy = healthy
+        self.die_on = die_on or set()
+        self.die_times = die_times
+        self.health_after_crash = health_after_crash
+        self.ran: list[str] = []
+        self.starts = 0
+        self.running = 0
+        self.max_running = 0
+        self.lock = threading.Lock()
+
+    def start(self) -> dict[str, Any]:
+        time.sleep(self.start_delay if self.starts == 0 else 0.0)
+        self.starts += 1
+        ok = self.healthy and (self.starts == 1 or self.health_after_crash)
+        return {"ok": ok, "reason": "" if ok else "wrong result: sum 0, expected 42", "device": f"fake {self.name}"}
+
+    def run(self, job: Job, timeout_s: float) -> Any:
+        with self.lock:
+            self.running += 1
+            self.max_running = max(self.max_running, self.running)
+        try:
+            time.sleep(job.args.get("seconds", 0.01))
+            if job.label in self.die_on and self.die_times > 0:
+                self.die_times -= 1
+                raise WorkerLost("the worker died (killed by signal SIGKILL)")
+            if job.args.get("raise"):
+                raise TaskError(job.args["raise"])
+            self.ran.append(job.label)
+            return {"label": job.label, "slot": self.name}
+        finally:
+            with self.lock:
+                self.running -= 1
+
+    def stop(self) -> None:
+        pass
+
+    def kill(self) -> None:
+        pass
+
+    def pid(self) -> int | None:
+        return None
+
+
+def _job(label: str, seconds: float = 0.01, **extra: Any) -> Job:
+    return Job("sleep", {"seconds": seconds, **extra}, label)
+
+
+def test_every_job_once_and_one_at_a_time_per_slot():
+    slots = [FakeSlot("a"), FakeSlot("b"), FakeSlot("c")]
+    with SlotPool(slots) as pool:
+        futures = [pool.submit(_job(f"j{i}", 0.02)) for i in range(30)]
+        results = [f.result(timeout=30) for f in futures]
+    assert [r["label"] for r in results] == [f"j{i}" for i in range(30)]
+    assert sorted(sum((s.ran for s in slots), [])) == sorted(f"j{i}" for i in range(30))
+    assert all(s.max_running == 1 for s in slots)  # a timing never shares its device
+    assert sum(len(s.ran) > 0 for s in slots) >= 2  # the work was spread
+
+
+def test_dead_worker_job_retried_on_another_slot():
+    a = FakeSlot("a", die_on={"victim"})
+    b = FakeSlot("b", start_delay=0.3)  # a takes the job; b is ready by the time a's worker dies
+    with SlotPool([a, b]) as pool:
+        r = pool.call(_job("victim", 0.5))
+        deadline = time.monotonic() + 5
+        while a.starts < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        report = pool.report()
+    assert r["label"] == "victim" and r["slot"] == "b"  # b was idle: the retry went elsewhere
+    assert a.starts == 2  # the dead worker was restarted (and health-checked again)
+    kinds = [(e["slot"], e["kind"]) for e in report["events"] if e["kind"] != "started"]
+    assert kinds == [("a", "crash"), ("a", "retry")]
+    assert {s["name"]: s["crashes"] for s in report["slots"]} == {"a": 1, "b": 0}
+
+
+def test_single_slot_retries_on_itself():
+    a = FakeSlot("a", die_on={"victim"}, die_times=2)
+    with SlotPool([a]) as pool:
+        assert pool.call(_job("victim"))["slot"] == "a"
+    assert a.starts == 3
+
+
+def test_job_lost_after_max_retries():
+    a = FakeSlot("a", die_on={"poison"}, die_times=99)
+    b = FakeSlot("b", die_on={"poison"}, die_times=99)
+    with SlotPool([a, b], max_retries=2, max_crashes=10) as pool:
+        with pytest.raises(JobLost, match="poison"):
+            pool.call(_job("poison"))
+        assert pool.call(_job("fine"))["label"] == "fine"  # the pool still works afterwards
+        assert [e["kind"] for e in pool.report()["events"] if e["kind"] in {"crash", "lost"}] == [
+            "crash", "crash", "crash", "lost"]
+
+
+def test_unhealthy_device_is_drained_and_reported():
+    bad, good = FakeSlot("bad", healthy=False), FakeSlot("good")
+    with SlotPool([bad, good]) as pool:
+        assert pool.wait_ready() == 1
+        results = [pool.call(_job(f"j{i}")) for i in range(5)]
+        report = pool.report()
+    assert {r["slot"] for r in results} == {"good"}
+    slot = {s["name"]: s for s in report["slots"]}["bad"]
+    assert slot["state"] == "drained" and "health check" in slot["reason"] and "expected 42" in slot["reason"]
+
+
+def test_device_whose_worker_keeps_dying_is_drained():
+    a = FakeSlot("a", die_on={"x0", "x1", "x2"}, die_times=3)
+    b = FakeSlot("b")
+    with SlotPool([a, b], max_crashes=3) as pool:
+        for i in range(3):  # each job dies once on a, then runs on b
+            pool.submit(_job(f"x{i}", 0.05))
+        results = [pool.call(_job(f"y{i}", 0.01)) for i in range(4)]
+        time.sleep(0.2)
+        states = {s["name"]: s["state"] for s in pool.report()["slots"]}
+    assert len(results) == 4
+    assert states["a"] in {"drained", "idle"}  # drained once its third crash happened
+
+
+def test_all_drained_fails_jobs_clearly():
+    with SlotPool([FakeSlot("a", healthy=False), FakeSlot("b", healthy=False)]) as pool:
+        pool.wait_ready()
+        with pytest.raises(NoHealthyWorkers, match="no healthy worker left"):
+            pool.call(_job("j"))
+
+
+def test_job_errors_pass_through_unchanged():
+    with SlotPool([FakeSlot("a")]) as pool:
+        with pytest.raises(TaskError, match="reference Model failed"):
+            pool.call(_job("j", **{"raise": "the reference Model failed"}))
+        assert pool.call(_job("k"))["label"] == "k"
+
+
+def test_close_fails_waiting_jobs_with_pool_closed():
+    pool = SlotPool([FakeSlot("a")])
+    first = pool.submit(_job("long", 0.5))
+    waiting = pool.submit(_job("waiting"))
+    time.sleep(0.1)
+    pool.close()
+    with pytest.raises(PoolClosed):
+        waiting.result(timeout=5)
+    assert first.done()
+    with pytest.raises(PoolClosed):
+        pool.submit(_job("late"))
+
+
+def test_bad_slot_lists_are_refused():
+    with pytest.raises(ValueError, match="at least one"):
+        SlotPool([])
+    with pytest.raises(ValueError, match="unique"):
+        SlotPool([FakeSlot("a"), FakeSlot("a")])
+    with pytest.raises(ValueError, match="unknown job kind"):
+        Job("dance", {})
