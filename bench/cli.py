@@ -39,7 +39,31 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     mat.add_argument("--no-max-autotune", dest="max_autotune", action="store_false")
     ap.add_argument("--examples", default=",".join(plan.EXAMPLES), help="comma-separated subset of examples")
     ap.add_argument("--work", default=None, help="keep job specs, outputs and logs here (default: a temp dir)")
+    ap.add_argument("--continue", dest="cont", default=None, metavar="RESULTS",
+                    help="results folder (or results.json) of an earlier run on this GPU model: keep its finished "
+                         "jobs and run only the others (a full suite over several 10-minute device commands)")
+    ap.add_argument("--redo", default="", help="with --continue: comma-separated job names to run again, e.g. trust")
     return ap.parse_args(argv)
+
+
+def _finished(entry: dict[str, Any] | None, max_autotune: bool) -> bool:
+    """A job an earlier part already measured: ok, and with max-autotune figures when they are asked for."""
+    if not entry or entry.get("status") != "ok":
+        return False
+    if entry.get("kind") == "quality_eval" and max_autotune:
+        return bool((entry.get("result") or {}).get("max_autotune"))
+    return True
+
+
+def _load_earlier(path: str) -> dict[str, Any]:
+    p = Path(path)
+    p = p / "results.json" if p.is_dir() else p
+    if not p.is_file():
+        raise SystemExit(f"--continue {path}: no results.json there")
+    earlier = json.loads(p.read_text(encoding="utf-8"))
+    if earlier.get("schema") != SCHEMA:
+        raise SystemExit(f"--continue {path}: results schema {earlier.get('schema')}, this suite writes {SCHEMA}")
+    return earlier
 
 
 def _spec(job: plan.Job, mode: plan.Mode, max_autotune: bool, work: Path) -> dict[str, Any]:
@@ -140,8 +164,30 @@ def main(argv: list[str] | None = None) -> int:
         "command": "PYTHONPATH=src python3 bench/run.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "sections": sorted(sections), "budget_s": budget, "max_autotune": max_autotune, "env": None,
         "ceilings": None, "jobs": {}, "quoted": report.load_quoted(), "wall_s": 0.0}
+    redo = {r.strip() for r in a.redo.split(",") if r.strip()}
+    if redo and not a.cont:
+        print("--redo needs --continue", file=sys.stderr)
+        return 2
+    part = 1
+    if a.cont:
+        earlier = _load_earlier(a.cont)
+        part = len(earlier.get("parts", [])) + 2 if earlier.get("parts") else 2
+        # The earlier part's date, environment and ceilings stay: floors of all parts use one measurement.
+        results |= {k: earlier[k] for k in ("date", "env", "ceilings") if earlier.get(k)}
+        results["sections"] = sorted(set(earlier.get("sections", [])) | sections)
+        results["max_autotune"] = bool(earlier.get("max_autotune")) or max_autotune
+        results["parts"] = [*earlier.get("parts", [{"command": earlier.get("command"), "wall_s": earlier.get("wall_s")}]),
+                            {"command": results["command"], "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d")}]
+        results["command"] = earlier.get("command")
+        kept = {n: e for n, e in earlier.get("jobs", {}).items() if n not in redo and _finished(e, max_autotune)}
+        results["jobs"] = dict(kept)
+        print(f"continuing {a.cont}: {len(kept)} finished job(s) kept", flush=True)
     folder = None
     for job in plan.jobs_for(mode, sections, examples):
+        if job.name in results["jobs"]:
+            continue
+        if job.kind == "ceilings" and results.get("ceilings"):
+            continue
         left = budget - (time.monotonic() - t0) if budget else float("inf")
         if left < job.estimate_s:
             results["jobs"][job.name] = {"kind": job.kind, "example": job.example, "overrides": dict(job.overrides),
@@ -161,9 +207,11 @@ def main(argv: list[str] | None = None) -> int:
         results["wall_s"] = round(time.monotonic() - t0, 1)
         folder = _write(out_root, results)
     results["wall_s"] = round(time.monotonic() - t0, 1)
+    if part > 1:
+        results["parts"][-1]["wall_s"] = results["wall_s"]
     folder = _write(out_root, results)
     if (work / "logs").is_dir():
-        with tarfile.open(folder / "logs.tgz", "w:gz") as tar:
+        with tarfile.open(folder / ("logs.tgz" if part == 1 else f"logs-{part}.tgz"), "w:gz") as tar:
             tar.add(work / "logs", arcname="logs")
     if not a.work:
         shutil.rmtree(work, ignore_errors=True)

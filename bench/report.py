@@ -238,7 +238,11 @@ def _environment_md(results: dict[str, Any]) -> list[str]:
                      f"(median of {copy['reps']}, best {copy['best'] / 1e12:.3f}; {copy['size']}); matmul {rates} "
                      "(8192^3, fp32 without TF32)")
     lines += [f"- mode `{results.get('mode')}`, sections {', '.join(results.get('sections', []))}, "
-              f"wall {results.get('wall_s', 0):.0f} s of a {results.get('budget_s') or 'unbounded'} s budget", ""]
+              f"wall {results.get('wall_s', 0):.0f} s of a {results.get('budget_s') or 'unbounded'} s budget"]
+    for i, part in enumerate(results.get("parts") or [], start=1):  # a suite finished over several commands
+        lines.append(f"- part {i}: `{part.get('command')}`" + (f", {part['wall_s']:.0f} s" if part.get("wall_s") else "")
+                     + (" (jobs it finished are kept; later parts run the rest)" if i == 1 else ""))
+    lines.append("")
     return lines
 
 

@@ -163,3 +163,11 @@ def test_a_variant_far_from_its_target_is_marked():
     md = report.render_markdown(r)
     assert "| slowed 3% on purpose (calibration missed) | 50 | 40 | 80.0% | 11.2% |" in md
     assert "| slowed 5% on purpose | 50 | 49 |" in md
+
+
+def test_markdown_lists_the_parts_of_a_continued_suite():
+    r = _results() | {"parts": [{"command": "PYTHONPATH=src python3 bench/run.py", "wall_s": 540.0},
+                                {"command": "PYTHONPATH=src python3 bench/run.py --continue X", "wall_s": 300.0}]}
+    md = report.render_markdown(r)
+    assert "- part 1: `PYTHONPATH=src python3 bench/run.py`, 540 s" in md
+    assert "- part 2: `PYTHONPATH=src python3 bench/run.py --continue X`, 300 s" in md

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,9 @@ def _ray() -> Any:
 class _Worker:
     """The actor's body: the same `run_job` as a local worker, in a Ray worker process."""
 
+    def __init__(self) -> None:
+        _detach_main()
+
     def hello(self) -> dict[str, Any]:
         import ray
 
@@ -39,6 +43,18 @@ class _Worker:
 
     def run(self, job: Job) -> Any:
         return run_job(job)
+
+
+def _detach_main() -> None:
+    """Evaluation children are spawned, and a spawned child first re-runs its parent's main script: in an
+    actor that is Ray's worker script, which imports Ray in every child (seconds each). The actor's process
+    needs that script no more once it runs, so children are told of no main script."""
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if main is not None and getattr(spec, "name", None) is None and \
+            str(getattr(main, "__file__", "")).endswith("default_worker.py"):
+        with contextlib.suppress(AttributeError):
+            del main.__file__
 
 
 _ACTOR: Any = None
@@ -54,8 +70,8 @@ def _actor_class() -> Any:
 class RaySlot:
     """One actor holding one GPU (or one CPU for interpreter runs); restarted as a new actor after a death."""
 
-    def __init__(self, name: str, device: str) -> None:
-        self.name, self.device = name, device
+    def __init__(self, name: str, device: str, cpus: int = 1) -> None:
+        self.name, self.device, self.cpus = name, device, cpus
         self._actor: Any = None
         self._pid: int | None = None
         self.where: dict[str, Any] = {}
@@ -67,7 +83,7 @@ class RaySlot:
         ray = _ray()
         self.stop()
         gpus = 1 if self.device == "cuda" else 0  # one GPU per actor: its jobs never share the GPU
-        self._actor = _actor_class().options(num_gpus=gpus, num_cpus=1, max_restarts=0,
+        self._actor = _actor_class().options(num_gpus=gpus, num_cpus=self.cpus, max_restarts=0,
                                              max_task_retries=0).remote()
         try:
             self.where = ray.get(self._actor.hello.remote(), timeout=_START_TIMEOUT_S)
@@ -138,7 +154,10 @@ def ray_pool(device: str, address: str | None = None, workers: int | None = None
             n = min(n, workers)
         if n < 1:
             raise UserInputError("the Ray cluster has no GPU (use --device cpu for interpreter runs)")
-        slots = [RaySlot(f"ray-gpu{i}", "cuda") for i in range(n)]
+        # Each GPU's worker gets its share of the CPUs: compiles and the host side of evaluations need cores,
+        # and Ray limits an actor's threads (OMP_NUM_THREADS) to the CPUs it reserved.
+        cpus = max(1, int(resources.get("CPU", 1)) // max(1, int(resources.get("GPU", 1))))
+        slots = [RaySlot(f"ray-gpu{i}", "cuda", cpus) for i in range(n)]
     else:
         n = 1 if workers is None else workers
         if n < 1:
