@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     part = 1
     if a.cont:
         earlier = _load_earlier(a.cont)
-        part = len(earlier.get("parts", [])) + 2 if earlier.get("parts") else 2
+        part = len(earlier["parts"]) + 1 if earlier.get("parts") else 2
         # The earlier part's date, environment and ceilings stay: floors of all parts use one measurement.
         results |= {k: earlier[k] for k in ("date", "env", "ceilings") if earlier.get(k)}
         results["sections"] = sorted(set(earlier.get("sections", [])) | sections)

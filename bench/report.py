@@ -150,19 +150,25 @@ def _mish_target(results: dict[str, Any]) -> Target:
     sweep = _ok_result(results, "sweep:conv_mish_bn")
     quoted = results.get("quoted", {}).get("mish_sweep")
     if tune is not None:
+        # The search's pick is what the target grades; the A/B decision after it is reported beside it (a
+        # REVERT means the whole forward gained less than the threshold, e.g. when the kernel is a small share).
         kernel_winner = next(iter(tune.get("winners", {}).values()), None)
         original = next((c["config"] for c in tune.get("configs", []) if c.get("original")), None)
-        label = kernel_winner if tune["decision"] == "KEEP" else original
-        who = f"this run's tuner ({tune['decision']}: {pair_key(label) if label else '?'})"
+        label = kernel_winner or original
+        who = (f"this run's tuner picked {pair_key(label) if label else '?'}, then {tune['decision']}"
+               + (f" ({tune.get('reason', '')})" if tune["decision"] != "KEEP" and tune.get("reason") else ""))
     elif quoted:
         label, who = quoted["tuner_winner"], f"quoted tuner pick ({pair_key(quoted['tuner_winner'])})"
     else:
         return Target(name, "-", None, "no tuner run and no quoted sweep")
     key = pair_key(label) if label else None
     if sweep is not None and sweep.get("median_ms"):
-        med = {("w4s3" if k.startswith("original") else k): v for k, v in sweep["median_ms"].items()
-               if not k.startswith("original")}
+        med = {k: v for k, v in sweep["median_ms"].items() if not k.startswith("original")}
         source = f"sweep in this run ({len(med)} pairs, best {sweep['best_pair']} {sweep['best_ms']:.4f} ms)"
+        twice = [v for k, v in sweep["median_ms"].items() if k.startswith("original")]
+        if twice and original and pair_key(original) in med:  # the same pair timed twice: the sweep's own noise
+            source += (f"; the sweep timed {pair_key(original)} twice: {twice[0]:.4f} and "
+                       f"{med[pair_key(original)]:.4f} ms")
         best = sweep["best_ms"]
     elif quoted:
         med, best = quoted["median_ms"], quoted["best_ms"]
@@ -237,8 +243,11 @@ def _environment_md(results: dict[str, Any]) -> list[str]:
         lines.append(f"- ceilings measured in this run: copy {copy['median'] / 1e12:.3f} TB/s read+write "
                      f"(median of {copy['reps']}, best {copy['best'] / 1e12:.3f}; {copy['size']}); matmul {rates} "
                      "(8192^3, fp32 without TF32)")
+    parts = results.get("parts") or []
+    wall = (f"wall {sum(p.get('wall_s') or 0 for p in parts):.0f} s over {len(parts)} parts" if parts else
+            f"wall {results.get('wall_s', 0):.0f} s")
     lines += [f"- mode `{results.get('mode')}`, sections {', '.join(results.get('sections', []))}, "
-              f"wall {results.get('wall_s', 0):.0f} s of a {results.get('budget_s') or 'unbounded'} s budget"]
+              f"{wall}, each part within a {results.get('budget_s') or 'unbounded'} s budget"]
     for i, part in enumerate(results.get("parts") or [], start=1):  # a suite finished over several commands
         lines.append(f"- part {i}: `{part.get('command')}`" + (f", {part['wall_s']:.0f} s" if part.get("wall_s") else "")
                      + (" (jobs it finished are kept; later parts run the rest)" if i == 1 else ""))
