@@ -4,6 +4,7 @@ check is drained."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import os
 import re
@@ -236,3 +237,30 @@ def test_ray_missing_gives_a_clear_message(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_ray)
     with pytest.raises(UserInputError, match=r"pip install 'tritonwright\[ray\]'"):
         ray_executor.ray_pool("cpu")
+
+
+def test_llm_calls_of_several_tasks_overlap(tmp_path):
+    """With an LLM, twice as many tasks as workers are in flight: their LLM calls run at the same time while
+    the worker evaluates another task's answer."""
+    from tritonwright.llm.fake_servers import FakeLLMServer, openai_completion
+
+    folder = tmp_path / "tasks"
+    code = (ROOT / "examples/elu/candidate.py").read_text()
+    text = (ROOT / "examples/elu/task.py").read_text()
+    for k, v in SMALL["elu"].items():
+        text = re.sub(rf"\n{k} = [^\n]*", f"\n{k} = {v}", text, count=1)
+    for i in range(1, 4):  # no candidate.py: the LLM writes each seed
+        (folder / f"{i}_elu").mkdir(parents=True)
+        (folder / f"{i}_elu" / "task.py").write_text(text)
+    reply = openai_completion(f"```python\n{code}\n```")
+    with FakeLLMServer("openai") as server:
+        server.script(*[dataclasses.replace(reply, delay_s=3.0)] * 3)
+        cmd = [sys.executable, "-m", "tritonwright", "batch", str(folder), "--device", "cpu", "--stages", "none",
+               "--out", str(tmp_path / "out"), "--quiet", "--workers", "1", "--no-cache",
+               "--llm", f"openai-compatible:{server.base_url}#fake-coder"]
+        proc = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert len(server.requests) == 3
+        assert server.max_in_flight == 2  # two tasks per worker asked at once; never more than in flight
+    res = _results(tmp_path / "out")
+    assert [t[1] for t in res["tasks"]] == ["done"] * 3

@@ -234,6 +234,8 @@ def optimize_command(
         raise UserInputError(f"--gpus {gpus}: optimize runs one task, one job at a time, on one GPU "
                              "(use batch to spread tasks over several)")
     device = resolve_device(settings.device)
+    if gpus is not None and device != "cuda":
+        raise UserInputError("--gpus needs --device cuda (this is a CPU run)")
     with LiveEvents(quiet) as events:
         # One task runs one job at a time: one worker, on the first visible GPU unless told otherwise.
         pool = _open_pool(settings, "local", (gpus or "0") if device == "cuda" else None, None, None,
