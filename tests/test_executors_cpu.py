@@ -133,6 +133,17 @@ def test_worker_killed_mid_batch_loses_nothing(folder, sequential, tmp_path):
     assert "crash" in out and "retry" in out
 
 
+def _kill_mid_job(pool, value: int):
+    """Submit a 4 s job, SIGKILL the worker running it; returns the job's future and the slot killed."""
+    fut = pool.submit(Job("sleep", {"seconds": 4, "value": value}, "victim"))
+    deadline = time.monotonic() + 30
+    while not pool.busy() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (slot,) = pool.busy()
+    os.kill(pool.pids()[slot], signal.SIGKILL)
+    return fut, slot
+
+
 def test_pool_retries_a_killed_evaluation_on_the_other_worker():
     task = load_task(ROOT / "examples/elu/task.py", SMALL["elu"])
     cand = read_candidate(ROOT / "examples/elu/candidate.py")
@@ -140,12 +151,7 @@ def test_pool_retries_a_killed_evaluation_on_the_other_worker():
     with local_pool("cpu", workers=2) as pool:
         assert pool.wait_ready() == 2
         expected = pool.call(evaluate_job(task, [cand], cfg, "first"))[0]
-        fut = pool.submit(Job("sleep", {"seconds": 4, "value": 1}, "victim"))
-        deadline = time.monotonic() + 30
-        while not pool.busy() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        (slot,) = pool.busy()
-        os.kill(pool.pids()[slot], signal.SIGKILL)
+        fut, slot = _kill_mid_job(pool, 1)
         assert fut.result(timeout=60) == {"slept": 4.0, "value": 1}
         again = pool.call(evaluate_job(task, [cand], cfg, "after"))[0]
         events = pool.report()["events"]
@@ -208,12 +214,7 @@ def test_ray_actor_killed_mid_job_is_retried():
             assert pool.wait_ready() == 2
             res = pool.call(evaluate_job(task, [cand], EvalConfig(device="cpu", trials=1), "elu"))[0]
             assert res.ok, res.reason
-            fut = pool.submit(Job("sleep", {"seconds": 4, "value": 2}, "victim"))
-            deadline = time.monotonic() + 30
-            while not pool.busy() and time.monotonic() < deadline:
-                time.sleep(0.05)
-            (slot,) = pool.busy()
-            os.kill(pool.pids()[slot], signal.SIGKILL)
+            fut, slot = _kill_mid_job(pool, 2)
             assert fut.result(timeout=120) == {"slept": 4.0, "value": 2}
             kinds = [e["kind"] for e in pool.report()["events"] if e["slot"] == slot and e["kind"] != "started"]
         assert kinds == ["crash", "retry"]
