@@ -265,3 +265,36 @@ def test_llm_calls_of_several_tasks_overlap(tmp_path):
         assert server.max_in_flight == 2  # two tasks per worker asked at once; never more than in flight
     res = _results(tmp_path / "out")
     assert [t[1] for t in res["tasks"]] == ["done"] * 3
+
+
+def test_ctrl_c_stops_the_batch_at_once_and_resume_finishes_it(folder, sequential, tmp_path):
+    cmd = [sys.executable, "-m", "tritonwright", "batch", str(folder), "--device", "cpu", "--stages",
+           "block_tiling", "--out", str(tmp_path), "--quiet", "--workers", "1"]
+    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.5)
+        db = tmp_path / "runs.sqlite"
+        try:
+            if db.exists() and sqlite3.connect(db).execute("SELECT COUNT(*) FROM attempts").fetchone()[0]:
+                break
+        except sqlite3.OperationalError:
+            continue
+    assert proc.poll() is None, "the batch ended before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    t = time.monotonic()
+    out, _ = proc.communicate(timeout=120)
+    stopped_in = time.monotonic() - t
+    assert proc.returncode != 0
+    assert stopped_in < 30, f"took {stopped_in:.0f} s to stop:\n{out}"  # tasks in flight did not run on
+    con = sqlite3.connect(tmp_path / "runs.sqlite")
+    statuses = [r[0] for r in con.execute("SELECT status FROM tasks")]
+    assert "failed" not in statuses and "running" in statuses  # interrupted, not failed: resumable
+    assert not _worker_pids(proc.pid)
+    (run,) = con.execute("SELECT id FROM runs").fetchone()
+    con.close()
+    done = subprocess.run([sys.executable, "-m", "tritonwright", "batch", str(folder), "--resume", run, "--out",
+                           str(tmp_path), "--quiet", "--workers", "1"], env=ENV, capture_output=True, text=True,
+                          timeout=900)
+    assert done.returncode == 0, done.stdout + done.stderr
+    _same(_results(tmp_path), sequential)

@@ -337,7 +337,7 @@ def batch_command(
             # Without an LLM a task keeps one job queued at a time: one more task than workers hides the gaps
             # between its jobs; with an LLM tasks mostly wait for replies, so twice as many keep GPUs fed.
             in_flight = tasks_at_once or (2 * ready if session.llm is not None else ready + 1)
-            _run_batch(session, todo, in_flight, events)
+            _run_batch(session, todo, in_flight, events, pool)
         except PoolUnavailable as exc:
             _record_pool(store, run_id, pool, time.monotonic() - t0)
             raise UserInputError(f"{exc} (resume later with --resume {run_id})") from None
@@ -352,9 +352,12 @@ def batch_command(
         console.print(f"wrote {f}", highlight=False)
 
 
-def _run_batch(session: Session, todo: list[TaskEntry], in_flight: int, events: LiveEvents) -> None:
+def _run_batch(session: Session, todo: list[TaskEntry], in_flight: int, events: LiveEvents, pool: SlotPool
+               ) -> None:
     """Tasks in threads, `in_flight` at a time, in the batch's order; their GPU jobs share the pool. A task
-    failing is recorded and the rest go on; a run-level error (no healthy GPU, a user mistake) stops all."""
+    failing is recorded and the rest go on; a run-level error (no healthy GPU, a user mistake) or Ctrl-C
+    closes the pool at once, so the tasks in flight stop (left `running`, for --resume) instead of
+    finishing first."""
 
     def one(entry: TaskEntry) -> None:
         try:
@@ -368,14 +371,20 @@ def _run_batch(session: Session, todo: list[TaskEntry], in_flight: int, events: 
         finally:
             events.finished(entry.key)
 
-    with ThreadPoolExecutor(max_workers=max(1, in_flight), thread_name_prefix="tritonwright-task") as tp:
-        futures = [tp.submit(one, e) for e in todo]
+    tp = ThreadPoolExecutor(max_workers=max(1, in_flight), thread_name_prefix="tritonwright-task")
+    futures = [tp.submit(one, e) for e in todo]
+    try:
         done, _ = wait_futures(futures, return_when=FIRST_EXCEPTION)
         errors = [f.exception() for f in done if f.exception() is not None]
         if errors:
-            for f in futures:
-                f.cancel()
             raise errors[0]  # type: ignore[misc]
+    except BaseException:
+        for f in futures:
+            f.cancel()
+        pool.close()  # jobs in flight end with PoolClosed; their tasks stop without being marked failed
+        raise
+    finally:
+        tp.shutdown(wait=True, cancel_futures=True)
 
 
 def runs_command(out: Annotated[Path, typer.Option(help="Run store folder")] = Path("runs")) -> None:
