@@ -83,3 +83,25 @@ def test_without_task_reports(tmp_path: Path) -> None:
     paths = write_batch_report(batch_bundle(), tmp_path, with_tasks=False)
     assert len(paths) == 4 and not (tmp_path / "tasks").exists()
     assert "<a href=" not in paths[0].read_text(encoding="utf-8")
+
+
+def test_workers_section_lists_slots_and_events(tmp_path: Path) -> None:
+    bundle = batch_bundle()
+    bundle["run"]["env"] = {"gpu": "NVIDIA H200", "executor": {
+        "executor": "local", "wall_s": 131.0,
+        "slots": [{"name": "gpu0", "device": "NVIDIA H200", "state": "stopped", "jobs": 6, "busy_s": 119.3,
+                   "crashes": 1, "reason": ""},
+                  {"name": "gpu1", "device": "", "state": "drained", "jobs": 0, "busy_s": 0.0, "crashes": 0,
+                   "reason": "failed its health check: wrong result: sum 0, expected 42"}],
+        "events": [{"t": 9.6, "slot": "gpu0", "kind": "started", "detail": "NVIDIA H200"},
+                   {"t": 50.2, "slot": "gpu0", "kind": "crash", "detail": "elu: evaluate: the worker died"},
+                   {"t": 50.2, "slot": "gpu0", "kind": "retry", "detail": "elu: evaluate: try 2 of 3"}]}}
+    write_batch_report(bundle, tmp_path, with_tasks=False)
+    page = (tmp_path / "batch.html").read_text()
+    md = (tmp_path / "batch.md").read_text()
+    for text in (page, md):
+        assert "Workers" in text and "local executor" in text
+        assert "gpu1" in text and "failed its health check: wrong result" in text
+        assert "elu: evaluate: the worker died" in text and "try 2 of 3" in text
+        assert "started: NVIDIA H200" not in text  # the "started" events stay out of the list
+    assert "<th>executor</th>" not in page  # the report is not dumped into the environment table
