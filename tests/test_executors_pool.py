@@ -3,6 +3,7 @@ worker, drained devices, errors passed through, nothing left hanging at close.""
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 import time
 from typing import Any
@@ -171,3 +172,44 @@ def test_bad_slot_lists_are_refused():
         SlotPool([FakeSlot("a"), FakeSlot("a")])
     with pytest.raises(ValueError, match="unknown job kind"):
         Job("dance", {})
+
+
+def test_session_takes_device_and_gpu_spec_from_the_pool(tmp_path):
+    """A Ray driver may have no GPU: the device and the prompts' GPU spec come from a worker's check."""
+    import dataclasses
+
+    from tritonwright.gpus.detect import DeviceProps
+    from tritonwright.pipeline.runner import RunSettings, Session
+    from tritonwright.store import RunStore
+
+    props = DeviceProps(name="NVIDIA H200", major=9, minor=0, sm_count=132, max_threads_per_sm=2048, warp_size=32,
+                        l2_cache_bytes=60 * 2**20, shared_memory_per_sm_bytes=228 * 1024,
+                        shared_memory_per_block_optin_bytes=227 * 1024, total_memory_bytes=143 * 2**30)
+
+    class ClusterPool:
+        device = "cuda"
+
+        def health(self) -> dict[str, Any]:
+            return {"ok": True, "device": "NVIDIA H200 on 10.0.0.7", "props": dataclasses.asdict(props)}
+
+        def call(self, job: Job) -> Any:
+            raise AssertionError("no job expected")
+
+    store = RunStore(tmp_path)
+    session = Session(store, store.create_run("batch", {}), RunSettings(), None, ClusterPool())
+    assert session.device == "cuda"
+    assert session.gpu.name == "H200" and session.gpu_note.startswith("detected")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="the Ray executor is an optional extra")
+def test_ray_pool_takes_the_device_from_the_cluster():
+    import ray
+
+    from tritonwright.executors.ray_executor import ray_pool
+
+    ray.init(num_cpus=1, num_gpus=0, include_dashboard=False, log_to_driver=False)
+    try:
+        with ray_pool("auto") as pool:  # this cluster has no GPU: interpreter workers
+            assert pool.device == "cpu" and pool.size == 1
+    finally:
+        ray.shutdown()

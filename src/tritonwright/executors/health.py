@@ -66,7 +66,17 @@ def _run(device: str) -> dict[str, Any]:
     name = torch.cuda.get_device_name() if device == "cuda" else "cpu (Triton interpreter)"
     if total != expected:
         return {"ok": False, "reason": f"wrong result: sum {total}, expected {expected}", "device": name}
-    return {"ok": True, "reason": "", "device": name}
+    props = None
+    if device == "cuda":  # what the driver needs for the prompts' GPU spec when it has no GPU itself (Ray)
+        import dataclasses
+
+        from tritonwright.gpus.detect import read_device_props
+
+        try:
+            props = dataclasses.asdict(read_device_props())
+        except Exception:  # the kernel ran right: the device is healthy even if its properties cannot be read
+            props = None
+    return {"ok": True, "reason": "", "device": name, "props": props}
 
 
 if __name__ == "__main__":

@@ -98,13 +98,13 @@ class SlotPool:
 
     def __init__(self, slots: list[Slot], max_retries: int = DEFAULT_MAX_RETRIES,
                  max_crashes: int = DEFAULT_MAX_CRASHES, on_event: Callable[[PoolEvent], None] | None = None,
-                 kind: str = "local") -> None:
+                 kind: str = "local", device: str = "cuda") -> None:
         if not slots:
             raise ValueError("a pool needs at least one slot")
         names = [s.name for s in slots]
         if len(set(names)) != len(names):
             raise ValueError(f"slot names must be unique: {names}")
-        self.kind = kind
+        self.kind, self.device = kind, device  # device: where the jobs run (cuda | cpu), maybe not here
         self.max_retries, self.max_crashes = max_retries, max_crashes
         self._states = {s.name: _SlotState(s) for s in slots}
         self._pending: list[_Pending] = []
@@ -151,6 +151,12 @@ class SlotPool:
                     break
                 self._cond.wait(min(left, 0.5))
             return sum(st.state in {"idle", "busy"} for st in self._states.values())
+
+    def health(self) -> dict[str, Any] | None:
+        """The health check of the first usable slot (device name and properties), once slots started."""
+        self.wait_ready()
+        with self._cond:
+            return next((dict(st.health) for st in self._states.values() if st.state in {"idle", "busy"}), None)
 
     def pids(self) -> dict[str, int | None]:
         """Each slot's worker process id (tests kill one to check that nothing is lost)."""
@@ -477,4 +483,4 @@ def local_pool(device: str, gpus: str | None = None, workers: int | None = None,
             raise UserInputError(f"--workers {n}: at least 1")
         # A CPU run must not take GPU memory: its workers see no GPU.
         slots = [ProcessSlot(f"cpu{i}", "cpu", {"CUDA_VISIBLE_DEVICES": ""}, log_dir) for i in range(n)]
-    return SlotPool(slots, max_retries=max_retries, on_event=on_event, kind="local")
+    return SlotPool(slots, max_retries=max_retries, on_event=on_event, kind="local", device=device)

@@ -148,6 +148,8 @@ def ray_pool(device: str, address: str | None = None, workers: int | None = None
         except ConnectionError as exc:
             raise UserInputError(f"--ray-address {address}: cannot connect to Ray ({exc})") from None
     resources = ray.cluster_resources()
+    if device == "auto":  # the driver may have no GPU (a laptop, a head node): the cluster decides
+        device = "cuda" if resources.get("GPU", 0) >= 1 else "cpu"
     if device == "cuda":
         n = int(resources.get("GPU", 0))
         if workers is not None:
@@ -165,4 +167,4 @@ def ray_pool(device: str, address: str | None = None, workers: int | None = None
         if n > int(resources.get("CPU", 0)):
             raise UserInputError(f"--workers {n}: the Ray cluster has {int(resources.get('CPU', 0))} CPUs")
         slots = [RaySlot(f"ray-cpu{i}", "cpu") for i in range(n)]
-    return SlotPool(slots, max_retries=max_retries, on_event=on_event, kind="ray")
+    return SlotPool(slots, max_retries=max_retries, on_event=on_event, kind="ray", device=device)

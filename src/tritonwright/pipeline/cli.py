@@ -149,7 +149,8 @@ def _open_session(store: RunStore, run_id: str, settings: RunSettings, events: L
 def _open_pool(settings: RunSettings, executor: str, gpus: str | None, workers: int | None,
                ray_address: str | None, log_dir: Path, events: LiveEvents) -> SlotPool:
     """The GPU workers (started in the background: their health checks overlap the run's setup)."""
-    device = resolve_device(settings.device)
+    # Ray: the cluster's GPUs count, not this machine's (the driver may have none).
+    device = settings.device if executor == "ray" else resolve_device(settings.device)
     pool = open_pool(executor, device, gpus, workers, ray_address, log_dir, events.pool_event)
     events.pool = pool
     return pool

@@ -155,7 +155,8 @@ class Session:
                  executor: Executor | None = None) -> None:
         self.store, self.run_id, self.settings, self.events = store, run_id, settings, events
         self.executor: Executor = executor or InlineExecutor()  # the pool's workers, or this process
-        self.device = resolve_device(settings.device)
+        # Where the jobs run: the pool knows (a Ray cluster's GPUs while this machine has none).
+        self.device = getattr(executor, "device", None) or resolve_device(settings.device)
         self.gpu, self.gpu_note = self._gpu()
         self.llm = self._llm()
 
@@ -163,9 +164,14 @@ class Session:
         if self.settings.gpu:
             return get_gpu(self.settings.gpu), f"--gpu {self.settings.gpu}"
         if self.device == "cuda":
-            from tritonwright.gpus.detect import detect_gpu, read_device_props
+            from tritonwright.gpus.detect import DeviceProps, detect_gpu, read_device_props
 
-            det = detect_gpu(read_device_props())
+            health = getattr(self.executor, "health", None)
+            remote = health() if health is not None else None
+            if remote and remote.get("props"):  # the device a worker checked: right even with no GPU here
+                det = detect_gpu(DeviceProps(**remote["props"]))
+            else:
+                det = detect_gpu(read_device_props())
             return det.spec, "detected" + (": " + "; ".join(det.notes) if getattr(det, "notes", None) else "")
         return get_gpu(CPU_DEFAULT_GPU), f"CPU run: prompts target {CPU_DEFAULT_GPU} (use --gpu to choose)"
 
