@@ -252,6 +252,8 @@ class SlotPool:
         st.health = health
         with self._cond:
             if self._closing:
+                st.state = "stopped"
+                self._cond.notify_all()
                 return False
         if not health.get("ok"):
             self._drain(st, f"failed its health check: {health.get('reason') or 'no reason given'}")
