@@ -123,10 +123,9 @@ def _run_one(job: plan.Job, mode: plan.Mode, max_autotune: bool, work: Path, tim
             entry["status"], entry["reason"] = "failed", entry["result"].get("reason", "")
     elif jr.status == "ok" and job.kind not in ("optimize",):
         entry["status"], entry["reason"] = "failed", "the job wrote no result"
-    if entry["status"] == "ok":
-        entry["log_tail"] = jr.log_tail[-LOG_TAIL_KEEP:] if job.kind == "optimize" else []
-    else:
-        entry["log_tail"] = jr.log_tail[-LOG_TAIL_KEEP:]
+    # Results are committed: the work folder (a temp path of the GPU machine) is written as $WORK.
+    tail = [line.replace(str(work), "$WORK") for line in jr.log_tail[-LOG_TAIL_KEEP:]]
+    entry["log_tail"] = tail if entry["status"] != "ok" or job.kind == "optimize" else []
     return entry
 
 

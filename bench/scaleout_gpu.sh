@@ -7,8 +7,8 @@ set -u
 OUT=${OUT:-bench/out}; mkdir -p "$OUT"
 STAGES=${STAGES:-none}  # seed + final check per task: every job kind but the tuner's, in minutes not hours
 if compgen -G ".whl/*.whl" > /dev/null; then  # Ray travels as wheels where no registry is reachable
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-    && export PYTHONPATH=/tmp/site
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "${TMPDIR:-/tmp}/site" .whl/*.whl \
+    && export PYTHONPATH="${TMPDIR:-/tmp}/site"
 fi
 export PYTHONPATH=src${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 for cfg in "$@"; do
