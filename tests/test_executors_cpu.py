@@ -182,6 +182,8 @@ def test_pool_options_are_checked(folder, tmp_path):
     assert proc.returncode == 2 and "--ray-address needs --executor ray" in proc.stderr + proc.stdout
     proc = _batch(folder, tmp_path, "--executor", "slurm")
     assert proc.returncode == 2 and "expected one of local, ray" in proc.stderr + proc.stdout
+    statuses = [r[0] for r in sqlite3.connect(tmp_path / "runs.sqlite").execute("SELECT status FROM runs")]
+    assert statuses == ["failed"] * 3  # a setup mistake leaves no run looking alive
 
 
 # --- Ray ---------------------------------------------------------------------------------------------------

@@ -146,12 +146,18 @@ def _open_session(store: RunStore, run_id: str, settings: RunSettings, events: L
         raise
 
 
-def _open_pool(settings: RunSettings, executor: str, gpus: str | None, workers: int | None,
-               ray_address: str | None, log_dir: Path, events: LiveEvents) -> SlotPool:
-    """The GPU workers (started in the background: their health checks overlap the run's setup)."""
+def _open_pool(store: RunStore, run_id: str, settings: RunSettings, executor: str, gpus: str | None,
+               workers: int | None, ray_address: str | None, events: LiveEvents) -> SlotPool:
+    """The GPU workers (started in the background: their health checks overlap the run's setup). A bad
+    option (--gpus 7 on a 2-GPU machine, Ray missing) marks the run failed, like other setup mistakes."""
     # Ray: the cluster's GPUs count, not this machine's (the driver may have none).
-    device = settings.device if executor == "ray" else resolve_device(settings.device)
-    pool = open_pool(executor, device, gpus, workers, ray_address, log_dir, events.pool_event)
+    try:
+        device = settings.device if executor == "ray" else resolve_device(settings.device)
+        pool = open_pool(executor, device, gpus, workers, ray_address, store.root / run_id / "workers",
+                         events.pool_event)
+    except UserInputError:
+        store.finish_run(run_id, "failed")
+        raise
     events.pool = pool
     return pool
 
@@ -239,8 +245,8 @@ def optimize_command(
         raise UserInputError("--gpus needs --device cuda (this is a CPU run)")
     with LiveEvents(quiet) as events:
         # One task runs one job at a time: one worker, on the first visible GPU unless told otherwise.
-        pool = _open_pool(settings, "local", (gpus or "0") if device == "cuda" else None, None, None,
-                          store.root / run_id / "workers", events)
+        pool = _open_pool(store, run_id, settings, "local", (gpus or "0") if device == "cuda" else None, None,
+                          None, events)
         try:
             session = _open_session(store, run_id, settings, events, pool)
             if resume and start is None:
@@ -321,7 +327,7 @@ def batch_command(
     console.print(f"run {run_id}: {len(entries)} tasks", highlight=False)
     t0 = time.monotonic()
     with LiveEvents(quiet, total=len(entries)) as events:
-        pool = _open_pool(settings, executor, gpus, workers, ray_address, store.root / run_id / "workers", events)
+        pool = _open_pool(store, run_id, settings, executor, gpus, workers, ray_address, events)
         try:
             session = _open_session(store, run_id, settings, events, pool)
             todo = []
