@@ -7,7 +7,6 @@ values (the task's source, the candidates' sources, the settings): no live tenso
 
 from __future__ import annotations
 
-import dataclasses
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from tritonwright.candidate import Candidate
 from tritonwright.eval.types import EvalConfig
 from tritonwright.task import Task
 
+# "sleep" only takes time: the pool's tests use it to kill a worker mid-job without a GPU or a compile.
 KINDS = ("evaluate", "compare", "profile", "health", "sleep")
 _TIMEOUT_MARGIN = 2.0  # a job's own steps have timeouts; the pool's is a backstop for a wedged worker only
 _HEALTH_TIMEOUT_S = 240.0  # a cold Triton cache compiles the tiny kernel in seconds; ptxas on a busy host more
@@ -125,4 +125,4 @@ def _profile(task: Task, candidate: Candidate, settings: Any) -> ProfileResult:
         path.write_text(candidate.source)
         outcome = profile_candidate(task, str(path), settings)
     metrics = render_metrics_json(outcome.report) if outcome.ok and outcome.report is not None else None
-    return ProfileResult(dataclasses.replace(outcome), metrics, list(outcome.notes))
+    return ProfileResult(outcome, metrics, list(outcome.notes))

@@ -375,7 +375,8 @@ class ProcessSlot:
         self._pid = self._proc.pid
         child.close()
         self._conn = Connection(parent.detach())
-        return self.run(health_job(self.device), health_job(self.device).timeout_s + _START_TIMEOUT_S)
+        job = health_job(self.device)
+        return self.run(job, job.timeout_s + _START_TIMEOUT_S)  # the first job also waits for imports
 
     def run(self, job: Job, timeout_s: float) -> Any:
         if self._conn is None or self._proc is None:

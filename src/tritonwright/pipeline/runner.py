@@ -195,7 +195,7 @@ class Session:
             profiler = NoProfiler("profiling turned off (--no-profile)")
         else:
             profiler = NcuProfiler(task, ncu_path=self.settings.ncu_path, executor=ex, label=label)
-        tuner = _tuner(task, cfg, self.gpu, timed, self.settings.optimize.threshold, ex, label)
+        tuner = _tuner(evaluator, comparer, self.gpu, timed, self.settings.optimize.threshold)
         return evaluator, comparer, profiler, tuner
 
     def run_task(self, entry: TaskEntry, start: Candidate | None) -> TaskOutcome:
@@ -232,10 +232,8 @@ class Session:
         return files
 
 
-def _tuner(task: Task, cfg: EvalConfig, gpu: GpuSpec, timed: bool, threshold: float, executor: Executor,
-           label: str) -> Any:
-    from tritonwright.tune.harness import HarnessComparer as TuneComparer
-    from tritonwright.tune.harness import HarnessEvaluator as TuneEvaluator
+def _tuner(evaluator: Evaluator, comparer: Comparer | None, gpu: GpuSpec, timed: bool, threshold: float) -> Any:
+    """The launch tuner on the task's own evaluator and comparer (the same executor as its other jobs)."""
     from tritonwright.tune.neighbourhoods import GpuLimits
     from tritonwright.tune.search import TuneSettings, tune
 
@@ -246,8 +244,7 @@ def _tuner(task: Task, cfg: EvalConfig, gpu: GpuSpec, timed: bool, threshold: fl
 
     def run(candidate: Candidate, stage: str) -> Any:
         settings = TuneSettings(stage=stage, dry_run=not timed, threshold=threshold, limits=limits)
-        comparer = TuneComparer(task, cfg, executor=executor, label=label) if timed else None
-        return tune(candidate, TuneEvaluator(task, cfg, executor, label), comparer, settings)
+        return tune(candidate, evaluator, comparer if timed else None, settings)
 
     return run
 

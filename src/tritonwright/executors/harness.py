@@ -1,0 +1,50 @@
+"""The harness behind an executor: evaluations and A/B comparisons as jobs, in-process by default or on a
+GPU worker of the pool. One pair of adapters serves the optimizer and the launch tuner."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from tritonwright.candidate import Candidate
+from tritonwright.eval.types import Comparison, EvalConfig, EvalResult
+from tritonwright.executors.jobs import Executor, InlineExecutor, compare_job, evaluate_job
+from tritonwright.task import Task
+
+AB_ROUNDS = 10  # interleaved rounds of an A/B comparison: enough for a median and a 95% noise band
+
+
+@dataclass(frozen=True)
+class HarnessEvaluator:
+    """Evaluations as jobs on an executor: in-process by default, a GPU worker of the pool in batches."""
+
+    task: Task
+    config: EvalConfig
+    executor: Executor = field(default_factory=InlineExecutor)
+    label: str = ""  # the task's key, for the pool's view of what runs where
+
+    def evaluate(self, candidate: Candidate, timed: bool, baselines: bool = False, seed: int | None = None
+                 ) -> EvalResult:
+        cfg = dataclasses.replace(self.config, timing=timed, baselines=baselines,
+                                  seed=self.config.seed if seed is None else seed)
+        return self.executor.call(evaluate_job(self.task, [candidate], cfg, f"{self.label}: evaluate"))[0]
+
+    def evaluate_many(self, candidates: list[Candidate], timed: bool, baselines: bool = False
+                      ) -> list[EvalResult]:
+        """Several answers to one prompt in one session: the same inputs, one process start."""
+        cfg = dataclasses.replace(self.config, timing=timed, baselines=baselines)
+        return self.executor.call(evaluate_job(self.task, candidates, cfg,
+                                               f"{self.label}: evaluate {len(candidates)}"))
+
+
+@dataclass(frozen=True)
+class HarnessComparer:
+    task: Task
+    config: EvalConfig
+    rounds: int = AB_ROUNDS
+    executor: Executor = field(default_factory=InlineExecutor)
+    label: str = ""
+
+    def compare(self, a: Candidate, b: Candidate, threshold: float) -> Comparison:
+        return self.executor.call(compare_job(self.task, a, b, self.config, threshold, self.rounds,
+                                              label=f"{self.label}: A/B"))
