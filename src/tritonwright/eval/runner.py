@@ -38,6 +38,12 @@ from tritonwright.task import Task
 
 _LOG_TAIL_LINES = 15  # last lines of a dead child's output, enough for a signal or CUDA message
 _EXIT_WAIT_S = 30.0  # the driver frees a killed process's GPU memory within seconds; past this, move on
+START_METHOD_ENV = "TRITONWRIGHT_START_METHOD"
+# What every child imports, loaded once into the fork server instead of once per child: a spawned child
+# spent ~4 s of each evaluation importing these (the dynamo/sympy chain comes in with the first Triton
+# launch under a dispatch mode). Modules that fail to import are skipped by the server.
+_PRELOAD = ("torch", "torch.multiprocessing", "triton", "triton.language", "torch._dynamo",
+            "torch._higher_order_ops.triton_kernel_wrap", "tritonwright.eval.worker")
 
 
 class StepFailure(Exception):
@@ -123,8 +129,10 @@ def _status(value: str) -> Status:
     return Status(value) if value in Status.__members__ else Status.RUNTIME_ERROR
 
 
-def _child_entry(role: str, ctrl: Connection, data: Connection, spec: dict[str, Any], log: str) -> None:
-    """First code in a child: send its output to a log file, then run the role's body."""
+def _child_entry(role: str, ctrl: Connection, data: Connection, spec: dict[str, Any], log: str,
+                 extra_env: dict[str, str]) -> None:
+    """First code in a child: its own environment settings, output to a log file, then the role's body."""
+    os.environ.update(extra_env)  # a forked child has the fork server's (scrubbed) environment: add ours
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
@@ -133,9 +141,34 @@ def _child_entry(role: str, ctrl: Connection, data: Connection, spec: dict[str, 
     (worker.reference_main if role == "reference" else worker.candidate_main)(ctrl, data, spec)
 
 
+def start_method() -> str:
+    """forkserver where the OS has it (children start in milliseconds, torch and triton already imported),
+    else spawn; TRITONWRIGHT_START_METHOD=spawn forces the old way (a fresh interpreter per child)."""
+    chosen = os.environ.get(START_METHOD_ENV, "").strip()
+    if chosen:
+        if chosen not in ("forkserver", "spawn"):
+            raise TaskError(f"{START_METHOD_ENV}={chosen}: expected forkserver or spawn")
+        return chosen
+    return "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+
+
+def _context() -> Any:
+    method = start_method()
+    ctx = mp.get_context(method)
+    if method == "forkserver":
+        from multiprocessing import forkserver
+
+        ctx.set_forkserver_preload(list(_PRELOAD))
+        # The server is started once per process and every child is forked from it: start it with the
+        # scrubbed environment so no child inherits a secret, whatever our own environment holds later.
+        with sandbox.child_environment():
+            forkserver.ensure_running()
+    return ctx
+
+
 @contextmanager
 def _session(task: Task, config: EvalConfig, device: str, workdir: Path) -> Iterator[tuple[_Child, _Child]]:
-    ctx = mp.get_context("spawn")
+    ctx = _context()
     data_ref, data_cand = ctx.Pipe(duplex=True)
     spec = {
         "device": device,
@@ -153,7 +186,7 @@ def _session(task: Task, config: EvalConfig, device: str, workdir: Path) -> Iter
             with sandbox.child_environment(extra):
                 proc = ctx.Process(target=_child_entry, name=f"tritonwright-{role}", daemon=True,
                                    args=(role, child_end, data_ref if role == "reference" else data_cand,
-                                         spec, str(log)))
+                                         spec, str(log), extra))
                 proc.start()
             child_end.close()
             children.append(_Child(role, proc, parent_end, log))
