@@ -33,11 +33,26 @@ CORPUS = {
     "mish_size_branch.py": "conv_mish_bn.py",
     "softmax_rows.py": "softmax.py",
     "sum_atomic.py": "rowsum.py",
+    # what LLMs write: settings computed from constants, **meta dicts, autotune lists built by code
+    "softsign_warps_from_block.py": "softsign.py",  # num_warps=BLOCK_SIZE // 32
+    "softsign_branch_warps.py": "softsign.py",  # num_warps follows a BLOCK_SIZE chosen by an if/else on sizes
+    "swish_min_max_expr.py": "swish.py",  # module constants: 2 ** 9, max(1, min(8, BLOCK // 128)), 1 + 1
+    "relu_tuple_unpack.py": "relu.py",  # BLOCK_SIZE, NUM_WARPS = 128, 2 and block, warps = ... * 2
+    "relu_meta_dict.py": "relu.py",  # meta = dict(BLOCK_SIZE=..., num_warps=...); kernel[grid](..., **meta)
+    "elu_meta_literal.py": "elu.py",  # a module-level {"BLOCK_SIZE": ...} literal passed as **LAUNCH_META
+    "elu_autotune_comprehension.py": "elu.py",  # configs=[triton.Config(...) for b in [...] for w in [...]]
+    "swish_autotune_loop.py": "swish.py",  # configs = []; for ...: configs.append(triton.Config(...))
 }
 # What each stage must be able to tune (kernel names); anything else must come with a reason.
 EXPECTED_TUNABLE = {
     ("two_kernels.py", "block_tiling"): {"scale_kernel"},  # add_kernel's grid hard-codes 256
     ("softmax_rows.py", "block_tiling"): set(),  # BLOCK_SIZE = next_power_of_2(n_cols): run-time value
+    **{(name, stage): {kernel} for name, kernel in [
+        ("softsign_warps_from_block.py", "softsign_kernel"), ("softsign_branch_warps.py", "softsign_kernel"),
+        ("swish_min_max_expr.py", "swish_kernel"), ("relu_tuple_unpack.py", "relu_kernel"),
+        ("relu_meta_dict.py", "relu_kernel"), ("elu_meta_literal.py", "elu_kernel"),
+        ("elu_autotune_comprehension.py", "elu_kernel"), ("swish_autotune_loop.py", "swish_kernel"),
+    ] for stage in STAGE_SPECS},
 }
 
 

@@ -52,7 +52,13 @@ class Edits:
         self.add(self.start(node), self.end(node), text)
 
     def apply(self) -> str:
-        ordered = sorted(self.items, key=lambda e: (e.start, e.end, e.order))
+        ordered, seen = [], set()
+        for e in sorted(self.items, key=lambda e: (e.start, e.end, e.order)):
+            # the same edit twice (two launches sharing one `**meta` dict or grid) is one edit
+            if e.start < e.end and (e.start, e.end, e.text) in seen:
+                continue
+            seen.add((e.start, e.end, e.text))
+            ordered.append(e)
         for a, b in zip(ordered, ordered[1:], strict=False):
             if b.start < a.end:
                 raise RewriteError(f"two edits overlap at byte {b.start}: the launch is written in a way the "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass, field
 
 from tritonwright.tune.analysis import Analysis, KernelInfo, LaunchSite, Setting
@@ -40,32 +41,38 @@ def _same_settings(sites: list[LaunchSite], names: list[str]) -> str:
     return ""
 
 
-def _known(setting: Setting, what: str) -> str:
-    if setting.known:
+def _known(setting: Setting, what: str, branch_ok: bool = False) -> str:
+    if setting.known or (branch_ok and setting.kind == "branch"):
         return ""
     if setting.kind == "branch":
-        return f"{what} is chosen by a branch on sizes ({setting.variable}); the tuner needs one value"
+        return f"{what} is chosen by a branch on sizes ({setting.variable or ', '.join(setting.depends)}); the " \
+            "tuner needs one value"
     return f"{what}: {setting.reason or 'not known before run time'}"
 
 
-def _branch_centres(site: LaunchSite, names: list[str], warps: int, stages: int) -> list[LaunchConfig]:
-    """One centre per if/else arm, pairing constexprs assigned in the same arm (BLOCK_SIZE with VECTORIZE)."""
+def _branch_centres(site: LaunchSite, names: list[str]) -> list[LaunchConfig] | str:
+    """One centre per if/else arm, pairing values assigned in the same arm (BLOCK_SIZE with VECTORIZE, and
+    num_warps computed from BLOCK_SIZE); the refusal when an arm's values are no valid config."""
+    every = [*names, "num_warps", "num_stages"]
     arms: dict[str, dict[str, int]] = {}
     fixed: dict[str, int] = {}
-    for n in names:
+    for n in every:
         s = site.settings[n]
         if s.kind == "branch":
             for arm, v in s.arms:
                 arms.setdefault(arm, {})[n] = v
         else:
             fixed[n] = s.values[0]
-    if not arms:
-        return [LaunchConfig.make(warps, stages, fixed)]
-    out = []
-    for values in arms.values():
-        if set(values) | set(fixed) != set(names):  # two branches that do not nest the same way: no pairing
+    out: list[LaunchConfig] = []
+    for values in arms.values() if arms else [{}]:
+        if set(values) | set(fixed) != set(every):  # two branches that do not nest the same way: no pairing
             continue
-        c = LaunchConfig.make(warps, stages, {**fixed, **values})
+        merged = {**fixed, **values}
+        warps, stages = merged.pop("num_warps"), merged.pop("num_stages")
+        try:
+            c = LaunchConfig.make(warps, stages, merged)
+        except ValueError as exc:  # e.g. num_warps=BLOCK // 32 giving 64: Triton would refuse the launch too
+            return f"launch at line {site.line}: {exc}"
         if c not in out:
             out.append(c)
     return out
@@ -107,10 +114,12 @@ def plan_kernel(k: KernelInfo, stage: str) -> KernelPlan | str:
         return problem
     site = sites[0]
     for opt in ("num_warps", "num_stages"):
-        problem = _known(site.settings[opt], f"{opt} at line {site.line}")
+        problem = _known(site.settings[opt], f"{opt} at line {site.line}", branch_ok=True)
         if problem:
             return problem
-    warps, stages = site.settings["num_warps"].values[0], site.settings["num_stages"].values[0]
+        if site.settings[opt].computed:
+            notes.append(f"{opt} is computed at the launch (`{ast.unparse(site.keywords[opt].value)}` = "
+                         f"{'/'.join(map(str, site.settings[opt].values))}): the tuner writes its own value")
     blocks: list[str] = []
     if spec.blocks:
         for n in k.block_like:
@@ -123,11 +132,14 @@ def plan_kernel(k: KernelInfo, stage: str) -> KernelPlan | str:
                 notes.append(f"{n} left alone: {s.reason or s.kind}")
         if not blocks:
             return f"{k.name}: no BLOCK constexpr whose value is known before run time ({'; '.join(notes)})"
-    centres = _branch_centres(site, blocks, warps, stages)
+    centres = _branch_centres(site, blocks)
+    if isinstance(centres, str):
+        return centres
     if not centres:
         return f"{k.name}: BLOCK constexprs are set in branches that cannot be paired arm by arm"
     if len(centres) > 1:
-        notes.append(f"{', '.join(blocks)} come from a branch on sizes: each arm's values is an original config")
+        branched = [n for n in [*blocks, "num_warps", "num_stages"] if site.settings[n].kind == "branch"]
+        notes.append(f"{', '.join(branched)} come from a branch on sizes: each arm's values is an original config")
     return KernelPlan(k.name, stage, tuple(centres), tuple(blocks), False, tuple(k.size_params), k.uses_dot,
                       _autotune_problem(k), tuple(notes))
 

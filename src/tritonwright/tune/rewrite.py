@@ -35,8 +35,24 @@ def _set_arg(ed: Edits, site: LaunchSite, name: str, value: int) -> None:
         ed.add(last_end, last_end, f", {name}={value}")
 
 
+def _remove_spread_entries(ed: Edits, site: LaunchSite, names: set[str]) -> None:
+    """Rewrite the `**meta` dict literal without the entries the autotuner now owns."""
+    node = site.spread
+    if isinstance(node, ast.Dict):
+        kept = [f"{ed.text(ed.start(k), ed.end(k))}: {ed.text(ed.start(v), ed.end(v))}"
+                for k, v in zip(node.keys, node.values, strict=True)
+                if k is not None and not (isinstance(k, ast.Constant) and k.value in names)]
+        if len(kept) < len(node.keys):
+            ed.replace(node, "{" + ", ".join(kept) + "}")
+    elif isinstance(node, ast.Call):
+        kept = [ed.text(ed.start(k), ed.end(k)) for k in node.keywords if k.arg not in names]
+        if len(kept) < len(node.keywords):
+            ed.replace(node, f"{ed.text(ed.start(node.func), ed.end(node.func))}({', '.join(kept)})")
+
+
 def _remove_args(ed: Edits, site: LaunchSite, names: set[str], kernel: KernelInfo) -> None:
     """Drop the arguments the autotuner now owns; later positional arguments become keywords."""
+    _remove_spread_entries(ed, site, names)
     args = _args_in_order(site.call)
     removed = set()
     for i in range(len(site.call.args)):
@@ -78,6 +94,10 @@ def _grid_edit(ed: Edits, analysis: Analysis, site: LaunchSite, names: tuple[str
         scope: ast.AST = site.function or analysis.tree
         assigns = [n for n in ast.walk(scope) if isinstance(n, ast.Assign) and len(n.targets) == 1
                    and isinstance(n.targets[0], ast.Name) and n.targets[0].id == grid.id]
+        if not assigns and scope is not analysis.tree:  # a grid lambda defined at module level
+            scope = analysis.tree
+            assigns = [n for n in analysis.tree.body if isinstance(n, ast.Assign) and len(n.targets) == 1
+                       and isinstance(n.targets[0], ast.Name) and n.targets[0].id == grid.id]
         if len(assigns) != 1:
             raise RewriteError(f"grid `{grid.id}` at line {site.line} is not assigned exactly once")
         expr = assigns[0].value
@@ -152,9 +172,10 @@ def freeze(analysis: Analysis, plans: list[KernelPlan], choice: dict[str, Launch
             if meta:  # constexprs first, launch options last, as people write launches
                 for name, value in c.meta:
                     _set_arg(ed, site, name, value)
-            if warps:
+            # a computed num_warps (`BLOCK // 32`) may read a value the tuner changed: the tuner owns it now
+            if warps or site.settings["num_warps"].computed:
                 _set_arg(ed, site, "num_warps", c.num_warps)
-            if stages:
+            if stages or site.settings["num_stages"].computed:
                 _set_arg(ed, site, "num_stages", c.num_stages)
             if not plan.autotuned and STAGE_SPECS[plan.stage].blocks:
                 _grid_edit(ed, analysis, site, plan.block_names)
