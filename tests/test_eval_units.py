@@ -53,6 +53,16 @@ def test_overrides_rewrite_constants_and_change_the_hash(tmp_path):
     assert t.to_dict()["overrides"] == {"dim": "4096", "batch_size": "2"}
 
 
+def test_overrides_reach_tuple_unpacked_constants(tmp_path):
+    text = TASK.replace("batch_size = 16  # rows", "depth, (height, width) = 16, (32, 32)  # sizes\nbatch_size = 16  # rows")
+    t = load_task(write(tmp_path, text), parse_overrides(["height=4", "depth=2", "width=8"]))
+    assert "depth, (height, width) = 2, (4, 8)  # sizes" in t.source
+    assert t.constants["depth"] == "2" and t.constants["width"] == "8"
+    # A value that is not a tuple display has no element to replace: the names are not overridable.
+    with pytest.raises(TaskError, match="no module-level constant named 'a'"):
+        load_task(write(tmp_path, TASK + "a, b = divmod(7, 2)\n"), parse_overrides(["a=1"]))
+
+
 @pytest.mark.parametrize("items, match", [
     (["nope=3"], "no module-level constant named 'nope'.*batch_size, dim"),
     (["dim=foo()"], "must be a Python literal"),

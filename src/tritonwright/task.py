@@ -57,14 +57,32 @@ def _parse(source: str, path: str) -> ast.Module:
 
 
 def module_constants(tree: ast.Module, source: str) -> dict[str, ast.expr]:
-    """Top-level `NAME = value` assignments (the KernelBench size constants), last one wins."""
+    """Top-level `NAME = value` assignments (the KernelBench size constants), last one wins; tuple
+    unpacking of a literal tuple (`depth, height, width = 16, 32, 32`) gives each name its own element."""
     consts: dict[str, ast.expr] = {}
     for node in tree.body:
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             consts[node.targets[0].id] = node.value
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1:
+            consts.update(_unpacked(node.targets[0], node.value))
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
             consts[node.target.id] = node.value
     return consts
+
+
+def _unpacked(target: ast.expr, value: ast.expr) -> dict[str, ast.expr]:
+    """`a, (b, c) = 1, (2, 3)` -> {a: 1, b: 2, c: 3}; nothing for a starred target or a value that is not a
+    tuple/list display of the same length (e.g. `a, b = sizes()`: no element's text to replace)."""
+    if isinstance(target, ast.Name):
+        return {target.id: value}
+    if not isinstance(target, ast.Tuple | ast.List) or not isinstance(value, ast.Tuple | ast.List):
+        return {}
+    if len(target.elts) != len(value.elts) or any(isinstance(e, ast.Starred) for e in (*target.elts, *value.elts)):
+        return {}
+    out: dict[str, ast.expr] = {}
+    for t, v in zip(target.elts, value.elts, strict=True):
+        out.update(_unpacked(t, v))
+    return out
 
 
 def _apply_overrides(source: str, tree: ast.Module, overrides: dict[str, str], path: str) -> str:
