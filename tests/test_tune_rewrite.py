@@ -42,6 +42,7 @@ CORPUS = {
     "elu_meta_literal.py": "elu.py",  # a module-level {"BLOCK_SIZE": ...} literal passed as **LAUNCH_META
     "elu_autotune_comprehension.py": "elu.py",  # configs=[triton.Config(...) for b in [...] for w in [...]]
     "swish_autotune_loop.py": "swish.py",  # configs = []; for ...: configs.append(triton.Config(...))
+    "relu_grid_per_branch.py": "relu.py",  # grid = ... assigned in each if/else arm, launched in that arm
 }
 # What each stage must be able to tune (kernel names); anything else must come with a reason.
 EXPECTED_TUNABLE = {
@@ -52,6 +53,7 @@ EXPECTED_TUNABLE = {
         ("swish_min_max_expr.py", "swish_kernel"), ("relu_tuple_unpack.py", "relu_kernel"),
         ("relu_meta_dict.py", "relu_kernel"), ("elu_meta_literal.py", "elu_kernel"),
         ("elu_autotune_comprehension.py", "elu_kernel"), ("swish_autotune_loop.py", "swish_kernel"),
+        ("relu_grid_per_branch.py", "relu_kernel"),
     ] for stage in STAGE_SPECS},
 }
 
@@ -180,3 +182,11 @@ def test_size_branch_arms_become_paired_original_configs() -> None:
     assert [c.meta_dict for c in kp.centres] == [{"BLOCK_SIZE": 256, "VECTORIZE": 4},
                                                  {"BLOCK_SIZE": 512, "VECTORIZE": 2},
                                                  {"BLOCK_SIZE": 1024, "VECTORIZE": 1}]
+
+
+def test_a_grid_assigned_in_each_arm_follows_the_block_at_each_launch() -> None:
+    analysis = analyse((FIXTURES / "relu_grid_per_branch.py").read_text())
+    (kp,) = make_plan(analysis, "block_tiling").kernels
+    new = rewrite.freeze(analysis, [kp], {kp.kernel: kp.centres[0].replace(meta={"BLOCK_SIZE": 512})})
+    assert 'relu_kernel[lambda META: (triton.cdiv(n, META["BLOCK_SIZE"]),)](x, out, n, BLOCK_SIZE=512' in new
+    assert 'relu_kernel[lambda META: (triton.cdiv(n, META["BLOCK_SIZE"]), 1, 1)](x, out, n, BLOCK_SIZE=512' in new

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ast
 
-from tritonwright.tune.analysis import Analysis, KernelInfo, LaunchSite
+from tritonwright.tune.analysis import Analysis, KernelInfo, LaunchSite, _arm_path, _inside_loop
 from tritonwright.tune.configs import LaunchConfig
 from tritonwright.tune.edits import Edits, RewriteError
 from tritonwright.tune.neighbourhoods import STAGE_SPECS
@@ -98,12 +98,20 @@ def _grid_edit(ed: Edits, analysis: Analysis, site: LaunchSite, names: tuple[str
             scope = analysis.tree
             assigns = [n for n in analysis.tree.body if isinstance(n, ast.Assign) and len(n.targets) == 1
                        and isinstance(n.targets[0], ast.Name) and n.targets[0].id == grid.id]
+        inline = False
+        if len(assigns) > 1:  # one grid per if/else arm, each launched in its arm: the one on the launch's path
+            path = _arm_path(site.call, scope, analysis.parents)
+            assigns = [a for a in assigns if a.lineno < site.line and not _inside_loop(a, scope, analysis.parents)
+                       and path[:len(_arm_path(a, scope, analysis.parents))] == _arm_path(a, scope, analysis.parents)]
+            inline = True
         if len(assigns) != 1:
-            raise RewriteError(f"grid `{grid.id}` at line {site.line} is not assigned exactly once")
+            raise RewriteError(f"grid `{grid.id}` at line {site.line} is not assigned exactly once on the path to "
+                               "the launch")
         expr = assigns[0].value
         uses = [n for n in ast.walk(scope) if isinstance(n, ast.Name) and n.id == grid.id
                 and isinstance(n.ctx, ast.Load)]
-        location = expr if len(uses) == 1 else grid  # shared with another launch: write the lambda inline
+        # shared with another launch (or one of several): write the lambda inline at this launch
+        location = expr if len(uses) == 1 and not inline else grid
     if isinstance(expr, ast.Lambda):
         if len(expr.args.args) != 1:
             raise RewriteError(f"grid lambda at line {expr.lineno} does not take exactly one argument")
