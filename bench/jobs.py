@@ -38,21 +38,21 @@ def ceilings(spec: dict[str, Any]) -> dict[str, Any]:
     """Environment fingerprint, copy bandwidth and matrix rates of this GPU, now."""
     import torch
 
-    from bench import ceilings as c
+    from tritonwright import ceilings as c
     from tritonwright.eval.worker import environment
 
     env = environment(torch.device("cuda")).__dict__
-    copy = c.copy_bandwidth()
-    rates = {d: c.matmul_rate(d).to_dict() for d in spec.get("matmul_dtypes", ["float16", "float32"])}
-    return {"status": "ok", "env": env, "copy": copy.to_dict(), "matmul": rates,
+    # Measured afresh (not the optimizer's per-GPU cache): a suite's floors use its own run's ceilings.
+    measured = c.measure(tuple(spec.get("matmul_dtypes", ["float16", "float32"])))
+    return {"status": "ok", "env": env, "copy": measured["copy"], "matmul": measured["matmul"],
             "total_memory_mib": torch.cuda.get_device_properties(0).total_memory // 2**20}
 
 
 def quality_eval(spec: dict[str, Any]) -> dict[str, Any]:
     """The task's traffic (meta device), then the candidate against eager and torch.compile references."""
-    from bench.floor import task_traffic
     from tritonwright.eval.runner import evaluate
     from tritonwright.eval.types import EvalConfig
+    from tritonwright.floor import task_traffic
 
     task, cand = _task_and_candidate(spec)
     traffic = task_traffic(task)

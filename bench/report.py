@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.floor import Ceilings, Floor, Traffic, floor_of, ratio_to_floor
 from bench.plan import EXAMPLES
+from tritonwright.floor import Ceilings, Floor, Traffic, floor_of, ratio_to_floor
 
 QUOTED_SWEEP = Path(__file__).with_name("quoted_sweep.json")
 # The targets, each with its threshold.
@@ -57,8 +57,7 @@ def ceilings(results: dict[str, Any]) -> Ceilings | None:
     c = results.get("ceilings")
     if not c:
         return None
-    rates = {dtype: r["median"] for dtype, r in c.get("matmul", {}).items()}
-    return Ceilings(copy_bytes_per_s=c["copy"]["median"], matmul_flops_per_s=rates)
+    return Ceilings.from_measured(c)
 
 
 def pair_key(label: str) -> str | None:

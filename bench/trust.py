@@ -77,10 +77,10 @@ def repeated_medians(aa: list[dict[str, Any]]) -> dict[str, Any]:
 
 def run(spec: TrustSpec) -> dict[str, Any]:
     """GPU: calibrate the slowed variants, then the A/A and sensitivity decisions (one session per pair)."""
-    from bench.floor import task_traffic
     from tritonwright.candidate import Candidate, read_candidate
     from tritonwright.eval.runner import compare_repeated, evaluate_many
     from tritonwright.eval.types import EvalConfig
+    from tritonwright.floor import task_traffic
     from tritonwright.task import load_task
 
     task = load_task(spec.task, dict(spec.overrides))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.floor import (
+from tritonwright.floor import (
     Ceilings,
     Floor,
     TensorSpec,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench import ceilings
+from tritonwright import ceilings
 
 
 @pytest.mark.gpu

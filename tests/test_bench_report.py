@@ -7,7 +7,7 @@ import copy
 import pytest
 
 from bench import report
-from bench.floor import TensorSpec, Traffic
+from tritonwright.floor import TensorSpec, Traffic
 
 N_ELU = 4096 * 393216
 COPY_BPS = 4.0e12  # 4 TB/s: the ELU floor is 8 * N_ELU / 4e12 s = 3.2212 ms

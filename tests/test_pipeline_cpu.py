@@ -274,3 +274,26 @@ def test_stage_repair_that_wins_is_kept_and_replayed_on_resume(tmp_path):
 
     again = make_opt(NoLLM()).run(Candidate(source=code()))
     assert "# faster" in again.best.source  # the KEEP of the repaired answer is replayed, not redone
+
+
+def test_a_refused_llm_call_is_not_counted_as_a_call(tmp_path):
+    """The replay has no reply for the seed: the call is refused before any answer, so it is no call."""
+    from tritonwright.llm.factory import make_provider
+
+    rec = tmp_path / "replies.jsonl"
+    rec.write_text(json.dumps({"task": "other", "step": "seed", "attempt": 0, "text": "x"}) + "\n")
+    task = load_task(FIXTURES / "eval" / "scale_task.py", {"n": "700"})
+    store = RunStore(tmp_path / "runs")
+    run_id = store.create_run("optimize", {})
+    store.start_task(run_id, "scale", task.path, task.hash, 1, "single")
+    opt = TaskOptimizer(key="scale", task=task, store=store, run_id=run_id,
+                        config=OptimizeConfig(timed=False, max_repairs=0),
+                        evaluator=HarnessEvaluator(task, EvalConfig(device="cpu")), comparer=None,
+                        profiler=FakeProfiler(), llm=make_provider(f"replay:{rec}"), gpu=get_gpu("H100 SXM"),
+                        kind="single")
+    outcome = opt.run(None)
+    assert outcome.status == "failed"
+    seed = store.attempt(run_id, "scale", "seed")
+    assert seed.decision == "FAILED" and seed.llm["calls"] == 0
+    assert store.usage(run_id) == {"calls": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0,
+                                   "refused": 1}

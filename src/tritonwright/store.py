@@ -35,7 +35,7 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE TABLE IF NOT EXISTS tasks (
     run_id TEXT NOT NULL, key TEXT NOT NULL, seq INTEGER NOT NULL, path TEXT NOT NULL, hash TEXT,
     level INTEGER, kind TEXT, status TEXT NOT NULL, error TEXT, baselines TEXT, best TEXT, usage TEXT,
-    wall_s REAL, gpu_s REAL, started TEXT, finished TEXT,
+    wall_s REAL, gpu_s REAL, started TEXT, finished TEXT, floor TEXT,
     PRIMARY KEY (run_id, key)
 );
 CREATE TABLE IF NOT EXISTS attempts (
@@ -48,11 +48,15 @@ CREATE TABLE IF NOT EXISTS attempts (
 CREATE TABLE IF NOT EXISTS llm_calls (
     run_id TEXT NOT NULL, task_key TEXT NOT NULL, step_key TEXT NOT NULL, provider TEXT, model TEXT,
     status TEXT, input_tokens INTEGER, output_tokens INTEGER, cost_usd REAL, latency_s REAL, created TEXT,
+    answered INTEGER,
     PRIMARY KEY (run_id, task_key, step_key)
 );
 """
+# Columns added after the first release: a store created before them gets them on open (NULL in old rows).
+_ADDED_COLUMNS = (("tasks", "floor", "TEXT"), ("llm_calls", "answered", "INTEGER"))
 
-_JSON_COLUMNS = {"config", "env", "baselines", "best", "usage", "metrics_before", "metrics_after", "llm", "result"}
+_JSON_COLUMNS = {"config", "env", "baselines", "best", "usage", "metrics_before", "metrics_after", "llm", "result",
+                 "floor"}
 
 
 def _now() -> str:
@@ -103,6 +107,14 @@ class RunStore:
         self._conn.execute("PRAGMA journal_mode=WAL")  # readers never block the writer; a kill loses nothing
         self._conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL is durable across process kills
         self._conn.executescript(SCHEMA)
+        self._add_columns()
+
+    def _add_columns(self) -> None:
+        with self._lock:
+            for table, column, kind in _ADDED_COLUMNS:
+                have = {r[1] for r in self._conn.execute(f"PRAGMA table_info({table})")}
+                if column not in have:
+                    self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     def close(self) -> None:
         self._conn.close()
@@ -230,14 +242,21 @@ class RunStore:
         _atomic_write(self.task_dir(run_id, task_key) / "llm" / f"{safe_key(step_key)}.json",
                       json.dumps({"prompt": prompt, "reply": reply}, indent=1, default=str))
         with self._tx() as c:
-            c.execute("INSERT OR REPLACE INTO llm_calls VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            # answered False: refused before any answer (no request made, or none answered): not a call.
+            answered = reply.get("answered")
+            c.execute("INSERT OR REPLACE INTO llm_calls (run_id, task_key, step_key, provider, model, status, "
+                      "input_tokens, output_tokens, cost_usd, latency_s, created, answered) "
+                      "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                       (run_id, task_key, step_key, reply.get("provider"), reply.get("model"), reply.get("status"),
                        reply.get("input_tokens"), reply.get("output_tokens"), reply.get("cost_usd"),
-                       reply.get("latency_s"), _now()))
+                       reply.get("latency_s"), _now(), None if answered is None else int(bool(answered))))
 
     def usage(self, run_id: str, task_key: str | None = None) -> dict[str, Any]:
-        q = ("SELECT COUNT(*) n, COALESCE(SUM(input_tokens),0) i, COALESCE(SUM(output_tokens),0) o, "
-             "SUM(cost_usd) c, SUM(cost_usd IS NULL) unknown FROM llm_calls WHERE run_id=?")
+        # A refused call (answered = 0) is no call: not counted, and having no price it leaves the total known.
+        q = ("SELECT COALESCE(SUM(COALESCE(answered, 1)), 0) n, COALESCE(SUM(answered = 0), 0) refused, "
+             "COALESCE(SUM(input_tokens),0) i, COALESCE(SUM(output_tokens),0) o, "
+             "SUM(cost_usd) c, SUM(cost_usd IS NULL AND COALESCE(answered, 1)) unknown "
+             "FROM llm_calls WHERE run_id=?")
         args: tuple[Any, ...] = (run_id,)
         if task_key is not None:
             q += " AND task_key=?"
@@ -246,7 +265,8 @@ class RunStore:
         assert r is not None
         # A call without a price makes the total unknown rather than silently low.
         cost = None if (r["unknown"] or 0) > 0 else (r["c"] or 0.0)
-        return {"calls": r["n"], "input_tokens": r["i"], "output_tokens": r["o"], "cost_usd": cost}
+        return {"calls": r["n"], "input_tokens": r["i"], "output_tokens": r["o"], "cost_usd": cost,
+                "refused": r["refused"]}
 
     # --- export ------------------------------------------------------------------------------------------
 
@@ -261,7 +281,7 @@ class RunStore:
                 "key": t["key"], "path": t["path"], "hash": t["hash"], "level": t["level"], "kind": t["kind"],
                 "status": t["status"], "error": t["error"], "baselines": t["baselines"] or {},
                 "attempts": attempts, "best": t["best"], "usage": self.usage(run_id, t["key"]),
-                "wall_s": t["wall_s"], "gpu_s": t["gpu_s"],
+                "wall_s": t["wall_s"], "gpu_s": t["gpu_s"], "floor": t.get("floor"),
             })
         return {"run": {"id": run["id"], "created": run["created"], "kind": run["kind"], "status": run["status"],
                         "config": run["config"], "env": run["env"] or {}}, "tasks": tasks}

@@ -24,17 +24,18 @@ def key(task_hash: str, env_key: str, compile_mode: str, seed: int, settings: di
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
-def load(k: str, cache_dir: str | None) -> dict[str, Any] | None:
-    path = cache_root(cache_dir) / "baselines" / f"{k}.json"
+def load(k: str, cache_dir: str | None, folder: str = "baselines") -> dict[str, Any] | None:
+    path = cache_root(cache_dir) / folder / f"{k}.json"
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):  # absent or half-written by a killed run: measure again
         return None
 
 
-def store(k: str, value: dict[str, Any], cache_dir: str | None) -> None:
-    folder = cache_root(cache_dir) / "baselines"
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{k}.{os.getpid()}.tmp"
+def store(k: str, value: dict[str, Any], cache_dir: str | None, folder: str = "baselines") -> None:
+    """`folder`: baselines, or another per-GPU measurement kept the same way (tritonwright.ceilings)."""
+    where = cache_root(cache_dir) / folder
+    where.mkdir(parents=True, exist_ok=True)
+    tmp = where / f".{k}.{os.getpid()}.tmp"
     tmp.write_text(json.dumps(value, allow_nan=False))
-    os.replace(tmp, folder / f"{k}.json")  # atomic: readers never see a partial file
+    os.replace(tmp, where / f"{k}.json")  # atomic: readers never see a partial file

@@ -18,7 +18,7 @@ from tritonwright.eval.types import EvalConfig
 from tritonwright.task import Task
 
 # "sleep" only takes time: the pool's tests use it to kill a worker mid-job without a GPU or a compile.
-KINDS = ("evaluate", "compare", "profile", "health", "sleep")
+KINDS = ("evaluate", "compare", "profile", "health", "floor", "sleep")
 _TIMEOUT_MARGIN = 2.0  # a job's own steps have timeouts; the pool's is a backstop for a wedged worker only
 _HEALTH_TIMEOUT_S = 240.0  # a cold Triton cache compiles the tiny kernel in seconds; ptxas on a busy host more
 
@@ -77,6 +77,14 @@ def profile_job(task: Task, candidate: Candidate, settings: Any, label: str = ""
                _TIMEOUT_MARGIN * float(settings.timeout_s) + 60.0)
 
 
+def floor_job(task: Task, device: str, cache_dir: str | None, use_cache: bool = True, label: str = "") -> Job:
+    """The task's speed-of-light floor on the worker's GPU (tritonwright.floor; ceilings cached per GPU)."""
+    from tritonwright.floor import FLOOR_TIMEOUT_S
+
+    return Job("floor", {"task": task, "device": device, "cache_dir": cache_dir, "use_cache": use_cache}, label,
+               _TIMEOUT_MARGIN * FLOOR_TIMEOUT_S)
+
+
 def health_job(device: str) -> Job:
     return Job("health", {"device": device}, "health check", _HEALTH_TIMEOUT_S)
 
@@ -112,6 +120,10 @@ def run_job(job: Job) -> Any:
         from tritonwright.executors.health import check
 
         return check(a["device"])
+    if job.kind == "floor":
+        from tritonwright.floor import measure_floor
+
+        return measure_floor(a["task"], a["device"], a["cache_dir"], a["use_cache"])
     time.sleep(float(a.get("seconds", 1.0)))  # "sleep"
     return {"slept": float(a.get("seconds", 1.0)), "value": a.get("value")}
 

@@ -98,6 +98,12 @@ class LLMReply:
     def ok(self) -> bool:
         return self.status is ReplyStatus.OK
 
+    @property
+    def answered(self) -> bool:
+        """False for a refused call: no answer came back (the request was never made, or refused or failed
+        before any answer), so it counts as no call in usage and reports."""
+        return self.status is ReplyStatus.OK or bool(self.exchanges)
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["status"] = self.status.value

@@ -20,7 +20,12 @@ from tritonwright.eval.runner import resolve_device
 from tritonwright.eval.types import EvalConfig
 from tritonwright.executors.factory import open_pool
 from tritonwright.executors.pool import PoolUnavailable, SlotPool
-from tritonwright.pipeline.optimize import DEFAULT_MAX_REPAIRS, DEFAULT_THRESHOLD, OptimizeConfig
+from tritonwright.pipeline.optimize import (
+    DEFAULT_FLOOR_STOP,
+    DEFAULT_MAX_REPAIRS,
+    DEFAULT_THRESHOLD,
+    OptimizeConfig,
+)
 from tritonwright.pipeline.runner import (
     RunSettings,
     Session,
@@ -119,6 +124,10 @@ def _stages(value: str | None) -> tuple[str, ...]:
     return names
 
 
+FLOOR_STOP_HELP = ("Skip the remaining stages and the tuner once the best is within this fraction of the task's "
+                   "speed-of-light floor (GPU); 0 turns it off")
+
+
 def _choice(flag: str, value: str | None, valid: tuple[str, ...]) -> None:
     if value is not None and value not in valid:
         raise UserInputError(f"{flag} {value}: expected one of {', '.join(valid)}")
@@ -126,12 +135,13 @@ def _choice(flag: str, value: str | None, valid: tuple[str, ...]) -> None:
 
 def _settings(device: str, llm: str | None, gpu: str | None, kind: str | None, stages: str | None, style: str,
               max_repairs: int, threshold: float, set_: list[str] | None, profile: bool, no_cache: bool,
-              atol: float | None = None, rtol: float | None = None, candidates: int = 1) -> RunSettings:
+              atol: float | None = None, rtol: float | None = None, candidates: int = 1,
+              floor_stop: float = DEFAULT_FLOOR_STOP) -> RunSettings:
     _choice("--kind", kind, KINDS)
     _choice("--style", style, STYLES)
     return RunSettings(device=device, llm=llm, gpu=gpu, kind=kind,
                        optimize=OptimizeConfig(stages=_stages(stages), style=style, max_repairs=max_repairs,
-                                               threshold=threshold, candidates=candidates),
+                                               threshold=threshold, candidates=candidates, floor_stop=floor_stop),
                        eval=EvalConfig(device=device, atol=atol, rtol=rtol), overrides=parse_overrides(set_), profile=profile,
                        no_cache=no_cache)
 
@@ -206,6 +216,7 @@ def optimize_command(
     max_repairs: Annotated[int, typer.Option(min=0)] = DEFAULT_MAX_REPAIRS,
     threshold: Annotated[float, typer.Option(min=0.0, help="Minimum significant gain to keep a change")] =
     DEFAULT_THRESHOLD,
+    floor_stop: Annotated[float, typer.Option(min=0.0, help=FLOOR_STOP_HELP)] = DEFAULT_FLOOR_STOP,
     out: Annotated[Path, typer.Option(help="Run store folder")] = Path("runs"),
     device: Annotated[str, typer.Option(help="auto | cuda | cpu")] = "auto",
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a task constant: NAME=VALUE")] = None,
@@ -226,7 +237,7 @@ def optimize_command(
         run_id = resume
     else:
         settings = _settings(device, llm, gpu, kind, stages, style, max_repairs, threshold, set_, profile,
-                             no_cache, atol, rtol, candidates)
+                             no_cache, atol, rtol, candidates, floor_stop=floor_stop)
         run_id = ""
     entry = task_entry(task)
     if not entry.path.is_file():
@@ -282,6 +293,7 @@ def batch_command(
     style: Annotated[str, typer.Option()] = "compact",
     max_repairs: Annotated[int, typer.Option(min=0)] = DEFAULT_MAX_REPAIRS,
     threshold: Annotated[float, typer.Option(min=0.0)] = DEFAULT_THRESHOLD,
+    floor_stop: Annotated[float, typer.Option(min=0.0, help=FLOOR_STOP_HELP)] = DEFAULT_FLOOR_STOP,
     out: Annotated[Path, typer.Option(help="Run store folder")] = Path("runs"),
     device: Annotated[str, typer.Option()] = "auto",
     set_: Annotated[list[str] | None, typer.Option("--set")] = None,
@@ -315,7 +327,7 @@ def batch_command(
         sample, seed = entries_cfg.get("sample"), entries_cfg.get("seed", 0)
     else:
         settings = _settings(device, llm, gpu, None, stages, style, max_repairs, threshold, set_, profile, no_cache,
-                             atol, rtol, candidates)
+                             atol, rtol, candidates, floor_stop=floor_stop)
         run_id = ""
     entries = select(discover(folder, level), range_, first_n, sample, seed)
     if not entries:

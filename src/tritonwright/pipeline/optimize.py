@@ -16,14 +16,18 @@ from typing import Any, Protocol
 
 from tritonwright.candidate import Candidate
 from tritonwright.eval.types import EvalResult
+from tritonwright.floor import FloorInfo, at_floor, ratio_to_floor
 from tritonwright.gpus.spec import GpuSpec
-from tritonwright.pipeline.seams import Comparer, Evaluator, Profile, Profiler
+from tritonwright.pipeline.seams import Comparer, Evaluator, FloorProbe, Profile, Profiler
 from tritonwright.prompts.stages import STAGES
 from tritonwright.store import AttemptRecord, RunStore
 from tritonwright.task import Task
 
 DEFAULT_MAX_REPAIRS = 5  # the seed system's budget: errors still there after five tries are rarely fixed
 DEFAULT_THRESHOLD = 0.02  # keep a change only when >= 2% faster beyond noise: smaller "gains" were noise
+# Stop within 5% of the speed-of-light floor: on an H200 the seed ELU sat at 1.03x and torch.compile at 1.00x
+# of it, and no tuner config or rewrite there was >= 2% faster beyond noise (bench/results/2026-11-22-H200).
+DEFAULT_FLOOR_STOP = 0.05
 FINAL_SEED_OFFSET = 1000  # the final check draws inputs never seen while optimizing
 TUNER_STAGES_WITHOUT_LLM = ("block_tiling", "memory_access", "advanced_memory")  # stages the tuner can serve
 SYSTEM_PROMPT = "You are an expert in writing fast, correct Triton GPU kernels for PyTorch models."
@@ -37,6 +41,7 @@ class OptimizeConfig:
     threshold: float = DEFAULT_THRESHOLD
     candidates: int = 1  # LLM answers per seed/stage prompt; the best correct one competes
     timed: bool = True  # False on CPU: correctness only, no keep decisions on speed
+    floor_stop: float = DEFAULT_FLOOR_STOP  # skip stages and tuner this close to the floor; 0: off
 
 
 class Events(Protocol):
@@ -76,12 +81,14 @@ class TaskOptimizer:
     def __init__(self, *, key: str, task: Task, store: RunStore, run_id: str, config: OptimizeConfig,
                  evaluator: Evaluator, comparer: Comparer | None, profiler: Profiler, llm: Any | None,
                  gpu: GpuSpec, kind: str, events: Events | None = None,
-                 tuner: Callable[..., Any] | None = None) -> None:
+                 tuner: Callable[..., Any] | None = None, floor: FloorProbe | None = None) -> None:
         self.key, self.task, self.store, self.run_id, self.cfg = key, task, store, run_id, config
         self.evaluator, self.comparer, self.profiler, self.llm = evaluator, comparer, profiler, llm
         self.gpu, self.kind = gpu, kind
         self.events = events or QuietEvents()
         self.tuner = tuner
+        self.floor_probe = floor
+        self.floor_info: FloorInfo | None = None  # the task's speed-of-light floor, once known
         self.state = _State()
         self.history: list[Any] = []  # failed repair attempts, for the repair prompt
         self.device_s = 0.0  # seconds the device worked for this task: evaluations, profiles, tuning, A/B
@@ -165,9 +172,10 @@ class TaskOptimizer:
     def _note(self, step_key: str, messages: list[Any], reply: Any) -> tuple[str | None, dict[str, Any], str]:
         """Record a finished call (prompt, reply, usage); returns (text or None, usage, failure reason)."""
         self.store.record_llm_call(self.run_id, self.key, step_key, [m.__dict__ for m in messages],
-                                   {k: v for k, v in reply.to_dict().items() if k != "exchanges"})
+                                   {k: v for k, v in reply.to_dict().items() if k != "exchanges"}
+                                   | {"answered": reply.answered})
         usage = {"input_tokens": reply.input_tokens or 0, "output_tokens": reply.output_tokens or 0,
-                 "cost_usd": reply.cost_usd, "calls": 1}
+                 "cost_usd": reply.cost_usd, "calls": 1 if reply.answered else 0}
         if not reply.ok:
             return None, usage, f"LLM call failed ({reply.status.value}): {reply.error or reply.finish_reason}"
         return reply.text, usage, ""
@@ -240,6 +248,7 @@ class TaskOptimizer:
             status = result.status.value if result is not None else "FAILED"
             return TaskOutcome(self.key, "failed", f"no correct candidate ({status}): {why.splitlines()[0][:300]}")
         self._accept(current, result.timing.median_ms if result.timing else self.state.best_ms)
+        self._floor()
         for stage in self.cfg.stages:
             self._stage(stage)
         final = self._final()
@@ -250,6 +259,8 @@ class TaskOptimizer:
                 "median_ms": final.timing.median_ms if final and final.timing else None,
                 "speedup_eager": e, "speedup_compiled": c,
                 "source": self.state.best.source if self.state.best else ""}
+        if self.floor_info is not None and self.floor_info.available:
+            best["vs_floor"] = ratio_to_floor(best["median_ms"], self.floor_info.floor)  # 1.0: at the floor
         # GPU time only means something on a GPU; a CPU run's interpreter time is not reported as such.
         self.store.update_task(self.run_id, self.key, best=best, wall_s=wall,
                                gpu_s=round(self.device_s, 3) if self.cfg.timed else None)
@@ -376,6 +387,9 @@ class TaskOptimizer:
                 pending.append(path_key)
         if not pending:
             return
+        # At the floor nothing is left to gain: one row per stage (per path when one path already ran).
+        if self._floor_stop(stage, [skip_key] if len(pending) == int(uses_llm) + int(uses_tuner) else pending):
+            return
         self._say(f"{stage}: profiling")
         assert self.state.best is not None
         prof = self.profiler.profile(self.state.best, stage)
@@ -387,8 +401,49 @@ class TaskOptimizer:
             return
         if llm_key in pending:
             self._llm_stage(stage, prof)
-        if tune_key in pending:
+        if tune_key in pending and not self._floor_stop(stage, [tune_key]):  # the LLM's change may have got there
             self._tune_stage(stage, prof)
+
+    def _floor(self) -> None:
+        """The task's floor, once per task: a resumed run reads the recorded one (the same stop decisions)."""
+        if self.floor_probe is None:
+            return
+        row = self.store.task(self.run_id, self.key) or {}
+        if row.get("floor"):
+            self.floor_info = FloorInfo.from_dict(row["floor"])
+            return
+        self._say("floor")
+        info = self.floor_probe.floor()
+        if self.cfg.timed:
+            self.device_s += info.wall_s
+        self.floor_info = info
+        self.store.update_task(self.run_id, self.key, floor=info.to_dict() | {"threshold": self.cfg.floor_stop})
+        if info.available and info.floor is not None:
+            self._say(f"floor {info.floor.ms:.4g} ms ({info.floor.limit} bound)")
+        else:
+            self._say(f"no floor: {info.reason}")
+
+    def _at_floor(self) -> str | None:
+        """Why the current best is at the floor (within the floor_stop threshold), or None."""
+        info = self.floor_info
+        if not self.cfg.timed or info is None or info.floor is None or not info.available:
+            return None
+        if not at_floor(self.state.best_ms, info.floor, self.cfg.floor_stop):
+            return None
+        assert self.state.best_ms is not None
+        return (f"at the floor: {self.state.best_ms:.4g} ms vs floor {info.floor.ms:.4g} ms "
+                f"({self.state.best_ms / info.floor.ms:.2f}x, {info.floor.limit} bound; stop within "
+                f"{self.cfg.floor_stop * 100:g}%), nothing left to gain")
+
+    def _floor_stop(self, stage: str, keys: list[str]) -> bool:
+        """At the floor: record a SKIP under each key (no profile, no LLM, no tuner) and say so."""
+        why = self._at_floor()
+        if why is None:
+            return False
+        self._say(f"{stage}: skipped, {why}")
+        for key in keys:
+            self._record(AttemptRecord(key, stage, "floor", "SKIP", decision_reason=why), None, None)
+        return True
 
     def _llm_stage(self, stage: str, prof: Profile) -> None:
         from tritonwright.prompts.render import render_optimization_prompt

@@ -20,6 +20,7 @@ from tritonwright.eval.runner import resolve_device
 from tritonwright.eval.types import EvalConfig
 from tritonwright.executors.jobs import Executor, InlineExecutor
 from tritonwright.executors.pool import PoolUnavailable
+from tritonwright.floor import NO_GPU_REASON
 from tritonwright.gpus.spec import GpuSpec, get_gpu
 from tritonwright.pipeline.optimize import (
     Events,
@@ -33,7 +34,9 @@ from tritonwright.pipeline.seams import (
     Evaluator,
     HarnessComparer,
     HarnessEvaluator,
+    HarnessFloor,
     NcuProfiler,
+    NoFloor,
     NoProfiler,
     Profiler,
 )
@@ -198,6 +201,12 @@ class Session:
         tuner = _tuner(evaluator, comparer, self.gpu, timed, self.settings.optimize.threshold)
         return evaluator, comparer, profiler, tuner
 
+    def floor_probe(self, task: Task, label: str = "") -> HarnessFloor | NoFloor:
+        """The task's floor on the run's GPU (a job like the evaluations); none on CPU, where nothing stops."""
+        if self.device != "cuda":
+            return NoFloor(NO_GPU_REASON)
+        return HarnessFloor(task, self.device, self.settings.eval.cache_dir, executor=self.executor, label=label)
+
     def run_task(self, entry: TaskEntry, start: Candidate | None) -> TaskOutcome:
         from tritonwright.prompts.kind import detect_kind
 
@@ -208,7 +217,7 @@ class Session:
         opt = TaskOptimizer(key=entry.key, task=task, store=self.store, run_id=self.run_id,
                             config=dataclasses.replace(self.settings.optimize, timed=self.device == "cuda"),
                             evaluator=evaluator, comparer=comparer, profiler=profiler, llm=self.llm, gpu=self.gpu,
-                            kind=kind, events=self.events, tuner=tuner)
+                            kind=kind, events=self.events, tuner=tuner, floor=self.floor_probe(task, entry.key))
         try:
             outcome = opt.run(start)
         except (UserInputError, PoolUnavailable):  # the run's problem, not the task's: it stays resumable

@@ -9,11 +9,12 @@ from typing import Any, Protocol
 from tritonwright.candidate import Candidate
 from tritonwright.eval.types import Comparison, EvalResult
 from tritonwright.executors.harness import HarnessComparer, HarnessEvaluator
-from tritonwright.executors.jobs import Executor, InlineExecutor, profile_job
+from tritonwright.executors.jobs import Executor, InlineExecutor, floor_job, profile_job
+from tritonwright.floor import FloorInfo
 from tritonwright.task import Task
 
-__all__ = ["Comparer", "Evaluator", "HarnessComparer", "HarnessEvaluator", "NcuProfiler", "NoProfiler",
-           "Profile", "Profiler"]
+__all__ = ["Comparer", "Evaluator", "FloorProbe", "HarnessComparer", "HarnessEvaluator", "HarnessFloor",
+           "NcuProfiler", "NoFloor", "NoProfiler", "Profile", "Profiler"]
 
 
 class Evaluator(Protocol):
@@ -69,3 +70,33 @@ class NoProfiler:
 
     def profile(self, candidate: Candidate, stage: str) -> Profile:
         return Profile(None, None, self.reason)
+
+
+class FloorProbe(Protocol):
+    def floor(self) -> FloorInfo: ...
+
+
+@dataclass(frozen=True)
+class HarnessFloor:
+    """The task's speed-of-light floor as a job on the task's executor (a child process on its GPU)."""
+
+    task: Task
+    device: str
+    cache_dir: str | None = None
+    use_cache: bool = True
+    executor: Executor = field(default_factory=InlineExecutor)
+    label: str = ""
+
+    def floor(self) -> FloorInfo:
+        return self.executor.call(floor_job(self.task, self.device, self.cache_dir, self.use_cache,
+                                            f"{self.label}: floor"))
+
+
+@dataclass(frozen=True)
+class NoFloor:
+    """No floor (CPU run, or turned off): nothing stops early, and the record says why."""
+
+    reason: str
+
+    def floor(self) -> FloorInfo:
+        return FloorInfo.unavailable(self.reason)

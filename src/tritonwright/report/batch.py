@@ -9,6 +9,7 @@ from tritonwright.report import charts
 from tritonwright.report.render import data_uri, render
 from tritonwright.report.summary import BASELINES, FAST_P_THRESHOLDS, batch_summary
 from tritonwright.report.task import task_files, usage_or_zero, write_task_report
+from tritonwright.report.task_view import floor_view
 
 TASKS_DIR = "tasks"  # per-task reports go one folder down, so the batch's own files stay few and findable
 FILES = {"html": "batch.html", "md": "batch.md",
@@ -26,6 +27,7 @@ def _task_rows(bundle: dict[str, Any], summary: dict[str, Any], linked: bool) ->
             "eager_ms": base.get("eager_ms"),
             "compiled_ms": base.get("compiled_ms"),
             "best_ms": best.get("median_ms") if figures["correct"] else None,
+            "floor": floor_view(task),
             "attempts": len(task.get("attempts") or []),
             "usage": usage_or_zero(task.get("usage")),
             "wall_s": task.get("wall_s"),

@@ -12,7 +12,7 @@ from tritonwright.report.task_view import build_task_view
 
 def usage_or_zero(usage: dict[str, Any] | None) -> dict[str, Any]:
     """A task's LLM usage with every field present; a task that made no call spent $0, not an unknown sum."""
-    out = {"input_tokens": 0, "output_tokens": 0, "cost_usd": None, "calls": 0, **(usage or {})}
+    out = {"input_tokens": 0, "output_tokens": 0, "cost_usd": None, "calls": 0, "refused": 0, **(usage or {})}
     if not out["calls"]:
         out["cost_usd"] = 0.0
     return out

@@ -121,6 +121,34 @@ class KeptStep:
 
 
 @dataclass(frozen=True)
+class FloorView:
+    """The task's speed-of-light floor and how far the best is from it, or why there is none."""
+
+    ms: float | None  # None: no floor (CPU run, nothing measurable), `note` says why
+    limit: str  # memory | compute | ""
+    vs_floor: float | None  # best median / floor (1.00x: at the floor)
+    note: str  # why there is no floor, or "" when there is one
+    stopped: bool  # stages were skipped because the best was at the floor
+
+
+def floor_view(task: dict[str, Any]) -> FloorView | None:
+    """From the bundle's `floor` record (None when the run never computed one) and the best's median."""
+    rec = task.get("floor")
+    if not rec:
+        return None
+    fl = rec.get("floor") or {}
+    ms = positive(fl.get("ms"), f"task {task.get('key')!r} floor ms") if rec.get("available") else None
+    best = task.get("best") or {}
+    median = positive(best.get("median_ms"), f"task {task.get('key')!r} best median_ms")
+    vs = positive(best.get("vs_floor"), f"task {task.get('key')!r} best vs_floor")
+    if vs is None and ms is not None and median is not None:
+        vs = median / ms
+    stopped = any(a.get("origin") == "floor" and a.get("decision") == "SKIP" for a in task.get("attempts") or [])
+    return FloorView(ms, str(fl.get("limit") or "") if ms is not None else "", vs,
+                     "" if ms is not None else str(rec.get("reason") or "not measured"), stopped)
+
+
+@dataclass(frozen=True)
 class TaskView:
     run: dict[str, Any]
     task: dict[str, Any]
@@ -136,6 +164,7 @@ class TaskView:
     best_speedup_compiled: float | None
     wall_s: float | None
     gpu_s: float | None
+    floor: FloorView | None = None
 
     @property
     def compiled_vs_eager(self) -> float | None:
@@ -263,4 +292,5 @@ def build_task_view(bundle: dict[str, Any], task_key: str) -> TaskView:
                                        f"task {task_key!r} best speedup_compiled") if best else None,
         wall_s=duration(task.get("wall_s"), f"task {task_key!r} wall_s"),
         gpu_s=duration(task.get("gpu_s"), f"task {task_key!r} gpu_s"),
+        floor=floor_view(task),
     )
