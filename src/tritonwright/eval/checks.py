@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from tritonwright.eval import mismatch
 from tritonwright.eval.types import OutputCheck, Tolerance, finite_or_none
 
 # Reductions run over chunks of this many elements so a 6 GB output does not need 12 GB of float64 scratch.
@@ -104,14 +105,14 @@ def _compare_float(out: torch.Tensor, ref: torch.Tensor, tol: Tolerance, check: 
         0.0 if diff_sq == 0 else None)
     check.mismatched = mism + bad_nan + bad_inf
     if bad_nan:
-        check.reason = f"output {i}: {bad_nan} NaN where the reference has none (or the reverse)"
+        check.reason = f"output {i}: {bad_nan} NaN where the reference has none (or the reverse)" + _shape_of_error(out, ref, tol)
         return
     if bad_inf:
-        check.reason = f"output {i}: {bad_inf} Inf values differ from the reference"
+        check.reason = f"output {i}: {bad_inf} Inf values differ from the reference" + _shape_of_error(out, ref, tol)
         return
     if mism:
         check.reason = (f"output {i}: {mism} of {ref.numel()} elements outside atol={tol.atol:g} rtol={tol.rtol:g}"
-                        f" (max abs err {max_abs:.3g}, max rel err {max_rel:.3g})")
+                        f" (max abs err {max_abs:.3g}, max rel err {max_rel:.3g})" + _shape_of_error(out, ref, tol))
         return
     out_const, value = _is_constant(out)
     if out_const and not _is_constant(ref)[0]:
@@ -119,6 +120,12 @@ def _compare_float(out: torch.Tensor, ref: torch.Tensor, tol: Tolerance, check: 
         check.reason = f"output {i} is constant ({value:g}) where the reference is not"
         return
     check.ok = True
+
+
+def _shape_of_error(out: torch.Tensor, ref: torch.Tensor, tol: Tolerance) -> str:
+    """What the error looks like (eval.mismatch), appended to a MISMATCH reason."""
+    words = mismatch.describe(out, ref, tol)
+    return f": {words}" if words else ""
 
 
 def compare_inputs(cand_after: list[torch.Tensor], ref_after: list[torch.Tensor], pristine: list[torch.Tensor],

@@ -47,10 +47,11 @@ _PRELOAD = ("torch", "torch.multiprocessing", "triton", "triton.language", "torc
 
 
 class StepFailure(Exception):
-    def __init__(self, status: Status, message: str, who: str) -> None:
+    def __init__(self, status: Status, message: str, who: str, detail: str = "") -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.detail = detail  # the full traceback, when the child sent one
         self.who = who
 
 
@@ -103,7 +104,7 @@ class _Child:
             if answer is not None:
                 if answer[0] == "ok":
                     return answer[1]
-                raise StepFailure(_status(answer[1]), answer[2], self.name)
+                raise StepFailure(_status(answer[1]), answer[2], self.name, answer[3] if len(answer) > 3 else "")
         if not ready:
             self.kill()
             raise StepFailure(Status.TIMEOUT, f"step '{step}' killed after {timeout_s:g} s", self.name)
@@ -296,7 +297,7 @@ def _run_many(task: Task, cands: list[Candidate], results: list[EvalResult], con
                 except StepFailure as exc:
                     if exc.status in (Status.CRASH, Status.TIMEOUT) or exc.who == "reference":
                         raise
-                    results[i].status, results[i].reason = exc.status, exc.message
+                    results[i].status, results[i].reason, results[i].detail = exc.status, exc.message, exc.detail
                     active.remove(i)
             timed("load", t)
             # 2. correctness over fresh inputs per trial.
@@ -327,7 +328,7 @@ def _run_many(task: Task, cands: list[Candidate], results: list[EvalResult], con
             if exc.who == "reference":
                 raise _reference_failure(task, exc) from None
             for i in active:
-                results[i].status, results[i].reason = exc.status, exc.message
+                results[i].status, results[i].reason, results[i].detail = exc.status, exc.message, exc.detail
             return active if exc.status in (Status.CRASH, Status.TIMEOUT) else []
         finally:
             for r in results:
@@ -358,6 +359,7 @@ def _correctness(ref: _Child, cand: _Child, config: EvalConfig, labels: list[str
             add("correctness.check", checked["seconds"])
             if "error" in inf:
                 results[k].status, results[k].reason = Status(inf["error"][0]), inf["error"][1]
+                results[k].detail = inf["error"][2] if len(inf["error"]) > 2 else ""
                 running.remove(k)
                 continue
             first.setdefault(labels[k], inf)

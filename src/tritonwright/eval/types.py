@@ -152,7 +152,8 @@ class Environment:
 @dataclass
 class EvalResult:
     status: Status
-    reason: str = ""
+    reason: str = ""  # what went wrong, the candidate's part only (eval.errtext): shown and put in prompts
+    detail: str = ""  # the full traceback behind `reason`, for the run store only
     task: dict[str, Any] = field(default_factory=dict)
     candidate: str = ""
     device: str = ""

@@ -4,7 +4,8 @@ The parent talks to each child over a control pipe (plain data only: commands, n
 Tensors travel between the two children over a data pipe through torch.multiprocessing's sharing
 (CUDA IPC on GPU, shared memory on CPU), so multi-gigabyte outputs are never copied through the parent.
 
-Replies on the control pipe are ("ok", payload) or ("fail", status, message). The failure kind is decided
+Replies on the control pipe are ("ok", payload) or ("fail", status, message, full traceback); the message
+is the candidate's part only (eval.errtext). The failure kind is decided
 here, where the exception type is known.
 """
 
@@ -15,14 +16,13 @@ import platform
 import subprocess
 import sys
 import time
-import traceback
 from multiprocessing.connection import Connection
 from typing import Any
 
 import torch
 import torch.multiprocessing  # noqa: F401  (registers tensor sharing for pipes)
 
-from tritonwright.eval import checks, hooks, loading
+from tritonwright.eval import checks, errtext, hooks, loading
 from tritonwright.eval import timing as timing_mod  # bound before any candidate code is imported
 from tritonwright.eval.types import Environment, Status, Tolerance
 
@@ -32,8 +32,7 @@ _CUDA_FATAL = ("illegal memory access", "unspecified launch failure", "misaligne
 
 
 def _tail(exc: BaseException) -> str:
-    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    return text[-_TAIL_CHARS:]
+    return errtext.describe_exception(exc)[-_TAIL_CHARS:]  # the candidate's part; full_traceback keeps the rest
 
 
 def classify(exc: BaseException) -> Status:
@@ -231,7 +230,7 @@ class _Candidate:
                 status = classify(exc)
                 if status is Status.CRASH:
                     raise
-                out[label] = {"error": [status.value, _tail(exc)], "passes": 0}
+                out[label] = {"error": [status.value, _tail(exc), errtext.full_traceback(exc)], "passes": 0}
             out[label]["seconds"] = round(time.perf_counter() - t, 3)
         return out
 
@@ -353,12 +352,12 @@ def _serve(ctrl: Connection, handlers: dict[str, Any]) -> None:
         try:
             ctrl.send(("ok", handlers[cmd](*args)))
         except _ImportFailure as exc:
-            ctrl.send(("fail", Status.COMPILE_ERROR.value, str(exc)))
+            ctrl.send(("fail", Status.COMPILE_ERROR.value, str(exc), errtext.full_traceback(exc.__cause__ or exc)))
         except loading.LoadError as exc:
             ctrl.send(("fail", Status.REJECTED.value, str(exc)))
         except Exception as exc:  # any failure of candidate code is data for the parent
             status = classify(exc)
-            ctrl.send(("fail", status.value, _tail(exc)))
+            ctrl.send(("fail", status.value, _tail(exc), errtext.full_traceback(exc)))
             if status is Status.CRASH:
                 sys.stdout.flush()
                 os._exit(70)  # the CUDA context is gone; nothing more can run in this process
