@@ -11,7 +11,6 @@ from tritonwright.errors import TaskError
 from tritonwright.eval.types import Comparison, EvalResult, Status, TimingStats
 from tritonwright.tune.analysis import analyse
 from tritonwright.tune.configs import LaunchConfig
-from tritonwright.tune.neighbourhoods import neighbourhood
 from tritonwright.tune.search import Decision, TuneSettings, tune
 
 FIXTURES = Path(__file__).parent / "fixtures" / "tune"
@@ -19,32 +18,56 @@ MISH = (FIXTURES / "mish_size_branch.py").read_text()
 KERNEL = "fused_activation_kernel_optimized"
 
 
-def launch_configs(source: str) -> list[LaunchConfig]:
-    """The configs a source runs: its autotune list, or its one launch's (num_warps, num_stages)."""
-    k = analyse(source).kernels[KERNEL]
+def launch_configs(source: str, kernel: str = KERNEL) -> list[LaunchConfig]:
+    """The configs a source runs: its autotune list, or its one launch's (num_warps, num_stages, BLOCK_SIZE)."""
+    k = analyse(source).kernels[kernel]
     if k.autotune is not None:
         return k.autotune.configs
     s = k.sites[0].settings
-    return [LaunchConfig(s["num_warps"].values[0], s["num_stages"].values[0])]
+    meta = {"BLOCK_SIZE": s["BLOCK_SIZE"].values[0]} if kernel == "relu_kernel" else {}
+    return [LaunchConfig.make(s["num_warps"].values[0], s["num_stages"].values[0], meta)]
 
 
 class FakeEvaluator:
-    """Times from a table by (num_warps, num_stages); an autotuned source runs its fastest config."""
+    """Times from a function of the launched config; an autotuned source runs its fastest config.
+    `broken` configs fail their full check; screening (unchecked) still times them, as the GPU would."""
 
-    def __init__(self, times: dict[tuple[int, int], float], broken: set[tuple[int, int]] = frozenset()) -> None:
-        self.times, self.broken, self.calls = times, broken, 0
+    def __init__(self, times, broken=frozenset(), kernel: str = KERNEL) -> None:
+        self.times = times if callable(times) else (lambda c: times[(c.num_warps, c.num_stages)])
+        self.broken, self.kernel = broken, kernel
+        self.calls = self.screened = 0
+        self.checked: list[LaunchConfig] = []
+
+    def configs(self, source: str) -> list[LaunchConfig]:
+        return launch_configs(source, self.kernel)
 
     def ms(self, source: str) -> float:
-        return min(self.times[(c.num_warps, c.num_stages)] for c in launch_configs(source))
+        return min(self.times(c) for c in self.configs(source))
+
+    def _bad(self, source: str) -> bool:
+        cs = self.configs(source)
+        return len(cs) == 1 and _key(cs[0]) in self.broken
 
     def evaluate(self, candidate: Candidate, timed: bool) -> EvalResult:
         self.calls += 1
-        cs = launch_configs(candidate.source)
-        if len(cs) == 1 and (cs[0].num_warps, cs[0].num_stages) in self.broken:
+        if len(self.configs(candidate.source)) == 1:
+            self.checked.append(self.configs(candidate.source)[0])
+        if self._bad(candidate.source):
             return EvalResult(status=Status.MISMATCH, reason="output 0: 12 elements out of tolerance")
-        ms = self.ms(candidate.source)
-        timing = TimingStats.from_samples([ms] * 5, "fake") if timed else None
+        timing = TimingStats.from_samples([self.ms(candidate.source)] * 5, "fake") if timed else None
         return EvalResult(status=Status.OK, timing=timing)
+
+    def evaluate_many(self, candidates: list[Candidate], timed: bool, seed: int | None = None) -> list[EvalResult]:
+        return [self.evaluate(c, timed) for c in candidates]
+
+    def screen_many(self, candidates: list[Candidate]) -> list[EvalResult]:
+        self.screened += len(candidates)
+        return [EvalResult(status=Status.OK, timing=TimingStats.from_samples([self.ms(c.source)] * 3, "fake"))
+                for c in candidates]
+
+
+def _key(c: LaunchConfig):
+    return (c.num_warps, c.num_stages) if not c.meta else (c.meta_dict.get("BLOCK_SIZE"), c.num_warps)
 
 
 class FakeComparer:
@@ -52,8 +75,10 @@ class FakeComparer:
 
     def __init__(self, evaluator: FakeEvaluator, jitter: float, rounds: int = 10) -> None:
         self.evaluator, self.jitter, self.rounds = evaluator, jitter, rounds
+        self.calls = 0
 
     def compare(self, a: Candidate, b: Candidate, threshold: float) -> Comparison:
+        self.calls += 1
         rng = random.Random(7)
         ta, tb = self.evaluator.ms(a.source), self.evaluator.ms(b.source)
         logs = sorted(math.log(ta / tb) + rng.uniform(-self.jitter, self.jitter) for _ in range(self.rounds))
@@ -72,10 +97,10 @@ def table(best: tuple[int, int], gain: float) -> dict[tuple[int, int], float]:
     return t
 
 
-def run(times: dict[tuple[int, int], float], jitter: float = 0.002, freeze: bool = True,
-        broken: set[tuple[int, int]] = frozenset()):
-    ev = FakeEvaluator(times, broken)
-    report = tune(Candidate(MISH), ev, FakeComparer(ev, jitter), TuneSettings(freeze=freeze))
+def run(times, jitter: float = 0.002, freeze: bool = True, broken=frozenset(), source: str = MISH,
+        kernel: str = KERNEL, **settings):
+    ev = FakeEvaluator(times, broken, kernel)
+    report = tune(Candidate(source), ev, FakeComparer(ev, jitter), TuneSettings(freeze=freeze, **settings))
     return report, ev
 
 
@@ -87,10 +112,16 @@ def test_a_clear_gain_is_kept_and_frozen() -> None:
     assert report.comparison is not None and report.comparison.significant
 
 
-def test_a_gain_below_the_threshold_is_reverted() -> None:
-    report, _ = run(table((8, 3), 0.01))
-    assert report.decision is Decision.REVERT
+def test_a_gain_below_half_the_threshold_is_reverted_without_an_ab_run() -> None:
+    report, _ = run(table((8, 3), 0.005))
+    assert report.decision is Decision.REVERT and report.comparison is None
     assert report.candidate.source == MISH  # unchanged, byte for byte
+    assert "no A/B needed" in report.reason
+
+
+def test_a_gain_below_the_threshold_is_reverted_by_the_ab_run() -> None:
+    report, _ = run(table((8, 3), 0.015))
+    assert report.decision is Decision.REVERT
     assert report.comparison is not None and not report.comparison.significant
 
 
@@ -106,32 +137,50 @@ def test_the_original_winning_is_reverted_without_an_ab_run() -> None:
     assert "original config is the fastest" in report.reason
 
 
-def test_the_search_follows_the_winner_past_the_first_neighbourhood() -> None:
-    t = table((16, 3), 0.06)  # (16, 3) is not next to (4, 3): round 2 reaches it from (8, 3)
-    t[(8, 3)] = 0.350  # a slope towards 16 warps
+def test_refinement_reaches_a_value_outside_the_coarse_grid() -> None:
+    t = table((32, 3), 0.06)  # 32 warps is not in the coarse grid (2-16): refinement steps there from 16
+    t[(16, 3)] = 0.352  # a slope towards 32 warps
     report, _ = run(t)
-    assert report.winners[KERNEL] == LaunchConfig(16, 3)
-    assert next(r.round for r in report.results if r.config == LaunchConfig(16, 3)) == 2
-    assert max(r.round for r in report.results) == 3  # and round 3 confirms no neighbour of it is faster
+    assert report.winners[KERNEL] == LaunchConfig(32, 3), report.reason
+    phases = {r.config: r.phase for r in report.results}
+    assert phases[LaunchConfig(16, 3)] == "coarse" and phases[LaunchConfig(32, 3)] == "refine"
     assert report.decision is Decision.KEEP
 
 
-def test_every_config_is_checked_on_its_own_and_a_broken_one_is_dropped() -> None:
-    report, ev = run(table((8, 3), 0.06), broken={(8, 3)})
-    first = neighbourhood("advanced_memory", [LaunchConfig(4, 3)]).configs
-    assert [r.config for r in report.results][:len(first)] == list(first)
-    broken = [r for r in report.results if not r.ok]
-    assert [(r.config.num_warps, r.config.num_stages, r.status) for r in broken] == [(8, 3, "MISMATCH")]
-    assert report.winners[KERNEL] != LaunchConfig(8, 3)
-    # original + each config + the rewritten result: every source the tuner might emit was run
-    assert ev.calls == 1 + len(report.results) + 1
+def test_a_kernel_without_a_loop_keeps_its_num_stages() -> None:
+    report, _ = run(table((8, 3), 0.06))
+    assert {r.config.num_stages for r in report.results} == {3}
+    assert any("no loop" in n for n in report.notes)
+
+
+def test_a_fast_config_that_fails_its_check_can_never_win() -> None:
+    t = table((8, 3), 0.06)
+    t[(16, 3)] = 0.300  # screens fastest of all, but computes the wrong thing
+    report, ev = run(t, broken={(16, 3)})
+    bad = next(r for r in report.results if r.config == LaunchConfig(16, 3))
+    assert bad.verified and bad.status == "MISMATCH"
+    assert report.winners[KERNEL] == LaunchConfig(8, 3) and report.decision is Decision.KEEP
+    winner = next(r for r in report.results if r.config == LaunchConfig(8, 3))
+    assert winner.verified and winner.ok  # every config that could be chosen was checked in full
+    assert ev.screened >= 4 and LaunchConfig(16, 3) in ev.checked
+
+
+def test_when_the_fastest_batch_fails_the_next_configs_are_verified() -> None:
+    t = table((8, 3), 0.06)
+    for w in (1, 2, 16):  # the three fastest screened configs all fail their full check
+        t[(w, 3)] = 0.30 + w / 1000
+    report, _ = run(t, broken={(1, 3), (2, 3), (16, 3)})
+    assert report.winners[KERNEL] == LaunchConfig(8, 3), report.reason
+    assert any("failed their full check" in n for n in report.notes)
 
 
 def test_autotune_output_lists_only_configs_that_passed() -> None:
-    report, _ = run(table((2, 3), 0.06), freeze=False, broken={(4, 4)})
-    assert report.decision is Decision.KEEP
+    t = table((2, 3), 0.06)
+    t[(16, 3)] = 0.33
+    report, _ = run(t, freeze=False, broken={(16, 3)})
+    assert report.decision is Decision.KEEP, report.reason
     configs = launch_configs(report.candidate.source)
-    assert LaunchConfig(4, 4) not in configs and LaunchConfig(2, 3) in configs
+    assert LaunchConfig(16, 3) not in configs and LaunchConfig(2, 3) in configs
     assert configs[0] == LaunchConfig(4, 3)  # the original first, marked as such
     assert "# original" in report.candidate.source
 
@@ -141,7 +190,7 @@ def test_dry_run_checks_without_timing_or_comparing() -> None:
     report = tune(Candidate(MISH), ev, None, TuneSettings(dry_run=True))
     assert report.decision is Decision.CHECKED
     assert all(r.median_ms is None for r in report.results) and report.comparison is None
-    assert "@triton.autotune(" in report.candidate.source
+    assert ev.screened == 0 and "@triton.autotune(" in report.candidate.source
 
 
 def test_refusal_leaves_the_code_unchanged_and_says_why() -> None:
@@ -155,6 +204,34 @@ def test_refusal_leaves_the_code_unchanged_and_says_why() -> None:
 def test_a_failing_original_is_refused() -> None:
     report, _ = run(table((8, 3), 0.06), broken={(4, 3)})
     assert report.decision is Decision.REFUSED and "original candidate fails" in report.reason
+
+
+def test_the_launch_stage_searches_tile_sizes_and_warps_together() -> None:
+    relu = (FIXTURES / "relu_keywords.py").read_text()  # BLOCK_SIZE=256, num_warps=8
+
+    def times(c: LaunchConfig) -> float:  # best at BLOCK_SIZE=2048 with 4 warps: two axes must move
+        b = c.meta_dict["BLOCK_SIZE"]
+        return 1.0 + abs(math.log2(b / 2048)) * 0.1 + abs(math.log2(c.num_warps / 4)) * 0.05
+
+    report, ev = run(times, source=relu, kernel="relu_kernel", stage="launch")
+    assert report.winners["relu_kernel"] == LaunchConfig.make(4, 3, {"BLOCK_SIZE": 2048}), report.reason
+    assert report.decision is Decision.KEEP and "BLOCK_SIZE=2048" in report.candidate.source
+    assert {r.phase for r in report.results} >= {"coarse"}
+
+
+def test_the_launch_stage_still_tunes_warps_when_tiles_are_chosen_at_run_time() -> None:
+    softmax = (FIXTURES / "softmax_rows.py").read_text()  # BLOCK_SIZE = next_power_of_2(n_cols)
+    report, _ = run(lambda c: 1.0 / c.num_warps, source=softmax, kernel="softmax_kernel", stage="launch")
+    assert report.winners["softmax_kernel"].num_warps == 32, report.reason
+    assert any("tile sizes left alone" in why for _, why in report.skipped)
+
+
+def test_the_budget_stops_after_the_coarse_grid() -> None:
+    t = table((32, 3), 0.06)
+    t[(16, 3)] = 0.352
+    report, _ = run(t, budget_s=0.0)
+    assert {r.phase for r in report.results} == {"coarse"}
+    assert any("budget" in n for n in report.notes)
 
 
 class FailingComparer:

@@ -490,6 +490,82 @@ def compare_repeated(task: Task, a: Candidate, b: Candidate, config: EvalConfig 
     return out
 
 
+# Screening is a ranking, not a verdict: ~20 runs after a short warm-up separate configs that differ by a few
+# percent, and the few configs that could win are then evaluated in full (correctness on fresh inputs, timing).
+SCREEN_SETTINGS = {"warmup_ms": 5.0, "min_runs": 10, "budget_ms": 60.0, "max_runs": 500}
+
+
+def screen_many(task: Task, candidates: list[Candidate], config: EvalConfig | None = None) -> list[EvalResult]:
+    """Compile and time many candidates in one session on the same inputs, without checking their outputs.
+
+    Each result is OK with a TimingStats, or the failure of that candidate (static check, import, launch).
+    A crash or hang ends the session: the candidate that caused it gets the CRASH/TIMEOUT, and the ones not yet
+    timed go on in a new session. Never use a screened time as a verdict: evaluate the winners.
+    """
+    config = config or EvalConfig()
+    if resolve_device(config.device) != "cuda":
+        raise TaskError("screening needs a CUDA GPU (timing is unavailable in CPU mode)")
+    t0 = time.monotonic()
+    results = []
+    for c in candidates:
+        r = _static(c, task) or EvalResult(status=Status.OK)
+        r.task, r.candidate, r.device = task.to_dict(), c.id, "cuda"
+        results.append(r)
+    pending = [i for i, r in enumerate(results) if r.ok]
+    while pending:
+        pending = _screen_session(task, candidates, results, pending, config)
+    wall = round(time.monotonic() - t0, 3)
+    for r in results:
+        r.wall_s = wall
+    return results
+
+
+def _screen_session(task: Task, cands: list[Candidate], results: list[EvalResult], pending: list[int],
+                    config: EvalConfig) -> list[int]:
+    """One session over `pending`; returns the indices still to time when a crash or hang ended it early."""
+    settings = _settings(config, False) | SCREEN_SETTINGS
+    with tempfile.TemporaryDirectory(prefix="tritonwright-screen-") as tmp, \
+            _session(task, config, "cuda", Path(tmp)) as (ref, cand):
+        current: int | None = None
+        try:
+            env = Environment(**ref.call("load", config.load_timeout_s, "load")["env"])
+            loaded = []
+            for i in pending:
+                current = i
+                results[i].env = env
+                try:
+                    cand.call("load", config.load_timeout_s, "load", f"c{i}", _write_source(cands[i], Path(tmp),
+                                                                                          f"c{i}"))
+                    loaded.append(i)
+                except StepFailure as exc:
+                    if exc.status in (Status.CRASH, Status.TIMEOUT) or exc.who == "reference":
+                        raise
+                    results[i].status, results[i].reason = exc.status, exc.message
+            current = None
+            ref.call("inputs", config.correctness_timeout_s, "trial", 0, config.seed + 1)
+            cand.call("inputs", config.correctness_timeout_s, "inputs", 0)
+            for i in loaded:
+                current = i
+                d = cand.call("timing", config.timing_timeout_s, "screen", [f"c{i}"], settings)[f"c{i}"]
+                if "error" in d:
+                    results[i].status, results[i].reason = _status(d["error"][0]), d["error"][1]
+                else:
+                    results[i].timing = TimingStats(**d["timing"])
+                results[i].step_seconds = {"screen": d["seconds"]}
+            current = None
+        except StepFailure as exc:
+            if exc.who == "reference":
+                raise _reference_failure(task, exc) from None
+            if current is None:  # the session broke outside any one candidate's turn: all still pending fail
+                for i in pending:
+                    if results[i].ok and results[i].timing is None:
+                        results[i].status, results[i].reason = exc.status, exc.message
+                return []
+            results[current].status, results[current].reason = exc.status, exc.message
+            return [i for i in pending if i != current and results[i].ok and results[i].timing is None]
+    return []
+
+
 def decide(times_a: list[float], times_b: list[float], threshold: float) -> Comparison:
     """Speedup of B over A from per-round medians, with a 95% noise band; significant only beyond both."""
     ratios = [x / y for x, y in zip(times_a, times_b, strict=True)]

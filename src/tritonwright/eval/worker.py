@@ -317,6 +317,29 @@ class _Candidate:
                     out["graph_error"] = f"CUDA graph capture failed: {str(exc)[:200]}"
         return out
 
+    def screen(self, labels: list[str], settings: dict[str, Any]) -> dict[str, Any]:
+        """Time each loaded candidate on the timing inputs, one after the other, with no correctness check:
+        the tuner's quick ranking of many configs. One candidate's exception is its own; the rest still run."""
+        assert self.timing_inputs is not None
+        self.keep = []
+        inputs = self.timing_inputs
+        ts = timing_mod.TimingSettings(**settings)
+        flush = timing_mod.L2Flusher(self.device)
+        out: dict[str, Any] = {}
+        with torch.no_grad():
+            for label in labels:
+                t = time.perf_counter()
+                model = self.models[label]
+                try:
+                    out[label] = {"timing": timing_mod.time_cuda(lambda m=model: m(*inputs), ts, flush).__dict__}
+                except Exception as exc:  # this config's failure: recorded, the others are still timed
+                    status = classify(exc)
+                    if status is Status.CRASH:
+                        raise
+                    out[label] = {"error": [status.value, _tail(exc)]}
+                out[label]["seconds"] = round(time.perf_counter() - t, 3)
+        return out
+
     def compare(self, a: str, b: str, rounds: int, settings: dict[str, Any]) -> dict[str, Any]:
         """Interleaved rounds: A then B, B then A, ...; each round's figure is a median over its runs."""
         assert self.timing_inputs is not None
@@ -391,7 +414,7 @@ def candidate_main(ctrl: Connection, data: Connection, spec: dict[str, Any]) -> 
             raise _ImportFailure(_tail(exc)) from exc
 
     _serve(ctrl, {"load": load, "trial": cand.trial, "kernel_share": cand.kernel_share, "time": cand.time,
-                  "compare": cand.compare, "inputs": cand.inputs})
+                  "compare": cand.compare, "inputs": cand.inputs, "screen": cand.screen})
 
 
 class _ImportFailure(Exception):

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from tritonwright.candidate import Candidate
 from tritonwright.eval.types import Comparison, EvalConfig, EvalResult
-from tritonwright.executors.jobs import Executor, InlineExecutor, compare_job, evaluate_job
+from tritonwright.executors.jobs import Executor, InlineExecutor, compare_job, evaluate_job, screen_job
 from tritonwright.task import Task
 
 AB_ROUNDS = 10  # interleaved rounds of an A/B comparison: enough for a median and a 95% noise band
@@ -29,12 +29,18 @@ class HarnessEvaluator:
                                   seed=self.config.seed if seed is None else seed)
         return self.executor.call(evaluate_job(self.task, [candidate], cfg, f"{self.label}: evaluate"))[0]
 
-    def evaluate_many(self, candidates: list[Candidate], timed: bool, baselines: bool = False
-                      ) -> list[EvalResult]:
-        """Several answers to one prompt in one session: the same inputs, one process start."""
-        cfg = dataclasses.replace(self.config, timing=timed, baselines=baselines)
+    def evaluate_many(self, candidates: list[Candidate], timed: bool, baselines: bool = False,
+                      seed: int | None = None) -> list[EvalResult]:
+        """Several candidates in one session: the same inputs, one process start."""
+        cfg = dataclasses.replace(self.config, timing=timed, baselines=baselines,
+                                  seed=self.config.seed if seed is None else seed)
         return self.executor.call(evaluate_job(self.task, candidates, cfg,
                                                f"{self.label}: evaluate {len(candidates)}"))
+
+    def screen_many(self, candidates: list[Candidate]) -> list[EvalResult]:
+        """Compile and time many candidates in one session, unchecked: a ranking for the tuner."""
+        return self.executor.call(screen_job(self.task, candidates, self.config,
+                                             f"{self.label}: screen {len(candidates)}"))
 
 
 @dataclass(frozen=True)

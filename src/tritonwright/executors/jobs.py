@@ -18,7 +18,7 @@ from tritonwright.eval.types import EvalConfig
 from tritonwright.task import Task
 
 # "sleep" only takes time: the pool's tests use it to kill a worker mid-job without a GPU or a compile.
-KINDS = ("evaluate", "compare", "profile", "health", "floor", "sleep")
+KINDS = ("evaluate", "screen", "compare", "profile", "health", "floor", "sleep")
 _TIMEOUT_MARGIN = 2.0  # a job's own steps have timeouts; the pool's is a backstop for a wedged worker only
 _HEALTH_TIMEOUT_S = 240.0  # a cold Triton cache compiles the tiny kernel in seconds; ptxas on a busy host more
 
@@ -62,6 +62,13 @@ def _eval_budget_s(config: EvalConfig, candidates: int) -> float:
 def evaluate_job(task: Task, candidates: list[Candidate], config: EvalConfig, label: str = "") -> Job:
     return Job("evaluate", {"task": task, "candidates": list(candidates), "config": config}, label,
                _eval_budget_s(config, len(candidates)))
+
+
+def screen_job(task: Task, candidates: list[Candidate], config: EvalConfig, label: str = "") -> Job:
+    """Time many candidates without checking them (the tuner's ranking); every step still has its timeout."""
+    per = config.load_timeout_s + config.timing_timeout_s
+    return Job("screen", {"task": task, "candidates": list(candidates), "config": config}, label,
+               _TIMEOUT_MARGIN * (2 * config.load_timeout_s + config.correctness_timeout_s + len(candidates) * per))
 
 
 def compare_job(task: Task, a: Candidate, b: Candidate, config: EvalConfig, threshold: float, rounds: int,
@@ -108,6 +115,10 @@ def run_job(job: Job) -> Any:
         from tritonwright.eval.runner import evaluate_many
 
         return evaluate_many(a["task"], a["candidates"], a["config"])
+    if job.kind == "screen":
+        from tritonwright.eval.runner import screen_many
+
+        return screen_many(a["task"], a["candidates"], a["config"])
     if job.kind == "compare":
         from tritonwright.eval.runner import compare_repeated
 

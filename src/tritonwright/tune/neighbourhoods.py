@@ -62,6 +62,15 @@ STAGE_SPECS: dict[str, StageSpec] = {
 }
 
 
+# Every spec the tuner and the rewriter accept: the LLM stages' own, plus "launch", the no-LLM search of
+# every launch axis at once (kept out of STAGE_SPECS, which lists the stages a one-step neighbourhood serves).
+TUNER_SPECS: dict[str, StageSpec] = {
+    **STAGE_SPECS,
+    "launch": StageSpec("launch", True, True, True,
+                        "the whole launch space at once (tile sizes, warps, pipeline depth): the no-LLM search"),
+}
+
+
 @dataclass(frozen=True)
 class Neighbourhood:
     stage: str
@@ -120,7 +129,7 @@ def block_bounds(limits: GpuLimits, uses_dot: bool) -> tuple[Bound, ...]:
     return tuple(bounds)
 
 
-def _violated(c: LaunchConfig, block_names: list[str], bounds: tuple[Bound, ...]) -> str | None:
+def violated(c: LaunchConfig, block_names: list[str], bounds: tuple[Bound, ...]) -> str | None:
     meta = c.meta_dict
     tile = 1
     for name in block_names:
@@ -173,7 +182,7 @@ def neighbourhood(stage: str, centres: list[LaunchConfig], block_names: list[str
         for moves in moves_per_centre:
             if i >= len(moves) or moves[i] in chosen or any(moves[i] == d for d, _ in dropped):
                 continue
-            why = _violated(moves[i], blocks, bounds) if spec.blocks else None
+            why = violated(moves[i], blocks, bounds) if spec.blocks else None
             if why:
                 dropped.append((moves[i], why))
             elif len(chosen) < max_configs:

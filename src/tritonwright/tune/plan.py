@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from tritonwright.tune.analysis import Analysis, KernelInfo, LaunchSite, Setting
 from tritonwright.tune.configs import LaunchConfig
-from tritonwright.tune.neighbourhoods import STAGE_SPECS
+from tritonwright.tune.neighbourhoods import TUNER_SPECS
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ def _autotune_problem(k: KernelInfo) -> str:
 
 def plan_kernel(k: KernelInfo, stage: str) -> KernelPlan | str:
     """The plan for one kernel, or the reason it is left unchanged."""
-    spec = STAGE_SPECS[stage]
+    spec = TUNER_SPECS[stage]
     if k.refusal:
         return k.refusal
     if not k.sites:
@@ -145,8 +145,8 @@ def plan_kernel(k: KernelInfo, stage: str) -> KernelPlan | str:
 
 
 def make_plan(analysis: Analysis, stage: str) -> TunePlan:
-    if stage not in STAGE_SPECS:
-        raise ValueError(f"unknown stage {stage!r}; one of {', '.join(STAGE_SPECS)}")
+    if stage not in TUNER_SPECS:
+        raise ValueError(f"unknown stage {stage!r}; one of {', '.join(TUNER_SPECS)}")
     plan = TunePlan(stage)
     for k in analysis.kernels.values():
         result = plan_kernel(k, stage)

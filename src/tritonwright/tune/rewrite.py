@@ -11,7 +11,7 @@ import ast
 from tritonwright.tune.analysis import Analysis, KernelInfo, LaunchSite, _arm_path, _inside_loop
 from tritonwright.tune.configs import LaunchConfig
 from tritonwright.tune.edits import Edits, RewriteError
-from tritonwright.tune.neighbourhoods import STAGE_SPECS
+from tritonwright.tune.neighbourhoods import TUNER_SPECS
 from tritonwright.tune.plan import KernelPlan
 
 META = "META"  # the name of the grid lambda's argument when we write one (Triton's docs call it META)
@@ -156,7 +156,7 @@ def _fields(plan: KernelPlan, mode: str) -> tuple[bool, bool, bool]:
     """Which parts of a config a rewrite writes: (num_warps, num_stages, meta)."""
     if plan.autotuned or mode == "autotune":
         return True, True, True  # the decorator held all of them (or will)
-    spec = STAGE_SPECS[plan.stage]
+    spec = TUNER_SPECS[plan.stage]
     return spec.warps, spec.stages, spec.blocks
 
 
@@ -185,7 +185,7 @@ def freeze(analysis: Analysis, plans: list[KernelPlan], choice: dict[str, Launch
                 _set_arg(ed, site, "num_warps", c.num_warps)
             if stages or site.settings["num_stages"].computed:
                 _set_arg(ed, site, "num_stages", c.num_stages)
-            if not plan.autotuned and STAGE_SPECS[plan.stage].blocks:
+            if not plan.autotuned and TUNER_SPECS[plan.stage].blocks:
                 _grid_edit(ed, analysis, site, plan.block_names)
     return _check(ed.apply(), "freezing")
 
@@ -226,6 +226,6 @@ def autotune(analysis: Analysis, plans: list[KernelPlan], configs: dict[str, lis
         owned = {"num_warps", "num_stages", *plan.block_names}
         for site in k.sites:
             _remove_args(ed, site, owned, k)
-            if STAGE_SPECS[plan.stage].blocks:
+            if TUNER_SPECS[plan.stage].blocks:
                 _grid_edit(ed, analysis, site, plan.block_names)
     return _check(ed.apply(), "writing @triton.autotune")

@@ -1,6 +1,11 @@
-"""Check every config, time it, and keep the winner only when an A/B comparison says it is significantly faster.
+"""Search the launch space, check every config that could win, and keep the winner only when an A/B
+comparison says it is significantly faster.
 
-The evaluator and the comparer are injected (Protocols), so the selection logic runs on CPU with fakes.
+A search runs in phases over the kernel's space (tune/space.py): a coarse grid of tile sizes and warps, a
+sweep of pipeline depths (kernels with a loop), then local refinement around the best two. Each phase is
+one screening session: every config compiled and timed on the same inputs, unchecked. The fastest screened
+configs are then evaluated in full (correctness on inputs the screening never saw, full timing); only those
+can win. The evaluator and the comparer are injected (Protocols), so the selection logic runs on CPU with fakes.
 """
 
 from __future__ import annotations
@@ -17,11 +22,29 @@ from tritonwright.tune import rewrite
 from tritonwright.tune.analysis import Analysis, analyse
 from tritonwright.tune.configs import LaunchConfig
 from tritonwright.tune.edits import RewriteError
-from tritonwright.tune.neighbourhoods import MAX_CONFIGS, GpuLimits, neighbourhood
-from tritonwright.tune.plan import KernelPlan, make_plan
+from tritonwright.tune.neighbourhoods import GpuLimits
+from tritonwright.tune.plan import KernelPlan, TunePlan, make_plan
+from tritonwright.tune.space import (
+    DOT,
+    LAUNCH_STAGE,
+    Space,
+    build_space,
+    coarse_grid,
+    describe,
+    kernel_kind,
+    neighbours,
+    stage_sweep,
+)
 
 DEFAULT_THRESHOLD = 0.02  # the seeds' "revert if gain < 1-2%": a third of smaller "gains" were noise
-MAX_ROUNDS = 3  # follow the winner to a new centre at most twice: local moves, bounded cost
+MAX_CONFIGS = 96  # screened configs per kernel: each costs a compile and ~20 timed runs (~0.3-2 s on a GPU)
+TUNE_BUDGET_S = 120.0  # no new search phase starts past this: one tuner pass stays within two minutes of GPU
+VERIFY_TOP = 3  # screened configs evaluated in full per batch: screening noise is ~1-2%, so the top three
+VERIFY_BATCHES = 3  # when every config of a batch fails its check, the next ones are tried, this many times
+REFINE_ROUNDS = 3  # local refinement follows the best at most this many steps from the coarse grid
+REFINE_FROM = 2  # refine around the best two: a second basin is often one step from the best
+DRY_RUN_CONFIGS = 12  # CPU: each config runs in the interpreter (seconds each); the nearest 12 are checked
+VERIFY_SEED_OFFSET = 500  # verification draws inputs the screening (seed + 1) never saw
 
 
 class Evaluator(Protocol):
@@ -45,12 +68,14 @@ class Decision(str, Enum):
 
 @dataclass(frozen=True)
 class TuneSettings:
-    stage: str = "advanced_memory"
+    stage: str = "advanced_memory"  # a stage's axes (tune/neighbourhoods.py), or "launch": every axis at once
     freeze: bool = False  # write the winner as plain launch arguments instead of @triton.autotune
     dry_run: bool = False  # check correctness only (works on CPU); no timing, no decision on speed
     threshold: float = DEFAULT_THRESHOLD
-    max_rounds: int = MAX_ROUNDS
+    max_rounds: int = REFINE_ROUNDS
     max_configs: int = MAX_CONFIGS
+    budget_s: float = TUNE_BUDGET_S
+    verify_top: int = VERIFY_TOP
     limits: GpuLimits = field(default_factory=GpuLimits)
 
 
@@ -61,8 +86,11 @@ class ConfigResult:
     original: bool  # one of the configs the original code runs
     status: str  # the evaluator's Status value
     reason: str = ""
-    median_ms: float | None = None
-    round: int = 1
+    median_ms: float | None = None  # the full evaluation's median when verified, else the screening's
+    round: int = 1  # the search batch that first tried it (1 = the coarse grid)
+    phase: str = "coarse"  # coarse | stages | refine | dry-run
+    screen_ms: float | None = None  # screening median (unchecked ranking)
+    verified: bool = False  # evaluated in full: correctness on fresh inputs and a full timing
 
     @property
     def ok(self) -> bool:
@@ -83,10 +111,31 @@ class TuneReport:
     winners: dict[str, LaunchConfig] = field(default_factory=dict)
     comparison: Comparison | None = None
     wall_s: float = 0.0
+    notes: list[str] = field(default_factory=list)  # the spaces searched, budget stops, verification misses
+    seconds: dict[str, float] = field(default_factory=dict)  # where the time went: screen, verify, check, A/B
 
 
 def _ms(result: EvalResult) -> float | None:
     return result.timing.median_ms if result.timing is not None else None
+
+
+def plans_for(analysis: Analysis, stage: str) -> TunePlan:
+    """The stage's plan; for "launch", a kernel whose tile sizes are chosen at run time gets advanced_memory's
+    plan (warps and stages only), so it is still tuned where it safely can be."""
+    plan = make_plan(analysis, stage)
+    if stage != LAUNCH_STAGE or not plan.skipped:
+        return plan
+    fallback = make_plan(analysis, "advanced_memory")
+    kept: list[tuple[str, str]] = []
+    for kernel, why in plan.skipped:
+        alt = next((p for p in fallback.kernels if p.kernel == kernel), None)
+        if alt is None:
+            kept.append((kernel, why))
+        else:
+            plan.kernels.append(alt)
+            kept.append((kernel, f"tile sizes left alone: {why}"))
+    plan.skipped = kept
+    return plan
 
 
 def _usable_plans(analysis: Analysis, plans: list[KernelPlan], settings: TuneSettings,
@@ -111,51 +160,127 @@ class _Run:
     """One tuning run's state: the evaluator, what has been measured, and the report being filled in."""
 
     def __init__(self, candidate: Candidate, analysis: Analysis, evaluator: Evaluator, settings: TuneSettings,
-                 report: TuneReport) -> None:
+                 report: TuneReport, t0: float) -> None:
         self.candidate, self.analysis, self.evaluator = candidate, analysis, evaluator
-        self.settings, self.report = settings, report
+        self.settings, self.report, self.t0 = settings, report, t0
+        self.batches = 0
 
     def variant(self, source: str) -> Candidate:
         return Candidate(source=source, origin=f"tune:{self.settings.stage}", parent=self.candidate.id)
 
-    def check_all(self, plan: KernelPlan, configs: list[LaunchConfig], rnd: int) -> list[ConfigResult]:
-        """Run each config on its own (a frozen variant of the source): correctness, and time when timed.
-        An evaluator with `evaluate_many` checks them in one session (same inputs, one process start)."""
-        variants = [self.variant(rewrite.freeze(self.analysis, [plan], {plan.kernel: c})) for c in configs]
-        timed = not self.settings.dry_run
-        many = getattr(self.evaluator, "evaluate_many", None)
-        results = many(variants, timed=timed) if many else [self.evaluator.evaluate(v, timed=timed)
-                                                            for v in variants]
+    def _variants(self, plan: KernelPlan, configs: list[LaunchConfig]) -> list[Candidate]:
+        return [self.variant(rewrite.freeze(self.analysis, [plan], {plan.kernel: c})) for c in configs]
+
+    def _spent(self, what: str, t: float) -> None:
+        self.report.seconds[what] = round(self.report.seconds.get(what, 0.0) + time.monotonic() - t, 3)
+
+    def over_budget(self) -> bool:
+        return time.monotonic() - self.t0 > self.settings.budget_s
+
+    def screen(self, plan: KernelPlan, configs: list[LaunchConfig], phase: str) -> list[ConfigResult]:
+        """Compile and time each config, unchecked (one session when the evaluator can screen)."""
+        self.batches += 1
+        t = time.monotonic()
+        variants = self._variants(plan, configs)
+        many = getattr(self.evaluator, "screen_many", None)
+        results = many(variants) if many else [self.evaluator.evaluate(v, timed=True) for v in variants]
+        self._spent("screen", t)
         out = []
         for config, result in zip(configs, results, strict=True):
+            ms = _ms(result)
             r = ConfigResult(plan.kernel, config, config in plan.centres, result.status.value, result.reason,
-                             _ms(result), rnd)
-            if r.ok and timed and r.median_ms is None:
+                             ms, self.batches, phase, screen_ms=ms)
+            if r.ok and ms is None:
                 r.status, r.reason = "UNTIMED", result.timing_note or "the evaluator returned no timing"
             self.report.results.append(r)
             out.append(r)
         return out
 
+    def check(self, plan: KernelPlan, rows: list[ConfigResult], timed: bool) -> None:
+        """Evaluate configs in full, in one session: correctness on inputs the screening never saw (and a full
+        timing when timed). Updates the rows: a config that fails here can never win."""
+        t = time.monotonic()
+        variants = self._variants(plan, [r.config for r in rows])
+        many = getattr(self.evaluator, "evaluate_many", None)
+        seed = VERIFY_SEED_OFFSET + int(getattr(getattr(self.evaluator, "config", None), "seed", 42))
+        results = many(variants, timed=timed, seed=seed) if many is not None else [
+            self.evaluator.evaluate(v, timed=timed) for v in variants]
+        self._spent("verify" if timed else "check", t)
+        for r, result in zip(rows, results, strict=True):
+            r.verified = True
+            r.status, r.reason = result.status.value, result.reason
+            r.median_ms = _ms(result) if timed else None
+            if r.ok and timed and r.median_ms is None:
+                r.status, r.reason = "UNTIMED", result.timing_note or "the evaluator returned no timing"
+
+    def space(self, plan: KernelPlan) -> Space:
+        k = self.analysis.kernels[plan.kernel]
+        kind = kernel_kind(k.node, plan.uses_dot)
+        space = build_space(plan, kind, self.settings.stage, self.settings.limits)
+        if {"num_warps", "num_stages"} & k.heuristics:  # @triton.heuristics owns them: leave them alone
+            space = Space(space.kernel, space.kind, tuple(a for a in space.axes
+                                                          if a.name not in k.heuristics),
+                          space.bounds, space.block_names, space.notes)
+        self.report.notes.append("searched " + describe(space))
+        self.report.notes.extend(space.notes)
+        return space
+
     def search(self, plan: KernelPlan) -> list[ConfigResult]:
-        """Neighbourhood of the originals, then of each new winner, until the winner stays or rounds run out."""
+        """Coarse grid, pipeline depths, refinement; then the fastest are verified. Returns the configs that
+        passed their full check (dry run: the checked grid), best first."""
         s = self.settings
+        space = self.space(plan)
+        grid, dropped = coarse_grid(space, list(plan.centres), cap=min(s.max_configs, 32 if space.kind == DOT
+                                                                       else s.max_configs))
+        self.report.dropped += [(c.label, why) for c, why in dropped]
+        if s.dry_run:
+            rows = [ConfigResult(plan.kernel, c, c in plan.centres, "OK", phase="dry-run")
+                    for c in grid[:DRY_RUN_CONFIGS]]
+            self.report.results += rows
+            self.check(plan, rows, timed=False)
+            return [r for r in rows if r.ok]
         seen: dict[LaunchConfig, ConfigResult] = {}
-        centres = list(plan.centres)
-        for rnd in range(1, s.max_rounds + 1):
-            nb = neighbourhood(s.stage, centres, list(plan.block_names), s.limits, plan.uses_dot,
-                               max_configs=s.max_configs)
-            self.report.dropped += [(c.label, why) for c, why in nb.dropped if c not in seen]
-            fresh = [c for c in nb.configs if c not in seen][:max(0, s.max_configs - len(seen))]
-            for c, r in zip(fresh, self.check_all(plan, fresh, rnd), strict=True):
-                seen[c] = r
-            timed = [r for r in seen.values() if r.ok and r.median_ms is not None]
-            if s.dry_run or not timed or not fresh:
+
+        def run(configs: list[LaunchConfig], phase: str) -> None:
+            fresh = [c for c in dict.fromkeys(configs) if c not in seen and not space.why_invalid(c)]
+            fresh = fresh[:max(0, s.max_configs - len(seen))]
+            if fresh:
+                for r in self.screen(plan, fresh, phase):
+                    seen[r.config] = r
+
+        def tops(n: int) -> list[LaunchConfig]:
+            timed = sorted((r for r in seen.values() if r.ok and r.median_ms is not None),
+                           key=lambda r: r.median_ms or 0.0)
+            return [r.config for r in timed[:n]]
+
+        run(grid, "coarse")
+        if not self.over_budget():
+            run(stage_sweep(space, tops(REFINE_FROM)), "stages")
+        for _ in range(s.max_rounds):
+            if self.over_budget():
+                self.report.notes.append(f"{plan.kernel}: search stopped at the {s.budget_s:g} s budget")
                 break
-            best = min(timed, key=lambda r: r.median_ms or 0.0)
-            if best.config in centres or best.round < rnd:
-                break  # the winner is interior: no neighbour beats it
-            centres = [best.config]
-        return list(seen.values())
+            before = tops(1)
+            run([n for c in tops(REFINE_FROM) for n in neighbours(space, c)], "refine")
+            if tops(1) == before:
+                break  # the best is interior: no neighbour of the best two beats it
+        return self.verify(plan, seen)
+
+    def verify(self, plan: KernelPlan, seen: dict[LaunchConfig, ConfigResult]) -> list[ConfigResult]:
+        ranked = sorted((r for r in seen.values() if r.ok and r.median_ms is not None),
+                        key=lambda r: r.median_ms or 0.0)
+        k = max(1, self.settings.verify_top)
+        for b in range(VERIFY_BATCHES):
+            batch = ranked[b * k:(b + 1) * k]
+            if not batch:
+                break
+            self.check(plan, batch, timed=True)
+            if any(r.ok for r in batch):
+                break
+            self.report.notes.append(f"{plan.kernel}: the {len(batch)} fastest screened configs failed their "
+                                     "full check; trying the next ones")
+        passed = [r for r in seen.values() if r.verified and r.ok and r.median_ms is not None]
+        return sorted(passed, key=lambda r: r.median_ms or 0.0)
 
 
 def _revert(report: TuneReport, candidate: Candidate, reason: str) -> TuneReport:
@@ -188,28 +313,33 @@ def _tune(candidate: Candidate, evaluator: Evaluator, comparer: Comparer | None,
     except SyntaxError as exc:
         report.reason = f"the candidate does not parse (line {exc.lineno}: {exc.msg})"
         return report
-    plan = make_plan(analysis, s.stage)
+    plan = plans_for(analysis, s.stage)
     report.skipped = list(plan.skipped)
     plans = _usable_plans(analysis, plan.kernels, s, report.skipped)
     if not plans:
         why = "; ".join(f"{k}: {r}" for k, r in report.skipped) or "no @triton.jit kernel"
         report.reason = f"nothing to tune safely, code left unchanged ({why})"
         return report
+    t = time.monotonic()
     original = evaluator.evaluate(candidate, timed=not s.dry_run)
+    report.seconds["original"] = round(time.monotonic() - t, 3)
     if not original.ok:
         report.reason = f"the original candidate fails its check ({original.status.value}: {original.reason})"
         return report
     report.original_ms = _ms(original)
-    run = _Run(candidate, analysis, evaluator, s, report)
+    run = _Run(candidate, analysis, evaluator, s, report, time.monotonic())
     passing: dict[str, list[ConfigResult]] = {}
+    best_ms: dict[str, float | None] = {}
     for p in plans:
-        results = [r for r in run.search(p) if r.ok]
+        results = run.search(p)
         if not results:
             return _revert(report, candidate, f"no config of {p.kernel} passed its check")
-        passing[p.kernel] = sorted(results, key=lambda r: (not r.original, r.median_ms or 0.0))
-        timed = [r for r in results if r.median_ms is not None]
-        if timed:
-            report.winners[p.kernel] = min(timed, key=lambda r: r.median_ms or 0.0).config
+        if not s.dry_run:
+            report.winners[p.kernel], best_ms[p.kernel] = results[0].config, results[0].median_ms
+        # autotune lists the originals first (the original's own evaluation checked them), then the verified
+        originals = [ConfigResult(p.kernel, c, True, "OK", "the original code's config", report.original_ms)
+                     for c in p.centres if c not in {r.config for r in results}]
+        passing[p.kernel] = sorted([*results, *originals], key=lambda r: (not r.original, r.median_ms or 0.0))
     notes = {r.config: ", ".join(x for x in ("original" if r.original else "",
                                              f"{r.median_ms:.4g} ms" if r.median_ms is not None else "") if x)
              for rs in passing.values() for r in rs}
@@ -222,7 +352,9 @@ def _tune(candidate: Candidate, evaluator: Evaluator, comparer: Comparer | None,
     except RewriteError as exc:
         return _revert(report, candidate, f"rewrite failed: {exc}")
     tuned = run.variant(source)
+    t = time.monotonic()
     checked = evaluator.evaluate(tuned, timed=not s.dry_run)
+    report.seconds["rewritten"] = round(time.monotonic() - t, 3)
     if not checked.ok:
         return _revert(report, candidate, f"the rewritten code fails its check ({checked.status.value}: "
                        f"{checked.reason})")
@@ -234,11 +366,21 @@ def _tune(candidate: Candidate, evaluator: Evaluator, comparer: Comparer | None,
         return report
     if all(len(p.centres) == 1 and report.winners.get(p.kernel) == p.centres[0] for p in plans):
         return _revert(report, candidate, "the original config is the fastest measured")
+    best = best_ms.get(plans[0].kernel)
+    if best is not None and report.original_ms is not None and len(plans) == 1 and \
+            best > report.original_ms * (1 - s.threshold / 2):
+        # Gains under half the threshold in full timings never clear the threshold in an A/B: skip it.
+        return _revert(report, candidate, f"the best checked config ({report.winners[plans[0].kernel].label}, "
+                       f"{best:.4g} ms) is not faster than the original ({report.original_ms:.4g} ms) by "
+                       f"{s.threshold / 2 * 100:g}%: no A/B needed")
     assert comparer is not None
+    t = time.monotonic()
     try:
         cmp = comparer.compare(candidate, tuned, s.threshold)
     except TaskError as exc:  # the harness could not time the pair: no evidence of a gain, keep the original
         return _revert(report, candidate, f"the A/B comparison failed: {exc}")
+    finally:
+        report.seconds["ab"] = round(time.monotonic() - t, 3)
     report.comparison = cmp
     if cmp.significant and cmp.speedup >= 1 + s.threshold:
         report.decision, report.candidate, report.reason = Decision.KEEP, tuned, f"kept: {cmp.reason}"
