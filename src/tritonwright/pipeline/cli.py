@@ -229,6 +229,9 @@ def optimize_command(
     candidates: Annotated[int, typer.Option(min=1, max=16, help="LLM answers per seed/stage prompt; the best "
                                                                 "correct one competes")] = 1,
     gpus: Annotated[str | None, typer.Option(help="GPU index to run on (default: the first visible GPU)")] = None,
+    start_: Annotated[str | None, typer.Option("--start", help="inductor: start from torch.compile's generated "
+                                               "Triton code (the default without --from and --llm); none: never")
+                      ] = None,
 ) -> None:
     """Optimize one task: seed, repair, four stages, final check; writes best.py and a report."""
     store = RunStore(out)
@@ -243,6 +246,13 @@ def optimize_command(
     if not entry.path.is_file():
         raise UserInputError(f"{task}: task file not found")
     start = start_candidate(entry, from_) if not resume else None
+    if start_ not in (None, "inductor", "none"):
+        raise UserInputError(f"--start {start_}: expected inductor or none")
+    if not resume and (start_ == "inductor" or (start is None and not settings.llm and start_ != "none")):
+        from tritonwright.inductor_seed import cli_start
+
+        start = cli_start(entry.path, settings.overrides, resolve_device(settings.device), from_ is not None,
+                          bool(settings.llm), start_ == "inductor", console.print)
     if start is None and not settings.llm and not resume:
         raise UserInputError("nothing to start from: pass --from CANDIDATE.py (your ModelNew) or --llm SPEC "
                              "(e.g. openai:gpt-5) so one can be written")
@@ -380,11 +390,15 @@ def _run_batch(session: Session, todo: list[TaskEntry], in_flight: int, events: 
 
     def one(entry: TaskEntry) -> None:
         try:
-            start = start_candidate(entry, None)
+            start, seed_error = start_candidate(entry, None), ""
+            if start is None and session.llm is None:  # no candidate, no LLM: torch.compile's code as the seed
+                from tritonwright.inductor_seed import batch_start
+
+                start, seed_error = batch_start(entry.path, session.settings.overrides, session.device)
             if start is None and session.llm is None:
                 session.store.start_task(session.run_id, entry.key, str(entry.path), "", entry.level, None)
                 session.store.finish_task(session.run_id, entry.key, "failed",
-                                          error="no candidate.py beside the task and no --llm")
+                                          error=seed_error or "no candidate.py beside the task and no --llm")
             else:
                 session.run_task(entry, start)
         finally:

@@ -274,7 +274,7 @@ class TaskOptimizer:
         self._say("seed")
         usage = None
         if start is not None:
-            cand, origin = start, "user"
+            cand, origin = start, ("inductor" if start.origin == "inductor" else "user")
         else:
             if self.llm is None:
                 raise ValueError("no candidate and no LLM: pass --from CANDIDATE.py (your current ModelNew) or "
@@ -295,8 +295,9 @@ class TaskOptimizer:
             self._record(rec, picked, picked_result)
             return picked, picked_result
         result = self._evaluate(cand, baselines=True)
+        why = "seed: torch.compile's generated Triton code" if origin == "inductor" else "starting point"
         rec = AttemptRecord("seed", "seed", origin, "BASE" if result.ok else "FAILED", llm=usage,
-                            decision_reason="starting point" if result.ok else "fails its check")
+                            decision_reason=why if result.ok else f"{why}; fails its check")
         self._record(rec, cand, result)
         return cand, result
 

@@ -1,0 +1,144 @@
+"""Inductor as a seed: torch.compile's generated Triton code as a starting ModelNew (issue 16, part 4).
+
+`make_seed(task, device)` compiles the task's Model with torch.compile in an isolated child process (spawned,
+scrubbed environment, like a candidate), captures the module Inductor generates, converts its pointwise and
+reduction kernels to plain `@triton.jit` kernels with explicit launches (so the launch tuner can tune them),
+checks the result against the eager Model, and returns it as a Candidate with origin "inductor".
+Failures are `InductorSeedError` with a one-line message.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import tempfile
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from tritonwright import sandbox
+from tritonwright.candidate import Candidate
+from tritonwright.errors import UserInputError
+from tritonwright.task import Task
+
+ORIGIN = "inductor"  # the Candidate origin the run store and the report show
+REPORT_LINE = "seed: torch.compile's generated Triton code"  # what the report says about such a seed
+DEFAULT_TIMEOUT_S = 900.0  # a first compile plus (for GEMMs) Triton template autotuning can take minutes
+DEFAULT_SEED = 42  # the judge's weight seed (EvalConfig.seed): same Model weights as the evaluation
+
+
+class InductorSeedError(UserInputError):
+    """The Inductor seed cannot be made for this task (CPU without Triton codegen, compile failure, ...)."""
+
+
+@dataclass
+class InductorSeed:
+    candidate: Candidate
+    converted: list[str]
+    kept: list[tuple[str, str]]
+    externs: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    summary: list[str] = field(default_factory=list)
+    wrapper: str = ""  # Inductor's generated module, as captured
+    spec: dict[str, Any] = field(default_factory=dict)  # the SeedSpec the conversion used (asdict)
+
+    @property
+    def decision_reason(self) -> str:
+        return f"{REPORT_LINE} ({len(self.converted)} kernel(s) made tunable, {len(self.kept)} kept as written)"
+
+
+def _child(conn: Connection, task: dict[str, Any], seed: int, device: str, workdir: str, log: str) -> None:
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    try:
+        from tritonwright.inductor_seed.capture import SeedFailure, build
+
+        try:
+            conn.send({"ok": True, **build(Task(**task), seed, device, workdir)})
+        except (SeedFailure, UserInputError) as exc:
+            conn.send({"ok": False, "error": str(exc)})
+    except BaseException as exc:  # anything else still reaches the parent as one line, with the log named
+        import traceback
+
+        traceback.print_exc()
+        first = (str(exc).strip().splitlines() or [""])[0]
+        conn.send({"ok": False, "error": f"{type(exc).__name__}: {first[:300]} (traceback in {log})"})
+
+
+def make_seed(task: Task, device: str, seed: int = DEFAULT_SEED, timeout_s: float = DEFAULT_TIMEOUT_S,
+              workdir: str | Path | None = None) -> InductorSeed:
+    """The Inductor seed for `task` on `device` ("cuda" or "cpu"). Raises InductorSeedError."""
+    import dataclasses
+
+    work = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="tritonwright-inductor-"))
+    work.mkdir(parents=True, exist_ok=True)
+    log = work / "inductor_seed.log"
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe(duplex=False)
+    # On CPU the kernels run under Triton's interpreter, like a candidate's do in the judge.
+    extra = {"TRITON_INTERPRET": "1"} if device == "cpu" else {}
+    with sandbox.child_environment(extra):
+        proc = ctx.Process(target=_child, name="tritonwright-inductor-seed", daemon=True,
+                           args=(child, dataclasses.asdict(task), seed, device, str(work), str(log)))
+        proc.start()
+    child.close()
+    try:
+        if not parent.poll(timeout_s):
+            raise InductorSeedError(f"Inductor seed: no answer within {timeout_s:.0f} s (log: {log})")
+        reply = parent.recv()
+    except EOFError:
+        proc.join(5)
+        raise InductorSeedError(f"Inductor seed: the child process died (exit code {proc.exitcode}; log: {log})"
+                                ) from None
+    finally:
+        if proc.is_alive():
+            proc.kill()
+        proc.join(10)
+    if not reply.get("ok"):
+        raise InductorSeedError(f"Inductor seed unavailable for {task.name}: {reply.get('error')}")
+    path = work / "inductor_seed.py"
+    path.write_text(reply["source"])
+    cand = Candidate(source=reply["source"], origin=ORIGIN, path=str(path))
+    return InductorSeed(candidate=cand, converted=list(reply["converted"]),
+                        kept=[(a, b) for a, b in reply["kept"]], externs=list(reply["externs"]),
+                        notes=list(reply["notes"]), summary=list(reply["summary"]), wrapper=reply["wrapper"],
+                        spec=dict(reply["spec"]))
+
+
+def spec_from_dict(data: dict[str, Any]) -> Any:
+    """A SeedSpec back from its asdict() form (fixtures, bundles)."""
+    from tritonwright.inductor_seed.convert import SeedSpec, Slot, TensorSpec
+
+    d = dict(data)
+    d["slots"] = [Slot(**s) for s in d["slots"]]
+    d["tensors"] = [TensorSpec(**{**t, "shape": tuple(t["shape"])}) for t in d["tensors"]]
+    return SeedSpec(**d)
+
+
+def cli_start(task_path: str | Path, overrides: dict[str, str], device: str, has_from: bool, has_llm: bool,
+              explicit: bool, say: Any) -> Candidate:
+    """`optimize`'s start when it has no candidate and no LLM (or `--start inductor`). Raises InductorSeedError."""
+    from tritonwright.task import load_task
+
+    if explicit and has_from:
+        raise InductorSeedError("--start inductor and --from both name a start: pass one of them")
+    if not explicit:
+        say("no --from and no --llm: starting from torch.compile's generated Triton code (Inductor seed; "
+            "--start none turns this off)", highlight=False)
+    task = load_task(task_path, overrides)
+    seed = make_seed(task, device)
+    for line in seed.summary:
+        say(f"  inductor seed: {line}", highlight=False)
+    return seed.candidate
+
+
+def batch_start(task_path: str | Path, overrides: dict[str, str], device: str) -> tuple[Candidate | None, str]:
+    """`batch`'s start for a task with no candidate.py and no LLM: the seed, or the one-line reason it failed."""
+    from tritonwright.task import load_task
+
+    try:
+        return make_seed(load_task(task_path, overrides), device).candidate, ""
+    except UserInputError as exc:  # InductorSeedError, or a task file that cannot be loaded
+        return None, str(exc)
