@@ -215,8 +215,11 @@ def test_given_candidate_without_llm_uses_the_tuner_only(tmp_path):
                         profiler=FakeProfiler(), llm=None, gpu=get_gpu("H100 SXM"), kind="single", tuner=tuner)
     outcome = opt.run(Candidate(source=textwrap.dedent(code())))
     assert outcome.status == "done"
-    assert calls == ["block_tiling", "memory_access"]  # advanced_memory is skipped by its rule first
+    assert calls == ["launch"]  # one search of every launch axis, at block_tiling
     steps = {a.step_key: a for a in store.attempts(run_id, "scale")}
+    for later in ("memory_access", "advanced_memory"):
+        assert steps[f"stage:{later}:skip"].decision == "SKIP"
+        assert "searched every axis" in steps[f"stage:{later}:skip"].decision_reason
     assert steps["stage:grid_and_parallel:skip"].decision == "SKIP"
     assert "needs an LLM" in steps["stage:grid_and_parallel:skip"].decision_reason
 

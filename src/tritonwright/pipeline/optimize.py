@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from tritonwright.candidate import Candidate
-from tritonwright.eval.types import EvalResult
+from tritonwright.eval.types import EvalResult, TimingStats
 from tritonwright.floor import FloorInfo, at_floor, ratio_to_floor
 from tritonwright.gpus.spec import GpuSpec
 from tritonwright.pipeline.seams import Comparer, Evaluator, FloorProbe, Profile, Profiler
@@ -73,6 +73,8 @@ class _State:
     best_ms: float | None = None
     eager_ms: float | None = None
     compiled_ms: float | None = None
+    eager: TimingStats | None = None  # the baselines' full figures, reused by the final check
+    compiled: TimingStats | None = None
 
 
 class TaskOptimizer:
@@ -146,9 +148,9 @@ class TaskOptimizer:
 
     def _take_baselines(self, result: EvalResult) -> None:
         if result.eager:
-            self.state.eager_ms = result.eager.median_ms
+            self.state.eager, self.state.eager_ms = result.eager, result.eager.median_ms
         if result.compiled:
-            self.state.compiled_ms = result.compiled.median_ms
+            self.state.compiled, self.state.compiled_ms = result.compiled, result.compiled.median_ms
         if result.eager or result.compiled:
             self.store.update_task(self.run_id, self.key, baselines={
                 "eager_ms": self.state.eager_ms, "compiled_ms": self.state.compiled_ms,
@@ -372,6 +374,15 @@ class TaskOptimizer:
         uses_llm = self.llm is not None
         uses_tuner = self.tuner is not None and (stage == "advanced_memory" or (
             not uses_llm and stage in TUNER_STAGES_WITHOUT_LLM))
+        launch_at = self._launch_stage()
+        if uses_tuner and launch_at is not None and stage != launch_at:
+            if self._floor_stop(stage, [skip_key]):
+                return
+            self._record(AttemptRecord(skip_key, stage, "tuner", "SKIP",
+                                       decision_reason=f"the launch tuner searched every axis (tile sizes, warps, "
+                                                       f"stages) at {launch_at}: nothing left for this stage"),
+                         None, None)
+            return
         if not uses_llm and not uses_tuner:
             self._record(AttemptRecord(skip_key, stage, "none", "SKIP",
                                        decision_reason="needs an LLM (no --llm given) and the tuner does not "
@@ -404,6 +415,12 @@ class TaskOptimizer:
             self._llm_stage(stage, prof)
         if tune_key in pending and not self._floor_stop(stage, [tune_key]):  # the LLM's change may have got there
             self._tune_stage(stage, prof)
+
+    def _launch_stage(self) -> str | None:
+        """Without an LLM the tuner searches the whole launch space once, at the first stage it serves."""
+        if self.llm is not None or self.tuner is None:
+            return None
+        return next((s for s in self.cfg.stages if s in TUNER_STAGES_WITHOUT_LLM), None)
 
     def _floor(self) -> None:
         """The task's floor, once per task: a resumed run reads the recorded one (the same stop decisions)."""
@@ -495,7 +512,7 @@ class TaskOptimizer:
     def _tune_stage(self, stage: str, prof: Profile) -> None:
         assert self.state.best is not None and self.tuner is not None
         self._say(f"{stage}: launch tuner")
-        report = self.tuner(self.state.best, stage)
+        report = self.tuner(self.state.best, "launch" if stage == self._launch_stage() else stage)
         self.device_s += report.wall_s
         decision = {"KEEP": "KEEP", "REVERT": "REVERT", "REFUSED": "SKIP", "CHECKED": "REVERT"}[report.decision.value]
         why = report.reason
@@ -522,7 +539,13 @@ class TaskOptimizer:
             return EvalResult.from_dict(rec.result) if rec.result else None
         self._say("final check")
         seed = self.evaluator_seed() + FINAL_SEED_OFFSET
-        result = self._evaluate(self.state.best, baselines=True, seed=seed)
+        have = self.state.eager is not None or self.state.compiled is not None
+        # The baselines measured at the seed stand for this run: timing them again on the final inputs would
+        # compile the reference once more (10-15 s) to time the same operations on other random values.
+        result = self._evaluate(self.state.best, baselines=not have, seed=seed)
+        if have and self.cfg.timed and result.ok:
+            result.eager, result.compiled = self.state.eager, self.state.compiled
+            result.notes.append("baselines: measured at the seed evaluation of this run, same device")
         rec = AttemptRecord("final", "final", self.state.best.origin, "KEEP" if result.ok else "FAILED",
                             decision_reason=("the best candidate failed its final check" if not result.ok else
                                              "fresh inputs, timed against both baselines" if self.cfg.timed else
