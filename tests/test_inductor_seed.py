@@ -91,9 +91,6 @@ def test_no_triton_kernel_is_a_clear_error() -> None:
 @pytest.mark.parametrize("name", ["softmax", "conv_mish_bn"])
 def test_converted_fixture_passes_the_judge_on_cpu(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                                   ) -> None:
-    # A forkserver that preloads torch imports Inductor's triton_helpers before TRITON_INTERPRET is set, so
-    # its @triton.jit helpers are not interpreted: on CPU the judge must start its children with spawn.
-    monkeypatch.setenv("TRITONWRIGHT_START_METHOD", "spawn")
     wrapper, spec, sizes = _fixture(name)
     conv = convert(wrapper, spec_from_dict(spec))
     path = tmp_path / "seed.py"

@@ -12,6 +12,7 @@ import os
 import signal
 import statistics
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,6 +45,8 @@ START_METHOD_ENV = "TRITONWRIGHT_START_METHOD"
 # launch under a dispatch mode). Modules that fail to import are skipped by the server.
 _PRELOAD = ("torch", "torch.multiprocessing", "triton", "triton.language", "torch._dynamo",
             "torch._higher_order_ops.triton_kernel_wrap", "tritonwright.eval.worker")
+_SERVER_MODE: str | None = None  # how the fork server's Triton was imported: "interpret" (CPU) or "compiled"
+_SERVER_LOCK = threading.Lock()  # batch tasks start sessions from several threads
 
 
 class StepFailure(Exception):
@@ -153,23 +156,35 @@ def start_method() -> str:
     return "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
 
 
-def _context() -> Any:
+def _context(device: str) -> Any:
+    """The multiprocessing context for one session's children.
+
+    The fork server imports Triton once, so whether Triton runs kernels in its interpreter (CPU) or compiles
+    them (GPU) is fixed when the server starts: Triton's own @jit helpers (tl.zeros, ...) are built at import.
+    The first session of a process decides; a later session of the other kind spawns its children instead.
+    """
+    global _SERVER_MODE
     method = start_method()
-    ctx = mp.get_context(method)
+    mode = "interpret" if device == "cpu" else "compiled"
     if method == "forkserver":
         from multiprocessing import forkserver
 
-        ctx.set_forkserver_preload(list(_PRELOAD))
-        # The server is started once per process and every child is forked from it: start it with the
-        # scrubbed environment so no child inherits a secret, whatever our own environment holds later.
-        with sandbox.child_environment():
-            forkserver.ensure_running()
-    return ctx
+        with _SERVER_LOCK:
+            if _SERVER_MODE in (None, mode):
+                mp.get_context(method).set_forkserver_preload(list(_PRELOAD))
+                # Started with the scrubbed environment: no child forked from it inherits a secret, whatever
+                # our own environment holds later. (Also restarts a server that died, the same way.)
+                with sandbox.child_environment({"TRITON_INTERPRET": "1" if mode == "interpret" else "0"}):
+                    forkserver.ensure_running()
+                _SERVER_MODE = mode
+            else:
+                method = "spawn"
+    return mp.get_context(method)
 
 
 @contextmanager
 def _session(task: Task, config: EvalConfig, device: str, workdir: Path) -> Iterator[tuple[_Child, _Child]]:
-    ctx = _context()
+    ctx = _context(device)
     data_ref, data_cand = ctx.Pipe(duplex=True)
     spec = {
         "device": device,
