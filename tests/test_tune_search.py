@@ -244,3 +244,34 @@ def test_a_failed_comparison_reverts_with_its_reason() -> None:
     report = tune(Candidate(MISH), ev, FailingComparer(), TuneSettings(freeze=True))
     assert report.decision is Decision.REVERT and report.candidate.source == MISH
     assert "boom" in report.reason
+
+
+def _launch_plans(path: Path):
+    from tritonwright.tune.search import _usable_plans, plans_for
+
+    analysis = analyse(path.read_text())
+    skipped: list[tuple[str, str]] = []
+    return _usable_plans(analysis, plans_for(analysis, "launch").kernels, TuneSettings(stage="launch"), skipped), \
+        skipped
+
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def test_a_matmul_loop_step_need_not_follow_the_grid() -> None:
+    plans, skipped = _launch_plans(EXAMPLES / "matmul_fp16" / "candidate.py")
+    assert not skipped and len(plans) == 1
+    assert set(plans[0].block_names) >= {"BLOCK_M", "BLOCK_N", "BLOCK_K"}  # BLOCK_K: the K loop's step
+
+
+def test_tiles_a_hard_coded_grid_ignores_stay_and_the_rest_is_searched() -> None:
+    from tritonwright.tune.space import DOT, build_space, kernel_kind
+
+    plans, skipped = _launch_plans(EXAMPLES / "gemm_bias_relu" / "candidate.py")
+    assert not skipped and len(plans) == 1
+    p = plans[0]
+    assert "BLOCK_M" not in p.block_names and "BLOCK_N" not in p.block_names and "BLOCK_K" in p.block_names
+    assert any("BLOCK_M left as written" in n for n in p.notes)
+    analysis = analyse((EXAMPLES / "gemm_bias_relu" / "candidate.py").read_text())
+    space = build_space(p, kernel_kind(analysis.kernels[p.kernel].node, p.uses_dot), "launch", TuneSettings().limits)
+    assert space.kind == DOT and {a.name for a in space.axes} == {"BLOCK_K", "num_warps", "num_stages"}

@@ -10,6 +10,14 @@ class RewriteError(Exception):
     """The rewrite cannot be done safely; the message says why (it becomes a refusal, never a traceback)."""
 
 
+class GridDoesNotFollow(RewriteError):
+    """The launch grid ignores a tile-size constexpr: that one cannot vary, the kernel's other settings may."""
+
+    def __init__(self, message: str, name: str) -> None:
+        super().__init__(message)
+        self.name = name
+
+
 @dataclass(frozen=True)
 class Edit:
     start: int  # byte offsets into the UTF-8 source (AST column offsets are bytes)

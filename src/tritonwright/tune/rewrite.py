@@ -10,7 +10,7 @@ import ast
 
 from tritonwright.tune.analysis import Analysis, KernelInfo, LaunchSite, _arm_path, _inside_loop
 from tritonwright.tune.configs import LaunchConfig
-from tritonwright.tune.edits import Edits, RewriteError
+from tritonwright.tune.edits import Edits, GridDoesNotFollow, RewriteError
 from tritonwright.tune.neighbourhoods import TUNER_SPECS
 from tritonwright.tune.plan import KernelPlan
 
@@ -126,12 +126,25 @@ def _grid_edit(ed: Edits, analysis: Analysis, site: LaunchSite, names: tuple[str
         var_uses = [s for s in ast.walk(body) if isinstance(s, ast.Name) and setting.variable
                     and s.id == setting.variable]
         if not reads_meta and not var_uses:
-            raise RewriteError(f"the grid at line {site.line} does not follow {n} (neither {meta}['{n}'] nor "
-                               f"its variable): changing {n} would skip or repeat elements")
+            if n in loop_steps(analysis.kernels[site.kernel]):
+                continue  # a loop's step (BLOCK_K): the number of programs does not depend on it
+            raise GridDoesNotFollow(f"the grid at line {site.line} does not follow {n} (neither {meta}['{n}'] nor "
+                                    f"its variable): changing {n} would skip or repeat elements", n)
         replacements += [(s, f'{meta}["{n}"]') for s in var_uses]
     if not replacements and isinstance(expr, ast.Lambda) and location is expr:
         return  # already a lambda that reads META: nothing to write
     ed.replace(location, f"lambda {meta}: {_segment(ed, body, replacements)}")
+
+
+def loop_steps(kernel: KernelInfo) -> set[str]:
+    """Constexprs read in the header of a `for` loop of the kernel (`range(0, K, BLOCK_K)`,
+    `tl.cdiv(K, BLOCK_K)`): they set how far each program loops, not how many programs there are."""
+    out: set[str] = set()
+    consts = set(kernel.constexprs)
+    for node in ast.walk(kernel.node):
+        if isinstance(node, ast.For | ast.AsyncFor):
+            out |= {n.id for n in ast.walk(node.iter) if isinstance(n, ast.Name) and n.id in consts}
+    return out
 
 
 def _segment(ed: Edits, node: ast.AST, replacements: list[tuple[ast.AST, str]]) -> str:

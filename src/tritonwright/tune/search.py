@@ -10,6 +10,7 @@ can win. The evaluator and the comparer are injected (Protocols), so the selecti
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from enum import Enum
@@ -21,7 +22,7 @@ from tritonwright.eval.types import Comparison, EvalResult
 from tritonwright.tune import rewrite
 from tritonwright.tune.analysis import Analysis, analyse
 from tritonwright.tune.configs import LaunchConfig
-from tritonwright.tune.edits import RewriteError
+from tritonwright.tune.edits import GridDoesNotFollow, RewriteError
 from tritonwright.tune.neighbourhoods import GpuLimits
 from tritonwright.tune.plan import KernelPlan, TunePlan, make_plan
 from tritonwright.tune.space import (
@@ -143,16 +144,26 @@ def _usable_plans(analysis: Analysis, plans: list[KernelPlan], settings: TuneSet
     """Plans whose rewrite works on the original configs (the grid follows the BLOCK, ...)."""
     out = []
     for p in plans:
-        try:
-            rewrite.freeze(analysis, [p], {p.kernel: p.centres[0]})
-            if not settings.freeze:
-                if p.autotune_problem:
-                    raise RewriteError(p.autotune_problem)
-                rewrite.autotune(analysis, [p], {p.kernel: list(p.centres)})
-        except RewriteError as exc:
-            skipped.append((p.kernel, str(exc)))
-            continue
-        out.append(p)
+        while True:
+            try:
+                rewrite.freeze(analysis, [p], {p.kernel: p.centres[0]})
+                if not settings.freeze:
+                    if p.autotune_problem:
+                        raise RewriteError(p.autotune_problem)
+                    rewrite.autotune(analysis, [p], {p.kernel: list(p.centres)})
+            except GridDoesNotFollow as exc:
+                if exc.name not in p.block_names:
+                    skipped.append((p.kernel, str(exc)))
+                    break
+                # That tile size stays as written; the kernel's other settings are still searched.
+                p = dataclasses.replace(p, block_names=tuple(b for b in p.block_names if b != exc.name),
+                                        notes=(*p.notes, f"{exc.name} left as written: {exc}"))
+                continue
+            except RewriteError as exc:
+                skipped.append((p.kernel, str(exc)))
+                break
+            out.append(p)
+            break
     return out
 
 
@@ -222,7 +233,7 @@ class _Run:
                                                           if a.name not in k.heuristics),
                           space.bounds, space.block_names, space.notes)
         self.report.notes.append("searched " + describe(space))
-        self.report.notes.extend(space.notes)
+        self.report.notes.extend([*plan.notes, *space.notes])
         return space
 
     def search(self, plan: KernelPlan) -> list[ConfigResult]:
