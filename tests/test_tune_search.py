@@ -275,3 +275,26 @@ def test_tiles_a_hard_coded_grid_ignores_stay_and_the_rest_is_searched() -> None
     analysis = analyse((EXAMPLES / "gemm_bias_relu" / "candidate.py").read_text())
     space = build_space(p, kernel_kind(analysis.kernels[p.kernel].node, p.uses_dot), "launch", TuneSettings().limits)
     assert space.kind == DOT and {a.name for a in space.axes} == {"BLOCK_K", "num_warps", "num_stages"}
+
+
+def test_dot_bounds_count_the_output_tile_and_the_staged_operands() -> None:
+    from tritonwright.tune.space import DOT, Space
+
+    space = Space("mm", DOT, (), (), ("BLOCK_K", "BLOCK_M", "BLOCK_N"), smem_bytes=232448)
+
+    def cfg(m: int, n: int, k: int, warps: int, stages: int) -> LaunchConfig:
+        return LaunchConfig.make(warps, stages, {"BLOCK_M": m, "BLOCK_N": n, "BLOCK_K": k})
+
+    assert space.why_invalid(cfg(128, 128, 32, 4, 4)) is None  # the K step is not part of the register tile
+    assert "accumulators per thread" in space.why_invalid(cfg(256, 256, 32, 4, 3))
+    assert space.why_invalid(cfg(256, 256, 32, 16, 3)) is None
+    assert "shared memory" in space.why_invalid(cfg(256, 256, 128, 16, 4))
+
+
+def test_the_original_config_is_screened_even_outside_the_bounds() -> None:
+    source = (EXAMPLES / "matmul_fp16" / "candidate.py").read_text()
+    ev = FakeEvaluator(lambda c: 1.0, kernel="matmul_kernel")
+    ev.configs = lambda src: [LaunchConfig.make(4, 4, {"BLOCK_M": 128, "BLOCK_N": 128, "BLOCK_K": 32})]
+    report = tune(Candidate(source), ev, FakeComparer(ev, 0.001), TuneSettings(stage="launch", freeze=True))
+    originals = [r for r in report.results if r.original]
+    assert originals and originals[0].phase == "coarse" and originals[0].screen_ms is not None

@@ -156,8 +156,11 @@ def _usable_plans(analysis: Analysis, plans: list[KernelPlan], settings: TuneSet
                     skipped.append((p.kernel, str(exc)))
                     break
                 # That tile size stays as written; the kernel's other settings are still searched.
+                # It leaves the configs too, so an autotune list never sets what the launch still passes.
+                centres = tuple(dict.fromkeys(LaunchConfig.make(c.num_warps, c.num_stages, {
+                    k: v for k, v in c.meta if k != exc.name}) for c in p.centres))
                 p = dataclasses.replace(p, block_names=tuple(b for b in p.block_names if b != exc.name),
-                                        notes=(*p.notes, f"{exc.name} left as written: {exc}"))
+                                        centres=centres, notes=(*p.notes, f"{exc.name} left as written: {exc}"))
                 continue
             except RewriteError as exc:
                 skipped.append((p.kernel, str(exc)))
@@ -229,9 +232,7 @@ class _Run:
         kind = kernel_kind(k.node, plan.uses_dot)
         space = build_space(plan, kind, self.settings.stage, self.settings.limits)
         if {"num_warps", "num_stages"} & k.heuristics:  # @triton.heuristics owns them: leave them alone
-            space = Space(space.kernel, space.kind, tuple(a for a in space.axes
-                                                          if a.name not in k.heuristics),
-                          space.bounds, space.block_names, space.notes)
+            space = dataclasses.replace(space, axes=tuple(a for a in space.axes if a.name not in k.heuristics))
         self.report.notes.append("searched " + describe(space))
         self.report.notes.extend([*plan.notes, *space.notes])
         return space
@@ -253,7 +254,9 @@ class _Run:
         seen: dict[LaunchConfig, ConfigResult] = {}
 
         def run(configs: list[LaunchConfig], phase: str) -> None:
-            fresh = [c for c in dict.fromkeys(configs) if c not in seen and not space.why_invalid(c)]
+            # The originals run as they are, whatever the bounds say: they are the baseline to beat.
+            fresh = [c for c in dict.fromkeys(configs) if c not in seen and (
+                c in plan.centres or not space.why_invalid(c))]
             fresh = fresh[:max(0, s.max_configs - len(seen))]
             if fresh:
                 for r in self.screen(plan, fresh, phase):

@@ -30,6 +30,8 @@ BLOCK_COARSE_STEP = 4  # coarse grid moves by 4x per step; refinement fills the 
 DOT_TILE_MAX = 256  # a tl.dot tile side beyond 256 exceeds the registers of one program on current GPUs
 DOT_TILE_COARSE = (64, 128, 256)  # the M/N tile sizes fast fp16/fp32 matmuls use
 DOT_K_COARSE = (32, 64)  # the K step of those matmuls; refinement reaches 16 and 128
+DOT_ACC_PER_THREAD = 128  # fp32 accumulators per thread: beyond this the 255-register budget spills
+DOT_OPERAND_BYTES = 2  # fp16/bf16 operands, the usual tl.dot inputs; fp32 configs that overflow fail to compile
 MAX_COARSE = 32  # first-grid cap: its configs are compiled one by one (~0.5-2 s each on a GPU)
 
 
@@ -53,9 +55,35 @@ class Space:
     def axis(self, name: str) -> Axis | None:
         return next((a for a in self.axes if a.name == name), None)
 
+    smem_bytes: int = 232448  # the GPU's opt-in shared memory per block (GpuLimits.max_smem_per_block)
+
     def why_invalid(self, c: LaunchConfig) -> str | None:
         """The bound a config breaks (tile elements, shared memory, ...), or None."""
+        if self.kind == DOT:
+            return _dot_invalid(c, self.block_names, self.smem_bytes)
         return violated(c, list(self.block_names), self.bounds) if self.bounds else None
+
+
+def is_k_step(name: str) -> bool:
+    """BLOCK_K / BLOCK_SIZE_K: the reduction step of a tl.dot loop, not a side of the output tile."""
+    return name.upper().endswith("K")
+
+
+def _dot_invalid(c: LaunchConfig, block_names: tuple[str, ...], smem_bytes: int) -> str | None:
+    meta = c.meta_dict
+    out_tile = math.prod(meta[n] for n in block_names if n in meta and not is_k_step(n))
+    k = math.prod(meta[n] for n in block_names if n in meta and is_k_step(n))
+    per_thread = out_tile / (c.num_warps * 32)
+    if per_thread > DOT_ACC_PER_THREAD:
+        return (f"output tile {out_tile} elements over {c.num_warps} warps is {per_thread:g} accumulators per "
+                f"thread (> {DOT_ACC_PER_THREAD}): a thread has 255 registers")
+    sides = [meta[n] for n in block_names if n in meta and not is_k_step(n)]
+    if len(sides) == 2 and k > 1:
+        need = (sides[0] + sides[1]) * k * DOT_OPERAND_BYTES * c.num_stages
+        if need > smem_bytes:
+            return (f"operand tiles {need} B in shared memory over {c.num_stages} stages (> {smem_bytes} B; "
+                    f"{DOT_OPERAND_BYTES}-byte inputs)")
+    return None
 
 
 def spec_for(stage: str) -> StageSpec:
@@ -98,7 +126,7 @@ def _pow2_range(lo: int, hi: int) -> list[int]:
 
 def _block_axis(name: str, centre: int, kind: str, limits: GpuLimits) -> Axis:
     if kind == DOT:
-        is_k = name.upper().endswith("K")  # BLOCK_K / BLOCK_SIZE_K: the reduction step, not an output tile
+        is_k = is_k_step(name)
         values = sorted(set(_pow2_range(16, DOT_TILE_MAX)) | {centre})
         coarse = sorted({v for v in (DOT_K_COARSE if is_k else DOT_TILE_COARSE) if v in values} | {centre})
         return Axis(name, tuple(values), tuple(coarse),
@@ -139,7 +167,7 @@ def build_space(plan: KernelPlan, kind: str, stage: str, limits: GpuLimits) -> S
                              "pipeline depth of the loop's loads" + (" (shared memory bounds the deep ones)"
                                                                     if kind == DOT else "")))
     bounds = block_bounds(limits, kind == DOT) if blocks else ()
-    return Space(plan.kernel, kind, tuple(axes), bounds, tuple(blocks), tuple(notes))
+    return Space(plan.kernel, kind, tuple(axes), bounds, tuple(blocks), tuple(notes), limits.max_smem_per_block)
 
 
 def coarse_grid(space: Space, centres: list[LaunchConfig], cap: int = MAX_COARSE
