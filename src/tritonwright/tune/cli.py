@@ -15,28 +15,51 @@ from tritonwright.errors import UserInputError
 from tritonwright.eval.types import EvalConfig
 from tritonwright.task import load_task, parse_overrides
 from tritonwright.tune.harness import HarnessComparer, HarnessEvaluator
-from tritonwright.tune.neighbourhoods import STAGE_SPECS
-from tritonwright.tune.search import DEFAULT_THRESHOLD, Decision, TuneReport, TuneSettings, tune
+from tritonwright.tune.neighbourhoods import TUNER_SPECS
+from tritonwright.tune.search import (
+    DEFAULT_THRESHOLD,
+    TUNE_BUDGET_S,
+    Decision,
+    TuneReport,
+    TuneSettings,
+    tune,
+)
+
+ROWS_SHOWN = 12  # a wide search screens dozens of configs: the checked ones and the fastest dozen tell the story
 
 
-def render_report(report: TuneReport, console: Console) -> None:
+def render_report(report: TuneReport, console: Console, all_rows: bool = False) -> None:
+    """The configs (verified ones and the fastest screened; every row with `all_rows`), notes, time, decision."""
     table = Table(title=f"tune ({report.stage})")
-    for col in ("kernel", "config", "round", "correct?", "median ms", "vs original"):
+    for col in ("kernel", "config", "phase", "checked?", "median ms", "vs original"):
         table.add_column(col)
-    for r in report.results:
+    rows = report.results
+    if not all_rows and len(rows) > ROWS_SHOWN:
+        screened = sorted((r for r in rows if not r.verified), key=lambda r: (not r.ok, r.median_ms or 0.0))
+        rows = [r for r in rows if r.verified or r.original] + screened[:ROWS_SHOWN]
+    for r in rows:
         vs = (f"{report.original_ms / r.median_ms:.3f}x" if r.median_ms and report.original_ms else "-")
-        mark = "yes" if r.ok else f"no: {r.status} {r.reason[:60]}"
-        table.add_row(r.kernel, r.config.label + (" (original)" if r.original else ""), str(r.round), mark,
+        mark = ("yes" if r.verified else "screened only") if r.ok else f"no: {r.status} {r.reason[-80:]}"
+        table.add_row(r.kernel, r.config.label + (" (original)" if r.original else ""), r.phase, mark,
                       f"{r.median_ms:.4f}" if r.median_ms is not None else "-", vs)
     if report.results:
         console.print(table)
+        if len(rows) < len(report.results):
+            console.print(f"({len(report.results) - len(rows)} more screened configs: --all)", highlight=False)
+    for note in report.notes:
+        console.print(f"note: {note}", markup=False, highlight=False)
     for kernel, why in report.skipped:
         console.print(f"left alone: {kernel}: {why}", markup=False, highlight=False)
-    for label, why in report.dropped:
+    for label, why in report.dropped[:ROWS_SHOWN]:
         console.print(f"not tried: {label}: {why}", markup=False, highlight=False)
+    if len(report.dropped) > ROWS_SHOWN:
+        console.print(f"not tried: {len(report.dropped) - ROWS_SHOWN} more configs outside the bounds",
+                      highlight=False)
     if report.original_ms is not None:
         tuned = f", tuned code {report.tuned_ms:.4f} ms" if report.tuned_ms is not None else ""
         console.print(f"original {report.original_ms:.4f} ms{tuned}", highlight=False)
+    if report.seconds:
+        console.print("time: " + ", ".join(f"{k} {v:.1f} s" for k, v in report.seconds.items()), highlight=False)
     colour = {"KEEP": "green", "CHECKED": "green", "REVERT": "yellow", "REFUSED": "red"}[report.decision.value]
     console.print(f"[{colour}]{report.decision.value}[/{colour}] ", end="")
     console.print(f"{report.reason} (wall time {report.wall_s:.1f} s)", markup=False, highlight=False)
@@ -45,7 +68,8 @@ def render_report(report: TuneReport, console: Console) -> None:
 def tune_command(
     task: Annotated[Path, typer.Argument(help="KernelBench task file (class Model, get_inputs, get_init_inputs)")],
     candidate: Annotated[Path, typer.Argument(help="Candidate file with class ModelNew and Triton kernels")],
-    stage: Annotated[str, typer.Option(help=" | ".join(STAGE_SPECS))] = "advanced_memory",
+    stage: Annotated[str, typer.Option(help="launch (every axis: tile sizes, warps, stages) | "
+                                       + " | ".join(k for k in TUNER_SPECS if k != "launch"))] = "launch",
     freeze: Annotated[bool, typer.Option("--freeze", help="Write the winner as plain launch arguments")] = False,
     out: Annotated[Path | None, typer.Option("--out", help="Write the resulting code here")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check every config, do not time (works on CPU)")]
@@ -57,29 +81,37 @@ def tune_command(
     rtol: Annotated[float | None, typer.Option(help="Relative tolerance (default per dtype)")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a task constant: NAME=VALUE")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the config table as JSON here")] = None,
+    all_rows: Annotated[bool, typer.Option("--all", help="List every screened config, not only the fastest")]
+    = False,
+    budget_s: Annotated[float, typer.Option(help="Start no new search phase after this many seconds")]
+    = TUNE_BUDGET_S,
 ) -> None:
     """Tune num_warps, num_stages and BLOCK sizes of a candidate's Triton launches; keep only a real gain."""
-    if stage not in STAGE_SPECS:
-        raise UserInputError(f"--stage {stage}: one of {', '.join(STAGE_SPECS)}")
+    if stage not in TUNER_SPECS:
+        raise UserInputError(f"--stage {stage}: one of {', '.join(TUNER_SPECS)}")
+    if budget_s <= 0:
+        raise UserInputError(f"--budget-s {budget_s:g}: must be > 0 seconds")
     t = load_task(task, parse_overrides(set_))
     cand = read_candidate(candidate)
     config = EvalConfig(device=device, atol=atol, rtol=rtol, baselines=False)
     evaluator = HarnessEvaluator(t, config)
     comparer = None if dry_run else HarnessComparer(t, config)
-    settings = TuneSettings(stage=stage, freeze=freeze, dry_run=dry_run, threshold=threshold)
+    settings = TuneSettings(stage=stage, freeze=freeze, dry_run=dry_run, threshold=threshold, budget_s=budget_s)
     console = Console()
     with console.status(f"tuning {candidate.name} ({stage}) ..."):
         report = tune(cand, evaluator, comparer, settings)
-    render_report(report, console)
+    render_report(report, console, all_rows)
     if out is not None:
         out.write_text(report.candidate.source, encoding="utf-8")
         console.print(f"wrote {out}", highlight=False)
     if json_out is not None:
         rows = [{"kernel": r.kernel, "config": r.config.label, "original": r.original, "status": r.status,
-                 "reason": r.reason, "median_ms": r.median_ms, "round": r.round} for r in report.results]
+                 "reason": r.reason, "median_ms": r.median_ms, "round": r.round, "phase": r.phase,
+                 "screen_ms": r.screen_ms, "verified": r.verified} for r in report.results]
         json_out.write_text(json.dumps({"decision": report.decision.value, "reason": report.reason,
                                         "original_ms": report.original_ms, "tuned_ms": report.tuned_ms,
-                                        "wall_s": report.wall_s, "configs": rows,
+                                        "wall_s": report.wall_s, "seconds": report.seconds,
+                                        "notes": report.notes, "configs": rows,
                                         "winners": {k: c.label for k, c in report.winners.items()},
                                         "comparison": None if report.comparison is None else {
                                             "speedup": report.comparison.speedup,
