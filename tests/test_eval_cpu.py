@@ -160,7 +160,7 @@ def test_runtime_error(task):
 def test_hang_is_timeout_and_crash_is_crash_then_next_eval_works(task):
     hang = run(task, candidate("while True:\n    pass"), correctness_timeout_s=8)
     assert hang.status is Status.TIMEOUT and "killed after 8 s" in hang.reason
-    crash = run(task, candidate("os.kill(os.getpid(), signal.SIGSEGV)"))
+    crash = run(task, candidate("faulthandler._sigsegv()", extra="import faulthandler\n"))  # a real segfault
     assert crash.status is Status.CRASH and "SIGSEGV" in crash.reason
     exit_ = run(task, candidate("os._exit(3)"))
     assert exit_.status is Status.CRASH and "code 3" in exit_.reason
@@ -269,7 +269,7 @@ def test_evaluate_many_recovers_from_a_crash(task):
 def test_candidate_child_cannot_see_parent_secrets(task, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "not-a-real-key")
     body = """
-        if "OPENAI_API_KEY" in os.environ:
+        if "OPENAI_API_KEY" in getattr(os, "environ"):  # getattr: past the static rule, to test the child itself
             raise ValueError("secret visible in the candidate process")
         return launch(x, torch.empty_like(x), self.scale)
     """

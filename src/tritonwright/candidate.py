@@ -301,6 +301,33 @@ def _rule_reference_access(facts: ModuleFacts, ctx: CheckContext) -> Iterator[Vi
             yield Violation("reference-access", node.lineno, "uses the reference class Model", rationale)
 
 
+_ESCAPE_MODULES = {"socket", "ctypes", "subprocess", "multiprocessing", "pty", "resource", "mmap",
+                   "shutil", "tempfile", "urllib", "http", "ssl", "requests", "httpx"}  # reach outside the process
+_ESCAPE_CALLS = ("os.system", "os.popen", "os.exec", "os.spawn", "os.posix_spawn", "os.fork", "os.kill",
+                 "os.killpg", "os.setsid", "os.setpgid", "os.remove", "os.unlink", "os.rename", "os.replace",
+                 "os.open", "os.write", "os.chdir", "os.environ", "os.getenv", "os.putenv", "os.dup",
+                 "os.pipe", "os.getppid", "os.listdir", "os.scandir", "os.walk")  # prefixes: os.execv, ...
+
+
+def _rule_escape(facts: ModuleFacts, ctx: CheckContext) -> Iterator[Violation]:
+    rationale = RULES_BY_ID["process-escape"].rationale
+    for node in ast.walk(facts.tree):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            mods = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            for m in mods:
+                if m.split(".")[0] in _ESCAPE_MODULES:
+                    yield Violation("process-escape", node.lineno, f"imports {m}", rationale)
+            if isinstance(node, ast.ImportFrom) and node.module == "os":
+                for a in node.names:
+                    if any(f"os.{a.name}".startswith(p) for p in _ESCAPE_CALLS):
+                        yield Violation("process-escape", node.lineno, f"imports os.{a.name}", rationale)
+        elif isinstance(node, ast.Attribute | ast.Name):
+            dotted = facts.resolve(node) or ""
+            if dotted.startswith("os.") and any(dotted == p or dotted.startswith(p) for p in _ESCAPE_CALLS) \
+                    and not isinstance(getattr(node, "ctx", None), ast.Store):
+                yield Violation("process-escape", node.lineno, f"uses {dotted}", rationale)
+
+
 RULES: tuple[Rule, ...] = (
     Rule("model-new", "the harness instantiates ModelNew; without it there is nothing to evaluate",
          _rule_model_new),
@@ -314,6 +341,8 @@ RULES: tuple[Rule, ...] = (
          _rule_patch_attrs),
     Rule("reference-access", "reading the reference module or files lets a candidate copy answers, not compute "
          "them", _rule_reference_access),
+    Rule("process-escape", "shells, sockets, raw memory, signals and files reach outside the sandboxed process: a "
+         "kernel needs none of them", _rule_escape),
 )
 RULES_BY_ID = {r.id: r for r in RULES}
 

@@ -16,6 +16,8 @@ from typing import Any
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from tritonwright.eval.provenance import PROV
+
 
 @dataclass
 class LaunchLog:
@@ -47,6 +49,8 @@ def _wrap_run(cls: type) -> None:
     def run(self: Any, *args: Any, **kwargs: Any) -> Any:
         if not kwargs.get("warmup", False):
             LOG.launches[_kernel_name(self)] += 1
+            if not in_triton():  # a launch from inside another's run (autotuner) was already seen
+                PROV.on_launch(self, args, kwargs)
         _STATE.depth = getattr(_STATE, "depth", 0) + 1
         try:
             return original(self, *args, **kwargs)
@@ -97,23 +101,96 @@ def install_launch_hooks(interpret: bool, pin_autotune: bool) -> None:
     if pin_autotune:
         LOG.pin_active = True
         _wrap_autotuner()
+    install_escape_guards()
+
+
+CANDIDATE_MODULE_PREFIX = "tritonwright_candidate"  # the module names candidates are imported under (loading)
+# Process escapes a candidate's own code may not make at run time (the static rule rejects the plain spellings;
+# these catch getattr(os, "sys" + "tem") and the like). Triton and torch still may: ptxas runs as a subprocess.
+_GUARDED_OS = ("system", "popen", "kill", "killpg", "fork", "forkpty", "execv", "execve", "execvp", "execvpe",
+               "execl", "execle", "execlp", "execlpe", "spawnv", "spawnve", "spawnvp", "spawnvpe", "posix_spawn",
+               "posix_spawnp", "setsid", "getppid")
+
+
+def _from_candidate() -> bool:
+    """Whether the code calling the guarded function belongs to a candidate module."""
+    import sys
+
+    frame = sys._getframe(2)
+    return str(frame.f_globals.get("__name__", "")).startswith(CANDIDATE_MODULE_PREFIX)
+
+
+def _guard(owner: Any, attr: str, what: str) -> None:
+    original = getattr(owner, attr, None)
+    if original is None or getattr(original, "_tritonwright_guard", False):
+        return
+
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        if _from_candidate():
+            raise PermissionError(f"{what} is not allowed in a candidate: a kernel needs no processes, sockets "
+                                  "or raw memory")
+        return original(*args, **kwargs)
+
+    guarded._tritonwright_guard = True  # type: ignore[attr-defined]
+    setattr(owner, attr, guarded)
+
+
+def install_escape_guards() -> None:
+    """Before the candidate is imported: shells, processes, signals to others, sockets and ctypes libraries
+    fail when the candidate's own code calls them."""
+    import ctypes
+    import os
+    import socket
+    import subprocess
+
+    for name in _GUARDED_OS:
+        _guard(os, name, f"os.{name}")
+    # Classes keep being classes (libraries subclass them): their constructors are guarded instead.
+    _guard(subprocess.Popen, "__init__", "subprocess")
+    for name in ("run", "call", "check_call", "check_output", "getoutput", "getstatusoutput"):
+        _guard(subprocess, name, f"subprocess.{name}")
+    _guard(socket.socket, "__init__", "socket.socket")
+    _guard(socket, "create_connection", "socket.create_connection")
+    _guard(ctypes.CDLL, "__init__", "ctypes.CDLL")
+
+
+def install_late_hooks() -> None:
+    """After a candidate is imported: Inductor's kernels (an Inductor seed keeps some as it wrote them) launch
+    through its own autotuner, not JITFunction.run; count those launches too when the candidate loaded it."""
+    import sys
+
+    module = sys.modules.get("torch._inductor.runtime.triton_heuristics")
+    cls = getattr(module, "CachingAutotuner", None) if module is not None else None
+    if cls is not None:
+        _wrap_run(cls)
 
 
 # Factory ops whose memory is uninitialised; their results are poisoned while the candidate runs.
 _EMPTY_OPS = {"aten::empty.memory_format", "aten::empty_like", "aten::empty_strided", "aten::new_empty",
-              "aten::new_empty_strided", "aten::empty.names"}
-# Ops that move or view data but compute nothing: not counted as "non-Triton compute".
-_NON_COMPUTE_PREFIXES = (
-    "aten::empty", "aten::new_empty", "aten::zeros", "aten::ones", "aten::full", "aten::fill", "aten::zero_",
-    "aten::view", "aten::_unsafe_view", "aten::reshape", "aten::as_strided", "aten::expand", "aten::permute",
-    "aten::transpose", "aten::t", "aten::squeeze", "aten::unsqueeze", "aten::slice", "aten::select",
-    "aten::alias", "aten::detach", "aten::clone", "aten::copy_", "aten::_to_copy", "aten::contiguous",
-    "aten::lift_fresh", "aten::stride", "aten::size", "aten::sym_", "aten::is_contiguous", "aten::split",
-    "aten::chunk", "aten::unbind", "aten::flatten", "aten::unflatten", "aten::_reshape_alias", "aten::arange",
-    "aten::resize_", "aten::set_", "aten::item", "aten::_local_scalar_dense", "aten::scalar_tensor",
-    "aten::narrow", "aten::diagonal", "aten::movedim", "aten::split_with_sizes", "aten::_has_compatible",
-    "aten::record_stream", "aten::numpy_T", "aten::unfold", "aten::is_same_size",
-)
+              "aten::new_empty_strided", "aten::empty.names", "aten::empty_permuted"}
+# Ops that move or view data but compute nothing: not counted as "non-Triton compute". Matched on the op's
+# base name exactly (`aten::t` is transpose; a prefix match would also let tanh, threshold and tril through).
+_NON_COMPUTE = frozenset({
+    "aten::empty", "aten::empty_like", "aten::empty_strided", "aten::empty_permuted", "aten::new_empty",
+    "aten::new_empty_strided", "aten::zeros", "aten::zeros_like", "aten::new_zeros", "aten::ones",
+    "aten::ones_like", "aten::new_ones", "aten::full", "aten::full_like", "aten::new_full", "aten::fill_",
+    "aten::zero_", "aten::view", "aten::_unsafe_view", "aten::reshape", "aten::as_strided", "aten::expand",
+    "aten::expand_as", "aten::permute", "aten::transpose", "aten::t", "aten::squeeze", "aten::unsqueeze",
+    "aten::slice", "aten::select", "aten::alias", "aten::detach", "aten::clone", "aten::copy_", "aten::_to_copy",
+    "aten::contiguous", "aten::lift_fresh", "aten::lift_fresh_copy", "aten::stride", "aten::size",
+    "aten::is_contiguous", "aten::split", "aten::chunk", "aten::unbind", "aten::flatten", "aten::unflatten",
+    "aten::_reshape_alias", "aten::arange", "aten::resize_", "aten::set_", "aten::item",
+    "aten::_local_scalar_dense", "aten::scalar_tensor", "aten::narrow", "aten::diagonal", "aten::movedim",
+    "aten::split_with_sizes", "aten::record_stream", "aten::numpy_T", "aten::unfold", "aten::is_same_size",
+    "aten::view_as", "aten::to", "aten::t_", "aten::transpose_", "aten::squeeze_", "aten::unsqueeze_",
+})
+_NON_COMPUTE_FAMILIES = ("aten::sym_", "aten::_has_compatible")  # whole families of shape queries
+
+
+def is_compute(name: str) -> bool:
+    """Whether a dispatched op computes (by its base name, exactly: `aten::tanh.default` -> aten::tanh)."""
+    base = name.split(".", 1)[0]
+    return base not in _NON_COMPUTE and not base.startswith(_NON_COMPUTE_FAMILIES)
 
 
 def _poison(t: torch.Tensor) -> None:
@@ -135,13 +212,20 @@ class CandidateMode(TorchDispatchMode):
         self.ops: Counter[str] = Counter()
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        name = func.name()
+        grown_from = args[0].numel() if name == "aten::resize_" and args and isinstance(args[0], torch.Tensor) \
+            else None
         result = func(*args, **(kwargs or {}))
         if in_triton():  # the interpreter's own tensor traffic is part of a Triton kernel
             return result
-        name = func.name()
+        if self.poison and grown_from is not None and isinstance(result, torch.Tensor) \
+                and result.numel() > grown_from and result.is_contiguous():
+            with torch.no_grad():  # the elements resize_ added are uninitialised memory, as empty's are
+                _poison(result.view(-1)[grown_from:])
         if self.poison and name in _EMPTY_OPS and isinstance(result, torch.Tensor):
             with torch.no_grad():
                 _poison(result)
-        if self.record and not name.startswith(_NON_COMPUTE_PREFIXES):
+        PROV.on_op(name, args, kwargs or {}, result)
+        if self.record and is_compute(name):
             self.ops[name.removeprefix("aten::")] += 1
         return result

@@ -53,7 +53,7 @@ class EvalConfig:
     min_runs: int = 100  # the floor: quartiles need enough samples
     budget_ms: float = 1000.0  # stop adding runs after this much measured time (when min_runs is met)
     max_runs: int = 2000  # cap for very short kernels
-    load_timeout_s: float = 180.0  # import + construct; Triton/torch imports alone take seconds
+    load_timeout_s: float = 60.0  # import + construct: children start with torch/triton imported; a hang is TIMEOUT
     correctness_timeout_s: float = 300.0  # first call compiles kernels; interpreter runs are slow on CPU
     timing_timeout_s: float = 300.0  # torch.compile of a baseline can take minutes
     cache_dir: str | None = None  # baseline cache; None: $TRITONWRIGHT_CACHE_DIR or ~/.cache/tritonwright
