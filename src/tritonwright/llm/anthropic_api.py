@@ -39,6 +39,14 @@ class AnthropicBackend:
     def secrets(self) -> tuple[str, ...]:
         return (self._api_key,)
 
+    def list_models(self, timeout_s: float) -> list[str]:
+        """The model listing (GET /v1/models): costs no tokens, proves the URL and the key work."""
+        try:
+            page = self._client.models.list(timeout=timeout_s)
+        except anthropic.APIError as exc:
+            raise self._classify(exc, timeout_s) from None
+        return [m.id for m in page.data]
+
     def send(self, request: BackendRequest) -> RawReply:
         system = "\n\n".join(m.content for m in request.messages if m.role == "system")
         turns = [{"role": m.role, "content": m.content} for m in request.messages if m.role != "system"]

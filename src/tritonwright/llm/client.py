@@ -12,7 +12,13 @@ from dataclasses import dataclass, field
 
 from tritonwright.llm.backend import Backend, BackendRequest, RawReply
 from tritonwright.llm.cache import ResponseCache, cache_key
-from tritonwright.llm.errors import FailureKind, LLMAuthError, LLMModelNotFoundError, ProviderCallError
+from tritonwright.llm.errors import (
+    FailureKind,
+    LLMAuthError,
+    LLMModelNotFoundError,
+    LLMUnreachableError,
+    ProviderCallError,
+)
 from tritonwright.llm.fences import has_unclosed_fence
 from tritonwright.llm.keys import redact
 from tritonwright.llm.pricing import Price, call_cost_usd
@@ -40,6 +46,12 @@ class ClientSettings:
             raise ValueError("timeout_s must be positive")
         if self.max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
+
+
+# The check before the first task: a models listing answers in well under a second when the server is up;
+# 10 s rides out a slow TLS handshake or a cold proxy, and a dead URL fails in seconds instead of minutes.
+PREFLIGHT_TIMEOUT_S = 10.0
+MODELS_NAMED = 8  # a "model not found" message names this many of the server's models: enough to spot a typo
 
 
 def truncation_reason(raw: RawReply) -> str | None:
@@ -106,6 +118,32 @@ class LLMClient:
             self.cache.put(ckey, reply)
         return reply
 
+    def check(self, timeout_s: float = PREFLIGHT_TIMEOUT_S) -> str:
+        """One cheap request before the first task (the server's model listing, no tokens): raises
+        LLMUnreachableError (connection refused, DNS, timeout, 5xx), LLMAuthError (key refused) or, for an
+        openai-compatible server that lists its models, LLMModelNotFoundError. Backends with nothing to reach
+        (replay, manual) have no `list_models` and pass. Returns a line saying what was checked."""
+        lister = getattr(self.backend, "list_models", None)
+        if lister is None:
+            return f"{self.name}: nothing to check (no server)"
+        where = f"{self.backend.kind} {self.backend.endpoint}"
+        try:
+            ids = lister(timeout_s)
+        except ProviderCallError as exc:
+            detail = self._scrub(str(exc))
+            if exc.kind is FailureKind.AUTH:
+                raise LLMAuthError(f"{where} refused the API key ({detail}); check {self.backend.key_hint}"
+                                   ) from None
+            if exc.kind in (FailureKind.CONNECTION, FailureKind.TIMEOUT, FailureKind.SERVER):
+                raise LLMUnreachableError(f"{where} did not answer the check before the first task ({detail}, "
+                                          f"{timeout_s:g} s limit): is the server up and the URL right?") from None
+            # 404/405/429 on the listing: the server is there and took the key, it just lists nothing
+            return f"{where}: reachable (no model listing: {detail})"
+        if self.backend.kind == "openai-compatible" and ids and self.backend.model not in ids:
+            raise LLMModelNotFoundError(f"{where} does not serve model {self.backend.model!r}; it lists "
+                                        f"{', '.join(ids[:MODELS_NAMED])}{' ...' if len(ids) > MODELS_NAMED else ''}")
+        return f"{where}: reachable, {len(ids)} models listed"
+
     # -- one logical call: a first request and at most one concise retry ---------------------------------
 
     def _call(self, msgs: tuple[Message, ...], params: CallParams, key: CallKey | None) -> LLMReply:
@@ -166,6 +204,10 @@ class LLMClient:
         if exc.kind is FailureKind.NOT_FOUND:
             raise LLMModelNotFoundError(f"{where} does not know model {self.backend.model!r} ({detail}); check "
                                         "the model name and base URL of the LLM spec") from None
+        if exc.kind is FailureKind.CONNECTION:
+            # the server went away after the check: no prompt can fix that, so the run stops (resumable)
+            # instead of spending repair rounds on the same refused connection
+            raise LLMUnreachableError(f"{where} stopped answering ({detail}, {tries} attempts)") from None
         if exc.kind is FailureKind.CONTEXT_LENGTH:
             return self._reply(ReplyStatus.CONTEXT_LENGTH, exchanges, attempts, notes, start,
                                error=f"prompt does not fit the model's context window ({detail})",

@@ -23,6 +23,11 @@ class LLMModelNotFoundError(UserInputError):
     """The server does not know the model (404): a typo in the spec or a wrong base URL."""
 
 
+class LLMUnreachableError(UserInputError):
+    """The provider cannot be reached (connection refused, DNS, timeout, 5xx) before or during a run: a wrong
+    URL or a dead server. It stops the run (resumable) instead of spending repair rounds on it."""
+
+
 class FailureKind(str, Enum):
     """How a provider request failed; decided where the client's exception type is known."""
 

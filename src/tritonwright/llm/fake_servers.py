@@ -65,8 +65,9 @@ class FakeLLMServer:
     """`with FakeLLMServer("openai") as server:` then point a client at `server.base_url`. Answers are
     taken from the script in order; with the script empty it answers 500 "no scripted answer"."""
 
-    def __init__(self, api: Api) -> None:
+    def __init__(self, api: Api, models: list[str] | None = None) -> None:
         self.api = api
+        self.models = models  # GET .../models lists these; None answers 404 (a server without a listing)
         self.requests: list[SeenRequest] = []
         self._script: deque[Scripted] = deque()
         self._lock = threading.Lock()
@@ -92,6 +93,18 @@ class FakeLLMServer:
             if self._script:
                 return self._script.popleft()
         return Scripted(status=500, body={"error": {"message": "no scripted answer", "type": "server_error"}})
+
+    def _listing(self, path: str) -> tuple[int, dict[str, Any]]:
+        """The answer to GET /v1/models in the API's own shape, or 404 when no models were given."""
+        if not path.rstrip("/").endswith("/models") or self.models is None:
+            return 404, {"error": {"message": f"no route {path}", "type": "not_found_error"}}
+        if self.api == "openai":
+            return 200, {"object": "list", "data": [{"id": m, "object": "model", "created": 0, "owned_by": "fake"}
+                                                     for m in self.models]}
+        data = [{"id": m, "type": "model", "display_name": m, "created_at": "2025-01-01T00:00:00Z"}
+                for m in self.models]
+        return 200, {"data": data, "has_more": False, "first_id": data[0]["id"] if data else None,
+                     "last_id": data[-1]["id"] if data else None}
 
     def _done(self) -> None:
         with self._lock:
@@ -122,6 +135,18 @@ class FakeLLMServer:
                     pass  # the client gave up waiting (a timeout test)
                 finally:
                     server._done()
+
+            def do_GET(self) -> None:  # noqa: N802 - the name http.server dispatches to
+                with server._lock:
+                    server.requests.append(SeenRequest(path=self.path, headers={k.lower(): v for k, v in
+                                                                                self.headers.items()}, body={}))
+                status, body = server._listing(self.path)
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - base class signature
                 return

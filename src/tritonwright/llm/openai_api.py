@@ -92,6 +92,14 @@ class OpenAIBackend:
                 adaptations += 1
                 log.info("%s: model refused parameter %r; sending the request without it", self.model, param)
 
+    def list_models(self, timeout_s: float) -> list[str]:
+        """The server's model listing (GET /models): costs no tokens, proves the URL and the key work."""
+        try:
+            page = self._client.models.list(timeout=timeout_s)
+        except openai.APIError as exc:
+            raise self._classify(exc, timeout_s) from None
+        return [m.id for m in page.data]
+
     def _send_once(self, request: BackendRequest) -> RawReply:
         messages = [{"role": m.role, "content": m.content} for m in request.messages]
         try:
