@@ -1,4 +1,5 @@
-"""The reports opened in a real headless Chromium: the timeline and the charts are there and rendered.
+"""The reports opened in a real headless Chromium: the timeline and the charts are there and rendered, with
+no script error, failed resource or console error/warning on the page.
 
 A copy of each page gets a probe script that, once the page has loaded, writes what the browser laid out
 (image natural sizes, table sizes) into the DOM, which --dump-dom then prints. The report itself carries no
@@ -28,11 +29,21 @@ BROWSER_TIMEOUT_S = 90  # a cold headless start takes a few seconds; this bounds
 VIRTUAL_TIME_MS = 5000  # lets load-time work (image decode, the probe) finish before the dump
 WINDOW = (1280, 2000)  # desktop width, tall enough to hold the header, the chart and the timeline
 
+# In <head>, before anything loads: every script error, failed resource (capture phase) and console.error or
+# console.warn call is collected, so the load probe can report that the page rendered without any.
+WATCH = """<script>
+window.__errors = [];
+window.addEventListener("error", (e) => window.__errors.push(e.message || ("failed to load " + ((e.target && (e.target.src || e.target.href)) || "?"))), true);
+for (const level of ["error", "warn"]) { const orig = console[level]; console[level] = (...a) => { window.__errors.push(level + ": " + a.join(" ")); orig(...a); }; }
+</script>
+"""
+
 PROBE = """<script>
 window.addEventListener("load", () => {
   const box = (el) => { const r = el.getBoundingClientRect(); return {w: r.width, h: r.height}; };
   const facts = {
     images: [...document.images].map((i) => ({id: i.id, complete: i.complete, natural: [i.naturalWidth, i.naturalHeight], box: box(i)})),
+    errors: window.__errors,
     tables: Object.fromEntries([...document.querySelectorAll("table[id]")].map((t) => [t.id, {rows: t.tBodies.length ? t.tBodies[0].rows.length : 0, box: box(t)}])),
   };
   const out = document.createElement("pre");
@@ -57,11 +68,16 @@ def _chromium(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def _probe(page: Path, tmp: Path) -> tuple[str, dict]:
     """The DOM Chromium built from a copy of `page` with the probe, and the probe's facts."""
     probed = page.with_name(page.stem + "-probe.html")
-    probed.write_text(page.read_text(encoding="utf-8").replace("</body>", PROBE + "</body>"), encoding="utf-8")
+    text = page.read_text(encoding="utf-8")
+    assert "<head>" in text and "</body>" in text
+    probed.write_text(text.replace("<head>", "<head>" + WATCH, 1).replace("</body>", PROBE + "</body>"),
+                      encoding="utf-8")
     dom = _chromium(tmp, f"--virtual-time-budget={VIRTUAL_TIME_MS}", "--dump-dom", probed.as_uri()).stdout
     found = re.search(r'<pre id="probe">(.*?)</pre>', dom, flags=re.S)
     assert found, "the probe did not run: the page did not load"
-    return dom, json.loads(html.unescape(found.group(1)))
+    facts = json.loads(html.unescape(found.group(1)))
+    assert facts["errors"] == [], f"console or load errors in {page.name}: {facts['errors']}"
+    return dom, facts
 
 
 def _rendered(image: dict) -> bool:

@@ -8,7 +8,8 @@ import sys
 import typer
 from rich.console import Console
 
-from tritonwright.errors import UserInputError
+from tritonwright import __version__
+from tritonwright.errors import UserInputError, one_line
 
 app = typer.Typer(
     name="tritonwright",
@@ -29,9 +30,17 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"tritonwright {__version__}")
+        raise typer.Exit(0)
+
 
 @app.callback()
-def _root() -> None:
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit"),
+) -> None:
     """Write, check and tune Triton kernels for PyTorch models in the KernelBench format."""
 
 
@@ -40,11 +49,12 @@ for _name in COMMAND_MODULES:
 
 
 def main() -> None:
-    """Run the CLI; user mistakes become one red line and exit code 2, never a traceback."""
+    """Run the CLI; user mistakes become one red line and exit code 2, never a traceback. A message that
+    carries a traceback (a task's get_inputs() raising in a child) is cut to its file, function and error."""
     try:
         app()
     except UserInputError as exc:
         console = Console(stderr=True)
         console.print("[red]error:[/red] ", end="")
-        console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
+        console.print(one_line(str(exc)), markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)

@@ -95,8 +95,14 @@ class AttemptRecord:
 
 
 class RunStore:
-    def __init__(self, root: str | Path = "runs") -> None:
+    def __init__(self, root: str | Path = "runs", create: bool = True) -> None:
+        """Open the run store in `root`; `create=False` (runs, show, export: commands that only read) refuses
+        a folder that holds no store instead of making an empty one."""
         self.root = Path(root)
+        if not create and not (self.root / "runs.sqlite").is_file():
+            why = "does not exist" if not self.root.exists() else "holds no run store (runs.sqlite)"
+            raise UserInputError(f"--out {root}: the folder {why}; pass the folder a run wrote "
+                                 "(optimize/batch --out, default runs)")
         self.root.mkdir(parents=True, exist_ok=True)
         self.db_path = self.root / "runs.sqlite"
         # One connection shared by a batch's task threads; the lock serializes them (the driver is the only
@@ -186,6 +192,14 @@ class RunStore:
 
     def finish_task(self, run_id: str, key: str, status: str, **fields: Any) -> None:
         self.update_task(run_id, key, status=status, finished=_now(), **fields)
+
+    def stop_running(self, run_id: str, status: str, error: str) -> list[str]:
+        """Tasks of a run still marked `running` (the run stopped under them: Ctrl-C, a setup error) get
+        `status` and `error`; returns their keys. A resumed batch redoes them (it skips done and failed)."""
+        keys = [t["key"] for t in self.tasks(run_id) if t["status"] == "running"]
+        for key in keys:
+            self.finish_task(run_id, key, status, error=error)
+        return keys
 
     def tasks(self, run_id: str) -> list[dict[str, Any]]:
         # Tasks of a batch run concurrently, so start order is not stable: list them in natural key order.

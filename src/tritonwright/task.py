@@ -95,11 +95,12 @@ def _apply_overrides(source: str, tree: ast.Module, overrides: dict[str, str], p
             known = ", ".join(sorted(consts)) or "none"
             raise TaskError(f"{path}: --set {name}: no module-level constant named {name!r} (constants: {known})")
         try:
-            ast.literal_eval(value)
+            new_value = ast.literal_eval(value)
         except (ValueError, SyntaxError):
             raise TaskError(f"{path}: --set {name}={value}: value must be a Python literal (number, string, "
                             "tuple)") from None
         node = consts[name]
+        _check_like(path, name, value, new_value, node)
         assert node.end_lineno is not None and node.end_col_offset is not None
         edits.append((node.lineno, node.col_offset, node.end_lineno, node.end_col_offset, value))
     # Apply from the end so earlier offsets stay valid.
@@ -109,6 +110,23 @@ def _apply_overrides(source: str, tree: ast.Module, overrides: dict[str, str], p
         new = first[:col].decode() + value + last[end_col:].decode()
         lines[lineno - 1:end_lineno] = [new]
     return "".join(lines)
+
+
+def _check_like(path: str, name: str, text: str, new: object, node: ast.expr) -> None:
+    """A size stays a size: a constant the task wrote as a positive integer (batch_size = 16) takes only a
+    positive integer, a number only a number, so `--set batch_size=-1` or `dim=4.5` fails here, in one line,
+    instead of deep inside get_inputs()."""
+    try:
+        old = ast.literal_eval(node)
+    except (ValueError, SyntaxError, TypeError):
+        return  # an expression (dim = 4 * 1024): its kind is not known without running it
+    if isinstance(old, bool) or isinstance(new, bool):
+        return
+    if isinstance(old, int) and old > 0 and not (isinstance(new, int) and new > 0):
+        raise TaskError(f"{path}: --set {name}={text}: the task sets {name} = {old}, a size: expected a whole "
+                        "number >= 1")
+    if isinstance(old, int | float) and not isinstance(new, int | float):
+        raise TaskError(f"{path}: --set {name}={text}: the task sets {name} = {old}: expected a number")
 
 
 def check_task_source(source: str, path: str) -> ast.Module:

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from tritonwright import options as opts
 from tritonwright.candidate import read_candidate
 from tritonwright.eval.runner import evaluate
 from tritonwright.eval.types import EvalConfig, EvalResult, Status
@@ -75,12 +76,12 @@ def render_verdict(result: EvalResult, console: Console) -> None:
 def eval_command(
     task: Annotated[Path, typer.Argument(help="Task file (KernelBench format: Model, get_inputs, get_init_inputs)")],
     candidate: Annotated[Path, typer.Argument(help="Candidate file defining class ModelNew with Triton kernels")],
-    device: Annotated[str, typer.Option(help="auto | cuda | cpu (cpu: Triton interpreter, no timing)")] = "auto",
+    device: opts.Device = opts.DEVICE_DEFAULT,
     trials: Annotated[int, typer.Option(min=1, help="Correctness trials, each with fresh inputs")] = 3,
-    atol: Annotated[float | None, typer.Option(help="Absolute tolerance (default per dtype)")] = None,
-    rtol: Annotated[float | None, typer.Option(help="Relative tolerance (default per dtype)")] = None,
+    atol: opts.Atol = None,
+    rtol: opts.Rtol = None,
     strict: Annotated[bool, typer.Option(help="Reject any non-Triton compute in forward")] = False,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a task constant: NAME=VALUE")] = None,
+    set_: opts.Set = None,
     seed: Annotated[int, typer.Option(help="Base seed for weights and inputs")] = 42,
     no_baselines: Annotated[bool, typer.Option("--no-baselines", help="Skip eager/torch.compile timing")] = False,
     compile_mode: Annotated[str, typer.Option(help="torch.compile mode of the baseline")] = "default",

@@ -61,6 +61,7 @@ class GpuSpec:
     aliases: tuple[str, ...] = ()
     device_names: tuple[str, ...] = ()
     source: str = ""
+    note: str = ""  # why this spec stands for the target when none was detected (a CPU run); shown in prompts
 
     @property
     def cc(self) -> tuple[int, int]:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import shlex
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,7 +18,9 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from tritonwright.errors import UserInputError
+from tritonwright import options as opts
+from tritonwright.environment import run_environment
+from tritonwright.errors import UserInputError, one_line
 from tritonwright.eval.runner import resolve_device
 from tritonwright.eval.types import EvalConfig
 from tritonwright.executors.factory import open_pool
@@ -30,6 +35,7 @@ from tritonwright.pipeline.runner import (
     RunSettings,
     Session,
     TaskEntry,
+    attach_candidates,
     discover,
     select,
     start_candidate,
@@ -56,6 +62,9 @@ class LiveEvents:
         self.t0 = time.monotonic()
         self.live: Live | None = None
         self._lock = threading.Lock()
+        self.store: RunStore | None = None  # set once the run exists: finished steps' outcomes are read from it
+        self.run_id = ""
+        self._shown: dict[str, int] = {}  # per task: attempts already printed above the live view
 
     def _table(self) -> Table:
         t = Table.grid(padding=(0, 2))
@@ -77,9 +86,28 @@ class LiveEvents:
         if self.live is not None:
             self.live.update(self._table())
 
+    def outcomes(self, task_key: str) -> None:
+        """Print the task's steps that finished since the last call (stage, decision, full reason), so they
+        stay on screen above the live view (which shows only what runs now)."""
+        if self.store is None or not self.run_id:
+            return
+        try:
+            attempts = self.store.attempts(self.run_id, task_key)
+        except Exception:  # noqa: BLE001 - the live view never stops a run
+            return
+        with self._lock:
+            new = attempts[self._shown.get(task_key, 0):]
+            self._shown[task_key] = len(attempts)
+        for a in new:
+            ms = "" if a.median_ms is None else f", {a.median_ms:.4f} ms"
+            why = one_line(a.decision_reason or a.reason or "")
+            console.print(f"[{time.monotonic() - self.t0:7.1f} s] {task_key}: {a.stage} ({a.origin}): "
+                          f"{a.decision}{ms}" + (f": {why}" if why else ""), markup=False, highlight=False)
+
     def step(self, task_key: str, text: str) -> None:
         with self._lock:
             self.active[task_key] = text
+        self.outcomes(task_key)
         if self.quiet or self.live is None:
             console.print(f"[{time.monotonic() - self.t0:7.1f} s] {task_key}: {text}", highlight=False)
         else:
@@ -90,6 +118,7 @@ class LiveEvents:
             self.bests[task_key] = speedup
 
     def finished(self, task_key: str) -> None:
+        self.outcomes(task_key)
         with self._lock:
             self.active.pop(task_key, None)
             self.done += 1
@@ -122,10 +151,6 @@ def _stages(value: str | None) -> tuple[str, ...]:
     if bad:
         raise UserInputError(f"--stages: unknown stage(s) {', '.join(bad)}; valid: {', '.join(STAGES)}")
     return names
-
-
-FLOOR_STOP_HELP = ("Skip the remaining stages and the tuner once the best is within this fraction of the task's "
-                   "speed-of-light floor (GPU); 0 turns it off")
 
 
 def _choice(flag: str, value: str | None, valid: tuple[str, ...]) -> None:
@@ -200,34 +225,65 @@ def _summary(store: RunStore, run_id: str) -> None:
         table.add_row(t["key"], t["status"], "-" if best.get("median_ms") is None else f"{best['median_ms']:.4f}",
                       fx(best.get("speedup_eager")), fx(best.get("speedup_compiled")),
                       "-" if t["wall_s"] is None else f"{t['wall_s']:.1f}",
-                      str(store.task_dir(run_id, t["key"])) if t["status"] == "done" else (t["error"] or "").split("\n")[0][:80])
+                      str(store.task_dir(run_id, t["key"])) if t["status"] == "done"
+                      else (t["error"] or "").split("\n")[0])
     console.print(table)
+
+
+def resume_command(kind: str, target: Path, run_id: str, out: Path) -> str:
+    """The exact command that continues a run (what a stopped run prints)."""
+    return shlex.join(["tritonwright", kind, str(target), "--resume", run_id, "--out", str(out)])
+
+
+@contextmanager
+def run_guard(store: RunStore, run_id: str, resume: str) -> Iterator[None]:
+    """A run never stays `running` when it stops early: Ctrl-C marks it (and its tasks in flight)
+    `interrupted`, a run-level error (unreachable LLM, no healthy GPU, a setup mistake) `failed`; both print
+    the exact --resume command. Tasks in flight are marked `interrupted`, so the resumed run redoes them."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        store.stop_running(run_id, "interrupted", "the run was interrupted (Ctrl-C) while this task ran")
+        store.finish_run(run_id, "interrupted")
+        console.print(f"interrupted: run {run_id} kept; continue with: {resume}", markup=False, highlight=False)
+        raise typer.Exit(130) from None  # 128 + SIGINT, what a shell reports for Ctrl-C
+    except (UserInputError, PoolUnavailable) as exc:
+        line = one_line(str(exc))
+        store.stop_running(run_id, "interrupted", f"the run stopped: {line}")
+        store.finish_run(run_id, "failed")
+        raise UserInputError(f"{line} (run {run_id} marked failed; once fixed, continue with: {resume})"
+                             ) from None
+
+
+def _record_env(store: RunStore, run_id: str, session: Session, sources: dict[str, Path | None]) -> None:
+    """The run's environment (versions, device, prompt GPU spec and why, precision, --set, commits), kept
+    beside what the pool records, for reports and `export`."""
+    env = store.run(run_id).get("env") or {}
+    store.set_run_env(run_id, env | run_environment(session.device, session.gpu.name, session.gpu_note,
+                                                    session.settings.overrides, sources))
 
 
 def optimize_command(
     task: Annotated[Path, typer.Argument(help="Task file (KernelBench format)")],
     from_: Annotated[Path | None, typer.Option("--from", help="Start from this ModelNew candidate")] = None,
-    llm: Annotated[str | None, typer.Option(help="LLM spec, e.g. openai:gpt-5, anthropic:claude-sonnet-4-5, "
-                                                 "replay:PATH, manual")] = None,
-    gpu: Annotated[str | None, typer.Option(help="GPU spec name for prompts (default: detect)")] = None,
-    stages: Annotated[str | None, typer.Option(help="Comma-separated stages, or none (default: all four)")] = None,
-    style: Annotated[str, typer.Option(help="compact | verbose stage prompts")] = "compact",
-    kind: Annotated[str | None, typer.Option(help="single | fusion | network (default: detect)")] = None,
-    max_repairs: Annotated[int, typer.Option(min=0)] = DEFAULT_MAX_REPAIRS,
-    threshold: Annotated[float, typer.Option(min=0.0, help="Minimum significant gain to keep a change")] =
-    DEFAULT_THRESHOLD,
-    floor_stop: Annotated[float, typer.Option(min=0.0, help=FLOOR_STOP_HELP)] = DEFAULT_FLOOR_STOP,
-    out: Annotated[Path, typer.Option(help="Run store folder")] = Path("runs"),
-    device: Annotated[str, typer.Option(help="auto | cuda | cpu")] = "auto",
-    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a task constant: NAME=VALUE")] = None,
-    profile: Annotated[bool, typer.Option(help="Guide stages with ncu metrics (GPU)")] = True,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Ask the LLM again even when cached")] = False,
-    resume: Annotated[str | None, typer.Option(help="Continue this run id")] = None,
-    quiet: Annotated[bool, typer.Option(help="Log lines only, no live view")] = False,
-    atol: Annotated[float | None, typer.Option(help="Absolute tolerance (default per dtype)")] = None,
-    rtol: Annotated[float | None, typer.Option(help="Relative tolerance (default per dtype)")] = None,
-    candidates: Annotated[int, typer.Option(min=1, max=16, help="LLM answers per seed/stage prompt; the best "
-                                                                "correct one competes")] = 1,
+    llm: opts.Llm = None,
+    gpu: opts.Gpu = None,
+    stages: opts.Stages = None,
+    style: opts.Style = "compact",
+    kind: opts.Kind = None,
+    max_repairs: opts.MaxRepairs = DEFAULT_MAX_REPAIRS,
+    threshold: opts.Threshold = DEFAULT_THRESHOLD,
+    floor_stop: opts.FloorStop = DEFAULT_FLOOR_STOP,
+    out: opts.Out = opts.OUT_DEFAULT,
+    device: opts.Device = opts.DEVICE_DEFAULT,
+    set_: opts.Set = None,
+    profile: opts.Profile = True,
+    no_cache: opts.NoCache = False,
+    resume: opts.Resume = None,
+    quiet: opts.Quiet = False,
+    atol: opts.Atol = None,
+    rtol: opts.Rtol = None,
+    candidates: opts.Candidates = 1,
     gpus: Annotated[str | None, typer.Option(help="GPU index to run on (default: the first visible GPU)")] = None,
     start_: Annotated[str | None, typer.Option("--start", help="inductor: start from torch.compile's generated "
                                                "Triton code (the default without --from and --llm); none: never")
@@ -236,8 +292,11 @@ def optimize_command(
     """Optimize one task: seed, repair, four stages, final check; writes best.py and a report."""
     store = RunStore(out)
     if resume:
-        settings = RunSettings.from_dict(store.run(resume)["config"])
+        config = store.run(resume)["config"]
+        settings = RunSettings.from_dict(config)
         run_id = resume
+        recorded_from = (config.get("start") or {}).get("from")
+        from_ = from_ or (Path(recorded_from) if recorded_from else None)  # the --from of the first try
     else:
         settings = _settings(device, llm, gpu, kind, stages, style, max_repairs, threshold, set_, profile,
                              no_cache, atol, rtol, candidates, floor_stop=floor_stop)
@@ -245,7 +304,7 @@ def optimize_command(
     entry = task_entry(task)
     if not entry.path.is_file():
         raise UserInputError(f"{task}: task file not found")
-    start = start_candidate(entry, from_) if not resume else None
+    start = start_candidate(entry, from_) if not resume or from_ is not None else None
     if start_ not in (None, "inductor", "none"):
         raise UserInputError(f"--start {start_}: expected inductor or none")
     if not resume and (start_ == "inductor" or (start is None and not settings.llm and start_ != "none")):
@@ -256,34 +315,35 @@ def optimize_command(
     if start is None and not settings.llm and not resume:
         raise UserInputError("nothing to start from: pass --from CANDIDATE.py (your ModelNew) or --llm SPEC "
                              "(e.g. openai:gpt-5) so one can be written")
-    if not run_id:
-        run_id = store.create_run("optimize", settings.to_dict())
     if gpus is not None and "," in gpus:
         raise UserInputError(f"--gpus {gpus}: optimize runs one task, one job at a time, on one GPU "
                              "(use batch to spread tasks over several)")
     device = resolve_device(settings.device)
     if gpus is not None and device != "cuda":
         raise UserInputError("--gpus needs --device cuda (this is a CPU run)")
-    with LiveEvents(quiet) as events:
+    if not run_id:
+        run_id = store.create_run("optimize", settings.to_dict()
+                                  | {"start": {"from": None if from_ is None else str(from_)}})
+    with run_guard(store, run_id, resume_command("optimize", task, run_id, out)), LiveEvents(quiet) as events:
+        events.store, events.run_id = store, run_id
         # One task runs one job at a time: one worker, on the first visible GPU unless told otherwise.
         pool = _open_pool(store, run_id, settings, "local", (gpus or "0") if device == "cuda" else None, None,
                           None, events)
         try:
             session = _open_session(store, run_id, settings, events, pool)
+            _record_env(store, run_id, session, {"task": entry.path, "candidate": from_})
             if resume and start is None:
                 row = store.task(run_id, entry.key)
-                start = start_candidate(entry, None) if row is None else None
-            try:
-                outcome = session.run_task(entry, start)
-            except PoolUnavailable as exc:
-                raise UserInputError(f"{exc} (the run {run_id} can be resumed with --resume {run_id})") from None
+                start = start_candidate(entry, None) if row is None or row["status"] == "interrupted" else None
+            outcome = session.run_task(entry, start)
         finally:
             pool.close()
     store.finish_run(run_id, "done" if outcome.status == "done" else "failed")
     console.print(f"[bold]{entry.key}[/bold]: {outcome.status}" + (f" ({outcome.error})" if outcome.error else ""),
                   highlight=False)
     if session.gpu_note:
-        console.print(f"GPU: {session.gpu.name} ({session.gpu_note})", highlight=False)
+        console.print(f"GPU: {session.gpu.name} ({session.gpu_note})" if session.device == "cuda"
+                      else f"GPU: {session.gpu_note}", highlight=False)
     _summary(store, run_id)
     for f in outcome.files:
         console.print(f"wrote {f}", highlight=False)
@@ -291,30 +351,35 @@ def optimize_command(
 
 
 def batch_command(
-    folder: Annotated[Path, typer.Argument(help="Folder of tasks (KernelBench layout or name/task.py folders)")],
+    folder: Annotated[Path, typer.Argument(help="Folder of tasks: KernelBench files (N_name.py, under levelK/ "
+                                                "or not) or NAME/task.py folders, each with an optional "
+                                                "NAME/candidate.py to start from")],
+    from_dir: Annotated[Path | None, typer.Option("--from-dir", help="Folder of your ModelNew candidates, one "
+                                                  "per task by name: NAME.py or NAME/candidate.py (NAME: the "
+                                                  "task's file stem or folder)")] = None,
     level: Annotated[int | None, typer.Option(min=1, max=3, help="Only tasks under levelN/")] = None,
     range_: Annotated[str | None, typer.Option("--range", help="A:B over numeric prefixes, inclusive")] = None,
-    first_n: Annotated[int | None, typer.Option(min=1)] = None,
+    first_n: Annotated[int | None, typer.Option(min=1, help="Only the first N tasks (after --level/--range)")
+                       ] = None,
     sample: Annotated[int | None, typer.Option(min=1, help="Pick K tasks at random (with --seed)")] = None,
-    seed: Annotated[int, typer.Option()] = 0,
-    llm: Annotated[str | None, typer.Option(help="LLM spec")] = None,
-    gpu: Annotated[str | None, typer.Option()] = None,
-    stages: Annotated[str | None, typer.Option()] = None,
-    style: Annotated[str, typer.Option()] = "compact",
-    max_repairs: Annotated[int, typer.Option(min=0)] = DEFAULT_MAX_REPAIRS,
-    threshold: Annotated[float, typer.Option(min=0.0)] = DEFAULT_THRESHOLD,
-    floor_stop: Annotated[float, typer.Option(min=0.0, help=FLOOR_STOP_HELP)] = DEFAULT_FLOOR_STOP,
-    out: Annotated[Path, typer.Option(help="Run store folder")] = Path("runs"),
-    device: Annotated[str, typer.Option()] = "auto",
-    set_: Annotated[list[str] | None, typer.Option("--set")] = None,
-    profile: Annotated[bool, typer.Option()] = True,
-    no_cache: Annotated[bool, typer.Option("--no-cache")] = False,
-    resume: Annotated[str | None, typer.Option(help="Continue this run id: finished tasks are not redone")] = None,
-    quiet: Annotated[bool, typer.Option()] = False,
-    atol: Annotated[float | None, typer.Option(help="Absolute tolerance (default per dtype)")] = None,
-    rtol: Annotated[float | None, typer.Option(help="Relative tolerance (default per dtype)")] = None,
-    candidates: Annotated[int, typer.Option(min=1, max=16, help="LLM answers per seed/stage prompt; the best "
-                                                                "correct one competes")] = 1,
+    seed: Annotated[int, typer.Option(help="Random seed of --sample")] = 0,
+    llm: opts.Llm = None,
+    gpu: opts.Gpu = None,
+    stages: opts.Stages = None,
+    style: opts.Style = "compact",
+    max_repairs: opts.MaxRepairs = DEFAULT_MAX_REPAIRS,
+    threshold: opts.Threshold = DEFAULT_THRESHOLD,
+    floor_stop: opts.FloorStop = DEFAULT_FLOOR_STOP,
+    out: opts.Out = opts.OUT_DEFAULT,
+    device: opts.Device = opts.DEVICE_DEFAULT,
+    set_: opts.Set = None,
+    profile: opts.Profile = True,
+    no_cache: opts.NoCache = False,
+    resume: opts.Resume = None,
+    quiet: opts.Quiet = False,
+    atol: opts.Atol = None,
+    rtol: opts.Rtol = None,
+    candidates: opts.Candidates = 1,
     gpus: Annotated[str | None, typer.Option(help="GPU indexes, e.g. 0,1,3 (default: all visible); one "
                                                   "worker per GPU")] = None,
     workers: Annotated[int | None, typer.Option(min=1, help="CPU runs: interpreter workers (default 1); Ray: "
@@ -325,7 +390,10 @@ def batch_command(
     tasks_at_once: Annotated[int | None, typer.Option(min=1, help="Tasks in flight (default: workers + 1, "
                                                                    "twice the workers with an LLM)")] = None,
 ) -> None:
-    """Optimize every task of a folder over all GPUs; resumable with --resume RUN after any kill."""
+    """Optimize every task of a folder over all GPUs; resumable with --resume RUN after any kill.
+
+    Starting points, per task: --from-dir DIR/NAME.py or DIR/NAME/candidate.py, else NAME/candidate.py beside
+    NAME/task.py, else an LLM's answer (--llm), else torch.compile's generated Triton code."""
     store = RunStore(out)
     if resume:
         run = store.run(resume)
@@ -335,6 +403,7 @@ def batch_command(
         folder = Path(entries_cfg.get("folder", folder))
         level, range_, first_n = entries_cfg.get("level"), entries_cfg.get("range"), entries_cfg.get("first_n")
         sample, seed = entries_cfg.get("sample"), entries_cfg.get("seed", 0)
+        from_dir = Path(entries_cfg["from_dir"]) if entries_cfg.get("from_dir") else None
     else:
         settings = _settings(device, llm, gpu, None, stages, style, max_repairs, threshold, set_, profile, no_cache,
                              atol, rtol, candidates, floor_stop=floor_stop)
@@ -342,16 +411,22 @@ def batch_command(
     entries = select(discover(folder, level), range_, first_n, sample, seed)
     if not entries:
         raise UserInputError(f"{folder}: no tasks found (files with class Model and get_inputs, or */task.py)")
+    if from_dir is not None:
+        entries = attach_candidates(entries, from_dir)
     if not run_id:
         cfg = settings.to_dict() | {"batch": {"folder": str(folder), "level": level, "range": range_,
-                                              "first_n": first_n, "sample": sample, "seed": seed}}
+                                              "first_n": first_n, "sample": sample, "seed": seed,
+                                              "from_dir": None if from_dir is None else str(from_dir)}}
         run_id = store.create_run("batch", cfg)
     console.print(f"run {run_id}: {len(entries)} tasks", highlight=False)
     t0 = time.monotonic()
-    with LiveEvents(quiet, total=len(entries)) as events:
+    with run_guard(store, run_id, resume_command("batch", folder, run_id, out)), \
+            LiveEvents(quiet, total=len(entries)) as events:
+        events.store, events.run_id = store, run_id
         pool = _open_pool(store, run_id, settings, executor, gpus, workers, ray_address, events)
         try:
             session = _open_session(store, run_id, settings, events, pool)
+            _record_env(store, run_id, session, {"tasks folder": folder, "candidates folder": from_dir})
             todo = []
             for entry in entries:
                 row = store.task(run_id, entry.key)
@@ -367,9 +442,9 @@ def batch_command(
             # between its jobs; with an LLM tasks mostly wait for replies, so twice as many keep GPUs fed.
             in_flight = tasks_at_once or (2 * ready if session.llm is not None else ready + 1)
             _run_batch(session, todo, in_flight, events, pool)
-        except PoolUnavailable as exc:
+        except PoolUnavailable:
             _record_pool(store, run_id, pool, time.monotonic() - t0)
-            raise UserInputError(f"{exc} (resume later with --resume {run_id})") from None
+            raise
         finally:
             pool.close()
     _record_pool(store, run_id, pool, time.monotonic() - t0)
@@ -420,9 +495,9 @@ def _run_batch(session: Session, todo: list[TaskEntry], in_flight: int, events: 
         tp.shutdown(wait=True, cancel_futures=True)
 
 
-def runs_command(out: Annotated[Path, typer.Option(help="Run store folder")] = Path("runs")) -> None:
+def runs_command(out: opts.Out = opts.OUT_DEFAULT) -> None:
     """List runs."""
-    store = RunStore(out)
+    store = RunStore(out, create=False)
     table = Table()
     for col in ("run", "kind", "status", "created", "tasks"):
         table.add_column(col)
@@ -433,31 +508,37 @@ def runs_command(out: Annotated[Path, typer.Option(help="Run store folder")] = P
     console.print(table)
 
 
-def show_command(run: Annotated[str, typer.Argument()], task: Annotated[str | None, typer.Argument()] = None,
-                 out: Annotated[Path, typer.Option()] = Path("runs")) -> None:
-    """Print the attempt timeline of a run's task(s)."""
-    store = RunStore(out)
+def show_command(run: Annotated[str, typer.Argument(help="Run id (from `tritonwright runs`)")],
+                 task: Annotated[str | None, typer.Argument(help="Task key (default: every task)")] = None,
+                 out: opts.Out = opts.OUT_DEFAULT) -> None:
+    """Print the attempt timeline of a run's task(s); reasons and errors in full, wrapped."""
+    store = RunStore(out, create=False)
     store.run(run)
     keys = [task] if task else [t["key"] for t in store.tasks(run)]
     for key in keys:
-        if store.task(run, key) is None:
+        row = store.task(run, key)
+        if row is None:
             raise UserInputError(f"run {run} has no task {key!r}")
-        table = Table(title=key)
-        for col in ("#", "stage", "origin", "status", "ms", "vs eager", "decision", "reason"):
-            table.add_column(col)
+        table = Table(title=f"{key} ({row['status']})", show_lines=True)
+        for col in ("#", "stage", "origin", "status", "ms", "vs eager", "decision"):
+            table.add_column(col, no_wrap=True)
+        table.add_column("reason", overflow="fold", ratio=1)  # wrapped, never cut: the reason is the point
         for a in store.attempts(run, key):
             table.add_row(str(a.seq), a.stage, a.origin, a.status or "-",
                           "-" if a.median_ms is None else f"{a.median_ms:.4f}",
                           "-" if a.speedup_eager is None else f"{a.speedup_eager:.2f}x", a.decision,
-                          (a.decision_reason or a.reason or "").splitlines()[0][:90] if (a.decision_reason or a.reason)
-                          else "")
+                          (a.decision_reason or a.reason or "").strip())
         console.print(table)
+        if row["error"]:
+            console.print(f"{key}: error: ", end="", style="red")
+            console.print(row["error"].strip(), markup=False, highlight=False)
 
 
-def export_command(run: Annotated[str, typer.Argument()], out: Annotated[Path, typer.Option()] = Path("runs"),
+def export_command(run: Annotated[str, typer.Argument(help="Run id (from `tritonwright runs`)")],
+                   out: opts.Out = opts.OUT_DEFAULT,
                    to: Annotated[Path | None, typer.Option(help="File to write (default: RUN.json)")] = None) -> None:
     """Write a run as one JSON bundle."""
-    store = RunStore(out)
+    store = RunStore(out, create=False)
     target = to or Path(f"{run}.json")
     target.write_text(json.dumps(store.bundle(run), indent=1, allow_nan=False))
     console.print(f"wrote {target}", highlight=False)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tritonwright.candidate import Candidate, read_candidate
-from tritonwright.errors import UserInputError
+from tritonwright.errors import TaskError, UserInputError, one_line
 from tritonwright.eval.runner import resolve_device
 from tritonwright.eval.types import EvalConfig
 from tritonwright.executors.jobs import Executor, InlineExecutor
@@ -68,7 +68,7 @@ class RunSettings:
 
     @staticmethod
     def from_dict(d: dict[str, Any]) -> RunSettings:
-        d = {k: v for k, v in d.items() if k != "batch"}  # the batch's selection is stored beside the settings
+        d = {k: v for k, v in d.items() if k not in ("batch", "start")}  # stored beside the settings
         opt = dict(d.pop("optimize"))
         opt["stages"] = tuple(opt["stages"])
         return RunSettings(optimize=OptimizeConfig(**opt), eval=EvalConfig(**d.pop("eval")), **d)
@@ -117,6 +117,29 @@ def discover(folder: Path, level: int | None = None) -> list[TaskEntry]:
     return entries
 
 
+def attach_candidates(entries: list[TaskEntry], folder: Path) -> list[TaskEntry]:
+    """`batch --from-dir DIR`: each task's starting ModelNew from DIR, by the task's name (the file stem of
+    `19_ReLU.py`, the folder of `relu/task.py`): DIR/KEY.py, DIR/NAME.py or DIR/NAME/candidate.py, KEY keeping
+    level folders (DIR/level1/19_ReLU.py). A task with none keeps its own candidate.py or falls back to the
+    LLM / torch.compile seed; a folder matching no task at all is a mistake (a wrong path or naming)."""
+    if not folder.is_dir():
+        raise UserInputError(f"--from-dir {folder}: not a folder")
+    out: list[TaskEntry] = []
+    matched = 0
+    for e in entries:
+        name = Path(e.key).name
+        found = next((c for c in (folder / f"{e.key}.py", folder / f"{name}.py", folder / e.key / "candidate.py",
+                                  folder / name / "candidate.py") if c.is_file()), None)
+        matched += found is not None
+        out.append(dataclasses.replace(e, start=found or e.start))
+    if matched == 0:
+        names = ", ".join(Path(e.key).name for e in entries[:3])
+        raise UserInputError(f"--from-dir {folder}: no candidate for any task; name them after the tasks "
+                             f"(e.g. {folder}/{Path(entries[0].key).name}.py or "
+                             f"{folder}/{Path(entries[0].key).name}/candidate.py; tasks: {names} ...)")
+    return out
+
+
 def _is_task_file(path: Path) -> bool:
     try:
         text = path.read_text(errors="replace")
@@ -161,6 +184,7 @@ class Session:
         # Where the jobs run: the pool knows (a Ray cluster's GPUs while this machine has none).
         self.device = getattr(executor, "device", None) or resolve_device(settings.device)
         self.gpu, self.gpu_note = self._gpu()
+        self.llm_check = ""
         self.llm = self._llm()
 
     def _gpu(self) -> tuple[GpuSpec, str]:
@@ -176,7 +200,16 @@ class Session:
             else:
                 det = detect_gpu(read_device_props())
             return det.spec, "detected" + (": " + "; ".join(det.notes) if getattr(det, "notes", None) else "")
-        return get_gpu(CPU_DEFAULT_GPU), f"CPU run: prompts target {CPU_DEFAULT_GPU} (use --gpu to choose)"
+        note = (f"no GPU: this is a CPU run (Triton interpreter), so the prompts describe an assumed target, the "
+                f"{CPU_DEFAULT_GPU} (pass --gpu NAME to choose another)")
+        return dataclasses.replace(get_gpu(CPU_DEFAULT_GPU), note=note), note
+
+    @property
+    def gpu_label(self) -> str:
+        """What reports and best.py say about the GPU: the device measured on, or that there was none."""
+        if self.device == "cuda":
+            return self.gpu.name
+        return f"none (CPU run; prompts assumed {self.gpu.name})"
 
     def _llm(self) -> Any | None:
         if not self.settings.llm:
@@ -184,7 +217,12 @@ class Session:
         from tritonwright.llm.factory import LLMSettings, make_provider
 
         cache = None if self.settings.no_cache else str(self.store.root / "llm-cache")
-        return make_provider(self.settings.llm, LLMSettings(cache_dir=cache, use_cache=not self.settings.no_cache))
+        provider = make_provider(self.settings.llm, LLMSettings(cache_dir=cache,
+                                                                use_cache=not self.settings.no_cache))
+        # Before the first task: a wrong URL, a dead server or a refused key fails here in seconds (typed,
+        # with the URL), not after minutes of retries and repair rounds. replay/manual have nothing to reach.
+        self.llm_check = provider.check()
+        return provider
 
     def seams(self, task: Task, label: str = "") -> tuple[Evaluator, Comparer | None, Profiler, Any]:
         cfg = dataclasses.replace(self.settings.eval, device=self.device)
@@ -210,7 +248,10 @@ class Session:
     def run_task(self, entry: TaskEntry, start: Candidate | None) -> TaskOutcome:
         from tritonwright.prompts.kind import detect_kind
 
-        task = load_task(entry.path, self.settings.overrides)
+        try:
+            task = load_task(entry.path, self.settings.overrides)
+        except TaskError as exc:  # a bad task or --set is that task's failure: a batch goes on
+            return self._task_failed(entry, exc)
         kind = self.settings.kind or detect_kind(task.source, task.path)
         self.store.start_task(self.run_id, entry.key, str(entry.path), task.hash, entry.level, kind)
         evaluator, comparer, profiler, tuner = self.seams(task, entry.key)
@@ -220,6 +261,8 @@ class Session:
                             kind=kind, events=self.events, tuner=tuner, floor=self.floor_probe(task, entry.key))
         try:
             outcome = opt.run(start)
+        except TaskError as exc:  # get_inputs()/get_init_inputs() raised, a size the task cannot take, ...
+            return self._task_failed(entry, exc)
         except (UserInputError, PoolUnavailable):  # the run's problem, not the task's: it stays resumable
             raise
         except Exception as exc:  # one task failing never stops a batch: the error is recorded
@@ -230,12 +273,22 @@ class Session:
         outcome.files = self._write_outputs(entry, task, outcome)  # after finishing: reports show the final status
         return outcome
 
+    def _task_failed(self, entry: TaskEntry, exc: TaskError) -> TaskOutcome:
+        """The task itself cannot run (its setup raised): one line naming file, function and error, with
+        the --set overrides it ran with; the full text stays in the store."""
+        line = one_line(str(exc))
+        if self.settings.overrides:
+            line += " (with " + " ".join(f"--set {k}={v}" for k, v in self.settings.overrides.items()) + ")"
+        self.store.start_task(self.run_id, entry.key, str(entry.path), "", entry.level, None)
+        self.store.finish_task(self.run_id, entry.key, "failed", error=f"{line}\n{exc}")
+        return TaskOutcome(entry.key, "failed", line)
+
     def _write_outputs(self, entry: TaskEntry, task: Task, outcome: TaskOutcome) -> list[Path]:
         folder = self.store.task_dir(self.run_id, entry.key)
         files: list[Path] = []
         if outcome.best is not None:
             best = folder / "best.py"
-            best.write_text(best_file_header(task, self.gpu.name, self.run_id, outcome.final) + outcome.best.source)
+            best.write_text(best_file_header(task, self.gpu_label, self.run_id, outcome.final) + outcome.best.source)
             files.append(best)
         files.extend(write_reports(self.store, self.run_id, entry.key, folder))
         return files

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from tritonwright import options as opts
 from tritonwright.candidate import read_candidate
 from tritonwright.errors import UserInputError
 from tritonwright.eval.types import EvalConfig
@@ -71,15 +72,17 @@ def tune_command(
     stage: Annotated[str, typer.Option(help="launch (every axis: tile sizes, warps, stages) | "
                                        + " | ".join(k for k in TUNER_SPECS if k != "launch"))] = "launch",
     freeze: Annotated[bool, typer.Option("--freeze", help="Write the winner as plain launch arguments")] = False,
-    out: Annotated[Path | None, typer.Option("--out", help="Write the resulting code here")] = None,
+    to: Annotated[Path | None, typer.Option("--to", help="Write the resulting code to this file")] = None,
+    out: Annotated[Path | None, typer.Option("--out", hidden=True, help="Renamed --to (--out is the run-store "
+                                             "folder everywhere)")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check every config, do not time (works on CPU)")]
     = False,
     threshold: Annotated[float, typer.Option(help="Minimum significant gain to keep the tuned code")]
     = DEFAULT_THRESHOLD,
-    device: Annotated[str, typer.Option(help="auto | cuda | cpu (cpu: interpreter, --dry-run only)")] = "auto",
-    atol: Annotated[float | None, typer.Option(help="Absolute tolerance (default per dtype)")] = None,
-    rtol: Annotated[float | None, typer.Option(help="Relative tolerance (default per dtype)")] = None,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a task constant: NAME=VALUE")] = None,
+    device: opts.Device = opts.DEVICE_DEFAULT,
+    atol: opts.Atol = None,
+    rtol: opts.Rtol = None,
+    set_: opts.Set = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the config table as JSON here")] = None,
     all_rows: Annotated[bool, typer.Option("--all", help="List every screened config, not only the fastest")]
     = False,
@@ -87,6 +90,9 @@ def tune_command(
     = TUNE_BUDGET_S,
 ) -> None:
     """Tune num_warps, num_stages and BLOCK sizes of a candidate's Triton launches; keep only a real gain."""
+    if out is not None:  # migration: tune --out used to name the code file; --out now always means a run store
+        raise UserInputError(f"tune --out {out}: the file option is now --to (tune --to {out}); --out names "
+                             "the run-store folder in every command")
     if stage not in TUNER_SPECS:
         raise UserInputError(f"--stage {stage}: one of {', '.join(TUNER_SPECS)}")
     if budget_s <= 0:
@@ -101,9 +107,9 @@ def tune_command(
     with console.status(f"tuning {candidate.name} ({stage}) ..."):
         report = tune(cand, evaluator, comparer, settings)
     render_report(report, console, all_rows)
-    if out is not None:
-        out.write_text(report.candidate.source, encoding="utf-8")
-        console.print(f"wrote {out}", highlight=False)
+    if to is not None:
+        to.write_text(report.candidate.source, encoding="utf-8")
+        console.print(f"wrote {to}", highlight=False)
     if json_out is not None:
         rows = [{"kernel": r.kernel, "config": r.config.label, "original": r.original, "status": r.status,
                  "reason": r.reason, "median_ms": r.median_ms, "round": r.round, "phase": r.phase,
