@@ -1,6 +1,8 @@
 """Parent side of an evaluation: spawn the reference and candidate children, drive the numbered steps
 with a named timeout each, and turn whatever happens (hang, crash, exception, wrong numbers) into an
-EvalResult. The parent never imports candidate code and never touches the GPU.
+EvalResult. The parent never imports candidate code and never touches the GPU, and it reads the children's
+replies only as the typed plain-data messages of eval.protocol (never a pickle): a reply that does not decode
+is a CRASH of the child that sent it.
 """
 
 from __future__ import annotations
@@ -18,20 +20,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tritonwright import sandbox
 from tritonwright.candidate import Candidate, CandidateError, static_check
 from tritonwright.errors import TaskError
 from tritonwright.eval import baseline_cache
+from tritonwright.eval import protocol as pr
 from tritonwright.eval.types import (
     DEFAULT_TOLERANCES,
     Comparison,
-    Environment,
     EvalConfig,
     EvalResult,
     KernelShare,
-    OutputCheck,
     Status,
     TimingStats,
 )
@@ -47,6 +48,7 @@ _PRELOAD = ("torch", "torch.multiprocessing", "triton", "triton.language", "torc
             "torch._higher_order_ops.triton_kernel_wrap", "tritonwright.eval.worker")
 _SERVER_MODE: str | None = None  # how the fork server's Triton was imported: "interpret" (CPU) or "compiled"
 _SERVER_LOCK = threading.Lock()  # batch tasks start sessions from several threads
+P = TypeVar("P")
 
 
 class StepFailure(Exception):
@@ -56,6 +58,13 @@ class StepFailure(Exception):
         self.message = message
         self.detail = detail  # the full traceback, when the child sent one
         self.who = who
+
+
+class TaskFailure(StepFailure):
+    """The reference child reported that the task itself cannot run (TaskFailed): a TaskError for the caller."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(Status.RUNTIME_ERROR, message, "reference")
 
 
 def resolve_device(device: str) -> str:
@@ -93,21 +102,34 @@ class _Child:
         self.ctrl = ctrl
         self.log = log
 
-    def call(self, step: str, timeout_s: float, *msg: Any) -> Any:
-        self.ctrl.send(msg)
-        return self.reply(step, timeout_s)
+    def call(self, step: str, timeout_s: float, request: pr.Request[P]) -> P:
+        """Send one request and wait for its reply's payload; raises StepFailure for everything else."""
+        self.ctrl.send_bytes(pr.encode_request(request))
+        return self.reply(step, timeout_s, request.reply_type())
 
-    def reply(self, step: str, timeout_s: float) -> Any:
+    def reply(self, step: str, timeout_s: float, payload: type[P]) -> P:
         ready = wait([self.ctrl, self.proc.sentinel], timeout=timeout_s)
         if self.ctrl in ready:
+            raw: bytes | None = None
             try:
-                answer = self.ctrl.recv()
-            except (EOFError, OSError):
-                answer = None
-            if answer is not None:
-                if answer[0] == "ok":
-                    return answer[1]
-                raise StepFailure(_status(answer[1]), answer[2], self.name, answer[3] if len(answer) > 3 else "")
+                raw = self.ctrl.recv_bytes(pr.MAX_MESSAGE_BYTES)
+            except EOFError:
+                pass  # the child died before answering: reported below with its exit
+            except OSError as exc:  # over the size limit (the pipe is unusable after it) or a broken pipe
+                if self.proc.is_alive():
+                    raise self.malformed(step, str(exc)) from None
+            if raw is not None:
+                try:
+                    answer = pr.decode_reply(raw, payload)
+                except pr.ProtocolError as exc:
+                    raise self.malformed(step, str(exc)) from None
+                if isinstance(answer, pr.Ok):
+                    return answer.payload
+                if isinstance(answer, pr.Fail):
+                    raise StepFailure(answer.status, answer.message, self.name, answer.detail)
+                if self.name != "reference":  # only the reference runs the task's code
+                    raise self.malformed(step, "a task failure, which only the reference process may report")
+                raise TaskFailure(answer.message)
         if not ready:
             self.kill()
             raise StepFailure(Status.TIMEOUT, f"step '{step}' killed after {timeout_s:g} s", self.name)
@@ -115,6 +137,12 @@ class _Child:
         tail = self.log_tail()
         msg = f"{self.name} process {_describe_exit(self.proc.exitcode)} during step '{step}'"
         raise StepFailure(Status.CRASH, msg + (f"\n{tail}" if tail else ""), self.name)
+
+    def malformed(self, step: str, why: str) -> StepFailure:
+        """A reply that is not a well-formed message: the child is killed and its step is a CRASH."""
+        self.kill()
+        return StepFailure(Status.CRASH, f"the {self.name} process sent a malformed reply in step '{step}': {why}",
+                           self.name)
 
     def log_tail(self) -> str:
         try:
@@ -127,10 +155,6 @@ class _Child:
         if self.proc.is_alive():
             self.proc.kill()
         self.proc.join(10)
-
-
-def _status(value: str) -> Status:
-    return Status(value) if value in Status.__members__ else Status.RUNTIME_ERROR
 
 
 def _child_entry(role: str, ctrl: Connection, data: Connection, spec: dict[str, Any], log: str,
@@ -282,10 +306,11 @@ def evaluate_many(task: Task, candidates: list[Candidate], config: EvalConfig | 
 
 
 def _reference_failure(task: Task, exc: StepFailure) -> TaskError:
+    if isinstance(exc, TaskFailure):  # the task's own code failed; the message names the task file
+        lines = exc.message.splitlines()
+        return TaskError(lines[0] if lines else f"{task.path}: the task failed")
     if exc.status is Status.TIMEOUT:
         return TaskError(f"{task.path}: the reference Model: {exc.message}")
-    if exc.status.value == "TASK":
-        return TaskError(exc.message.splitlines()[0])
     return TaskError(f"{task.path}: the reference Model failed: {exc.message}")
 
 
@@ -303,12 +328,13 @@ def _run_many(task: Task, cands: list[Candidate], results: list[EvalResult], con
         try:
             # 1. load: both imports; the reference hands its weights to the candidate child.
             t = time.monotonic()
-            env = Environment(**ref.call("load", config.load_timeout_s, "load")["env"])
+            env = ref.call("load", config.load_timeout_s, pr.LoadReference()).env
             for i in list(active):
                 results[i].env = env
                 path = _write_source(cands[i], workdir, labels[i])
                 try:
-                    results[i].notes.extend(cand.call("load", config.load_timeout_s, "load", labels[i], path)["notes"])
+                    loaded = cand.call("load", config.load_timeout_s, pr.LoadCandidate(labels[i], path))
+                    results[i].notes.extend(loaded.notes)
                 except StepFailure as exc:
                     if exc.status in (Status.CRASH, Status.TIMEOUT) or exc.who == "reference":
                         raise
@@ -323,7 +349,7 @@ def _run_many(task: Task, cands: list[Candidate], results: list[EvalResult], con
             # 3. runtime integrity: Triton must run; strict mode allows nothing else.
             for i in active:
                 t = time.monotonic()
-                results[i].kernels = _kernel_share(cand, config, device, labels[i], first.get(labels[i], {}))
+                results[i].kernels = _kernel_share(cand, config, device, labels[i], first.get(labels[i]))
                 _integrity(results[i], config)
                 timed("integrity", t)
             active = [i for i in active if results[i].ok]
@@ -352,10 +378,10 @@ def _run_many(task: Task, cands: list[Candidate], results: list[EvalResult], con
 
 
 def _correctness(ref: _Child, cand: _Child, config: EvalConfig, labels: list[str], results: list[EvalResult],
-                 steps: dict[str, float]) -> dict[str, dict[str, Any]]:
-    """All trials for every candidate still passing; returns each label's first-trial info. `steps` gets
+                 steps: dict[str, float]) -> dict[str, pr.CandidateRun]:
+    """All trials for every candidate still passing; returns each label's first-trial run. `steps` gets
     where the time went (reference run, candidate runs, checks)."""
-    first: dict[str, dict[str, Any]] = {}
+    first: dict[str, pr.CandidateRun] = {}
     running = list(range(len(labels)))
     t_out = config.correctness_timeout_s
 
@@ -366,53 +392,65 @@ def _correctness(ref: _Child, cand: _Child, config: EvalConfig, labels: list[str
         if not running:
             break
         seed = config.seed + 1 + trial  # inputs differ from the weight seed and between trials
-        add("correctness.reference", ref.call("correctness", t_out, "trial", trial, seed)["seconds"])
+        add("correctness.reference", ref.call("correctness", t_out, pr.Trial(trial, seed)).seconds)
         for k in list(running):  # one candidate at a time: only its outputs are alive while it is checked
-            inf = cand.call("correctness", t_out, "trial", [labels[k]], trial, trial == 0)[labels[k]]
-            add("correctness.candidate", inf["seconds"])
-            checked = ref.call("correctness", t_out, "check", trial, inf["passes"])
-            add("correctness.check", checked["seconds"])
-            if "error" in inf:
-                results[k].status, results[k].reason = Status(inf["error"][0]), inf["error"][1]
-                results[k].detail = inf["error"][2] if len(inf["error"]) > 2 else ""
+            inf = _one_run(cand, "correctness", cand.call("correctness", t_out,
+                                                          pr.CandidateTrial([labels[k]], trial, trial == 0)).runs,
+                           labels[k])
+            if inf.error is None and inf.passes < 1:  # a run that sent no outputs would pass unchecked
+                raise cand.malformed("correctness", f"{inf.passes} output passes for a run without an error")
+            add("correctness.candidate", inf.seconds)
+            checked = ref.call("correctness", t_out, pr.Check(trial, inf.passes))
+            add("correctness.check", checked.seconds)
+            if inf.error is not None:
+                results[k].status, results[k].reason = inf.error.status, inf.error.message
+                results[k].detail = inf.error.detail
                 running.remove(k)
                 continue
             first.setdefault(labels[k], inf)
-            if not _apply_checks(results[k], trial, checked["passes"]):
+            if not _apply_checks(results[k], trial, checked.passes):
                 running.remove(k)
     for k in running:
-        configs = first.get(labels[k], {}).get("autotune_configs")
+        run = first.get(labels[k])
+        configs = run.autotune_configs if run is not None else {}
         if configs:
             n = sum(len(v) for v in configs.values())
             results[k].notes.append(f"checked every autotune config in the interpreter ({n} configs)")
     return first
 
 
-def _apply_checks(result: EvalResult, trial: int, groups: list[dict[str, Any]]) -> bool:
+def _one_run(child: _Child, step: str, runs: dict[str, P], label: str) -> P:
+    """The run of `label` in a reply that should hold it (and nothing else): a reply without it is malformed."""
+    if set(runs) != {label}:
+        raise child.malformed(step, f"expected a run of {label!r}, got {sorted(runs)[:3]}")
+    return runs[label]
+
+
+def _apply_checks(result: EvalResult, trial: int, groups: list[pr.CheckGroup]) -> bool:
     """Record one trial's checks; False (and the reason) at the first failing output or input."""
     for g in groups:
-        checks_ = [OutputCheck(**c) if "trial" in c else
-                   OutputCheck(trial=trial, index=-1, ok=False, shape=[], dtype="", reason=c["reason"],
-                               config=c.get("config")) for c in g["checks"]]
+        checks_ = list(g.checks)
         result.outputs.extend(checks_)
         bad = [c for c in checks_ if not c.ok]
         if bad:
             where = f" (autotune config {bad[0].config})" if bad[0].config else ""
             result.status, result.reason = Status.MISMATCH, f"trial {trial}: {bad[0].reason}{where}"
             return False
-        if g["input_reason"]:
-            result.status, result.reason = Status.MISMATCH, f"trial {trial}: {g['input_reason']}"
+        if g.input_reason:
+            result.status, result.reason = Status.MISMATCH, f"trial {trial}: {g.input_reason}"
             return False
     return True
 
 
-def _kernel_share(cand: _Child, config: EvalConfig, device: str, label: str, first: dict[str, Any]
+def _kernel_share(cand: _Child, config: EvalConfig, device: str, label: str, first: pr.CandidateRun | None
                   ) -> KernelShare:
     if device == "cuda":
-        d = cand.call("integrity", config.timing_timeout_s, "kernel_share", label)
-        return KernelShare(triton_launches=d["launches"], other_ops=d["other_kernels"],
-                           triton_time_ms=d["triton_ms"], other_time_ms=d["other_ms"], streams=d["streams"])
-    return KernelShare(triton_launches=first.get("launches", {}), other_ops=first.get("ops", {}))
+        d = cand.call("integrity", config.timing_timeout_s, pr.MeasureKernelShare(label))
+        return KernelShare(triton_launches=dict(d.launches), other_ops=dict(d.other_kernels),
+                           triton_time_ms=d.triton_ms, other_time_ms=d.other_ms, streams=d.streams)
+    if first is None:
+        return KernelShare()
+    return KernelShare(triton_launches=dict(first.launches), other_ops=dict(first.ops))
 
 
 def _integrity(result: EvalResult, config: EvalConfig) -> None:
@@ -426,9 +464,9 @@ def _integrity(result: EvalResult, config: EvalConfig) -> None:
         result.reason = "--strict: non-Triton compute in forward: " + ", ".join(sorted(k.other_ops))
 
 
-def _settings(config: EvalConfig, device_sync: bool) -> dict[str, Any]:
-    return {"warmup_ms": config.warmup_ms, "min_runs": config.min_runs, "budget_ms": config.budget_ms,
-            "max_runs": config.max_runs, "device_sync": device_sync}
+def _settings(config: EvalConfig, device_sync: bool) -> pr.RunSettings:
+    return pr.RunSettings(warmup_ms=config.warmup_ms, min_runs=config.min_runs, budget_ms=config.budget_ms,
+                          max_runs=config.max_runs, device_sync=device_sync)
 
 
 def _multi_stream(result: EvalResult) -> bool:
@@ -437,23 +475,24 @@ def _multi_stream(result: EvalResult) -> bool:
 
 def _timing(cand: _Child, config: EvalConfig, label: str, result: EvalResult) -> None:
     sync = _multi_stream(result)  # kernels on several streams: end each run with a device-wide sync
-    d = cand.call("timing", config.timing_timeout_s, "time", label, _settings(config, sync), config.cuda_graph)
-    result.timing = TimingStats(**d["timing"])
-    if d.get("graph"):
-        result.graph_timing = TimingStats(**d["graph"])
-    if d.get("graph_error"):
-        result.notes.append(d["graph_error"])
+    d = cand.call("timing", config.timing_timeout_s, pr.Time(label, _settings(config, sync), config.cuda_graph))
+    result.timing = d.timing
+    if d.graph:
+        result.graph_timing = d.graph
+    if d.graph_error:
+        result.notes.append(d.graph_error)
 
 
 def _baselines(ref: _Child, task: Task, config: EvalConfig, results: list[EvalResult]) -> None:
     env = results[0].env
     assert env is not None
     settings = _settings(config, False)
-    key = baseline_cache.key(task.hash, env.key(), config.compile_mode, config.seed, settings)
+    key = baseline_cache.key(task.hash, env.key(), config.compile_mode, config.seed, dataclasses.asdict(settings))
     cached = baseline_cache.load(key, config.cache_dir)
     was_cached = cached is not None
     if cached is None:
-        cached = ref.call("baselines", config.timing_timeout_s, "baselines", settings, config.compile_mode)
+        times = ref.call("baselines", config.timing_timeout_s, pr.Baselines(settings, config.compile_mode))
+        cached = {k: v for k, v in pr.to_data(times).items() if k != "compiled_error" or v is not None}
         baseline_cache.store(key, cached, config.cache_dir)
     for result in results:
         result.baseline_cached = was_cached
@@ -489,17 +528,20 @@ def compare_repeated(task: Task, a: Candidate, b: Candidate, config: EvalConfig 
     with tempfile.TemporaryDirectory(prefix="tritonwright-ab-") as tmp, \
             _session(task, config, "cuda", Path(tmp)) as (ref, cand):
         try:
-            ref.call("load", config.load_timeout_s, "load")
-            cand.call("load", config.load_timeout_s, "load", "a", _write_source(a, Path(tmp), "a"))
-            cand.call("load", config.load_timeout_s, "load", "b", _write_source(b, Path(tmp), "b"))
-            ref.call("inputs", config.correctness_timeout_s, "trial", 0, config.seed + 1)
-            cand.call("inputs", config.correctness_timeout_s, "inputs", 0)
+            ref.call("load", config.load_timeout_s, pr.LoadReference())
+            cand.call("load", config.load_timeout_s, pr.LoadCandidate("a", _write_source(a, Path(tmp), "a")))
+            cand.call("load", config.load_timeout_s, pr.LoadCandidate("b", _write_source(b, Path(tmp), "b")))
+            ref.call("inputs", config.correctness_timeout_s, pr.Trial(0, config.seed + 1))
+            cand.call("inputs", config.correctness_timeout_s, pr.TakeInputs(0))
             # Fewer runs per round than a full timing: the rounds provide the repetition.
-            settings = _settings(config, False) | {"min_runs": max(10, config.min_runs // 5),
-                                                   "budget_ms": config.budget_ms / 5}
+            settings = dataclasses.replace(_settings(config, False), min_runs=max(10, config.min_runs // 5),
+                                           budget_ms=config.budget_ms / 5)
             for _ in range(repeats):
-                d = cand.call("compare", config.timing_timeout_s * 2, "compare", "a", "b", rounds, settings)
-                out.append(decide(d["a"], d["b"], threshold))
+                d = cand.call("compare", config.timing_timeout_s * 2, pr.Compare("a", "b", rounds, settings))
+                if len(d.a) != rounds or len(d.b) != rounds or min(d.a + d.b) <= 0:
+                    raise cand.malformed("compare", f"{len(d.a)} and {len(d.b)} positive round medians expected, "
+                                                    f"{rounds} each")
+                out.append(decide(d.a, d.b, threshold))
         except StepFailure as exc:
             raise TaskError(f"A/B comparison failed ({exc.status.value}): {exc.message}") from None
     return out
@@ -538,35 +580,38 @@ def screen_many(task: Task, candidates: list[Candidate], config: EvalConfig | No
 def _screen_session(task: Task, cands: list[Candidate], results: list[EvalResult], pending: list[int],
                     config: EvalConfig) -> list[int]:
     """One session over `pending`; returns the indices still to time when a crash or hang ended it early."""
-    settings = _settings(config, False) | SCREEN_SETTINGS
+    settings = dataclasses.replace(_settings(config, False), **SCREEN_SETTINGS)
     with tempfile.TemporaryDirectory(prefix="tritonwright-screen-") as tmp, \
             _session(task, config, "cuda", Path(tmp)) as (ref, cand):
         current: int | None = None
         try:
-            env = Environment(**ref.call("load", config.load_timeout_s, "load")["env"])
+            env = ref.call("load", config.load_timeout_s, pr.LoadReference()).env
             loaded = []
             for i in pending:
                 current = i
                 results[i].env = env
                 try:
-                    cand.call("load", config.load_timeout_s, "load", f"c{i}", _write_source(cands[i], Path(tmp),
-                                                                                          f"c{i}"))
+                    cand.call("load", config.load_timeout_s,
+                              pr.LoadCandidate(f"c{i}", _write_source(cands[i], Path(tmp), f"c{i}")))
                     loaded.append(i)
                 except StepFailure as exc:
                     if exc.status in (Status.CRASH, Status.TIMEOUT) or exc.who == "reference":
                         raise
                     results[i].status, results[i].reason = exc.status, exc.message
             current = None
-            ref.call("inputs", config.correctness_timeout_s, "trial", 0, config.seed + 1)
-            cand.call("inputs", config.correctness_timeout_s, "inputs", 0)
+            ref.call("inputs", config.correctness_timeout_s, pr.Trial(0, config.seed + 1))
+            cand.call("inputs", config.correctness_timeout_s, pr.TakeInputs(0))
             for i in loaded:
                 current = i
-                d = cand.call("timing", config.timing_timeout_s, "screen", [f"c{i}"], settings)[f"c{i}"]
-                if "error" in d:
-                    results[i].status, results[i].reason = _status(d["error"][0]), d["error"][1]
+                d = _one_run(cand, "timing", cand.call("timing", config.timing_timeout_s,
+                                                       pr.Screen([f"c{i}"], settings)).runs, f"c{i}")
+                if d.error is not None:
+                    results[i].status, results[i].reason = d.error.status, d.error.message
+                elif d.timing is not None:
+                    results[i].timing = d.timing
                 else:
-                    results[i].timing = TimingStats(**d["timing"])
-                results[i].step_seconds = {"screen": d["seconds"]}
+                    raise cand.malformed("timing", "a screening run with neither a timing nor an error")
+                results[i].step_seconds = {"screen": d.seconds}
             current = None
         except StepFailure as exc:
             if exc.who == "reference":

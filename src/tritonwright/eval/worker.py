@@ -1,12 +1,13 @@
 """Bodies of the two child processes of an evaluation: the reference and the candidate.
 
-The parent talks to each child over a control pipe (plain data only: commands, numbers, strings).
-Tensors travel between the two children over a data pipe through torch.multiprocessing's sharing
-(CUDA IPC on GPU, shared memory on CPU), so multi-gigabyte outputs are never copied through the parent.
+The parent talks to each child over a control pipe in the typed messages of eval.protocol (JSON bytes,
+never pickle). Tensors travel between the two children over a data pipe through torch.multiprocessing's
+sharing (CUDA IPC on GPU, shared memory on CPU), so multi-gigabyte outputs are never copied through the
+parent; that pipe is the one pickle boundary left (see eval.protocol).
 
-Replies on the control pipe are ("ok", payload) or ("fail", status, message, full traceback); the message
-is the candidate's part only (eval.errtext). The failure kind is decided
-here, where the exception type is known.
+Each request gets one reply: Ok with the request's payload, Fail(status, message, full traceback) where the
+message is the candidate's part only (eval.errtext), or, from the reference, TaskFailed when the task itself
+cannot run. The failure kind is decided here, where the exception type is known.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -23,8 +25,9 @@ import torch
 import torch.multiprocessing  # noqa: F401  (registers tensor sharing for pipes)
 
 from tritonwright.eval import checks, errtext, hooks, loading
+from tritonwright.eval import protocol as pr
 from tritonwright.eval import timing as timing_mod  # bound before any candidate code is imported
-from tritonwright.eval.types import Environment, Status, Tolerance
+from tritonwright.eval.types import Environment, OutputCheck, Status, Tolerance
 
 _TAIL_CHARS = 4000  # enough for the Triton compile message and the last frames, short enough for a prompt
 _CUDA_FATAL = ("illegal memory access", "unspecified launch failure", "misaligned address",
@@ -100,14 +103,21 @@ class _Reference:
         self.trial_state: dict[str, Any] = {}
         self.timing_inputs: list[torch.Tensor] | None = None
 
-    def load(self) -> dict[str, Any]:
+    def load(self, req: pr.LoadReference) -> pr.ReferenceLoaded:
         state = loading.reference_state(self.model)
         self.data.send(("init", self.init.args, self.init.kwargs, state))
-        return {"env": environment(self.device).__dict__}
+        return pr.ReferenceLoaded(env=environment(self.device))
 
-    def trial(self, index: int, seed: int) -> dict[str, Any]:
+    def trial(self, req: pr.Trial) -> pr.TrialRan:
+        index = req.index
         t = time.perf_counter()
-        inputs = loading.make_inputs(self.module, self.task.path, seed, self.device)
+        try:
+            inputs = loading.make_inputs(self.module, self.task.path, req.seed, self.device)
+        except loading.LoadError:
+            raise
+        except Exception as exc:  # the task's own get_inputs() raised: the task's failure, not the Model's
+            raise _TaskFailure(f"{self.task.path}: get_inputs() raised {type(exc).__name__}: {exc}\n"
+                               f"{_tail(exc)}") from exc
         ref_inputs = [x.clone() for x in inputs]
         with torch.no_grad():
             outs = checks.as_output_list(self.model(*ref_inputs))
@@ -120,29 +130,31 @@ class _Reference:
         if self.timing_inputs is None:
             self.timing_inputs = inputs
         self.data.send(("inputs", index, inputs))
-        return {"outputs": [{"shape": list(o.shape), "dtype": str(o.dtype)} for o in outs],
-                "seconds": round(time.perf_counter() - t, 3)}
+        return pr.TrialRan(outputs=[pr.OutputSpec(shape=list(o.shape), dtype=str(o.dtype)) for o in outs],
+                           seconds=round(time.perf_counter() - t, 3))
 
-    def check(self, index: int, passes: int) -> dict[str, Any]:
+    def check(self, req: pr.Check) -> pr.Checked:
         """Compare `passes` outputs messages from the candidate child; one group of checks per pass."""
+        index = req.index
         t = time.perf_counter()
         st = self.trial_state
-        groups: list[dict[str, Any]] = []
-        for _ in range(passes):
+        groups: list[pr.CheckGroup] = []
+        for _ in range(req.passes):
             kind, got_index, label, cand_outs, cand_inputs = self.data.recv()
             assert kind == "outputs" and got_index == index
             if len(cand_outs) != len(st["outs"]):
                 reason = f"ModelNew returned {len(cand_outs)} outputs, the reference returns {len(st['outs'])}"
-                groups.append({"checks": [{"ok": False, "reason": reason, "config": label}], "input_reason": None})
+                bad = OutputCheck(trial=index, index=-1, ok=False, shape=[], dtype="", reason=reason, config=label)
+                groups.append(pr.CheckGroup(checks=[bad], input_reason=None))
                 continue
             results = []
             for i, (o, r) in enumerate(zip(cand_outs, st["outs"], strict=True)):
                 tol = self._tol(str(r.dtype).removeprefix("torch."))
-                results.append(checks.compare_output(o, r, tol, index, i, label).__dict__)
-            groups.append({"checks": results, "input_reason": checks.compare_inputs(
-                cand_inputs, st["ref_inputs"], st["inputs"], self._tol)})
+                results.append(checks.compare_output(o, r, tol, index, i, label))
+            groups.append(pr.CheckGroup(checks=results, input_reason=checks.compare_inputs(
+                cand_inputs, st["ref_inputs"], st["inputs"], self._tol)))
             del cand_outs, cand_inputs
-        return {"passes": groups, "seconds": round(time.perf_counter() - t, 3)}
+        return pr.Checked(passes=groups, seconds=round(time.perf_counter() - t, 3))
 
     def _tol(self, dtype: str) -> Tolerance:
         t = self.spec["tolerances"]
@@ -150,23 +162,29 @@ class _Reference:
         return Tolerance(t["atol"] if t["atol"] is not None else base[0],
                          t["rtol"] if t["rtol"] is not None else base[1])
 
-    def baselines(self, settings: dict[str, Any], compile_mode: str) -> dict[str, Any]:
+    def baselines(self, req: pr.Baselines) -> pr.BaselineTimes:
         """Eager and torch.compile timings of the reference on the first trial's inputs."""
         assert self.timing_inputs is not None
+        compile_mode = req.compile_mode
         self.trial_state = {}
-        ts = timing_mod.TimingSettings(**settings)
+        ts = _timing_settings(req.settings)
         flush = timing_mod.L2Flusher(self.device)
         inputs = self.timing_inputs
-        out: dict[str, Any] = {}
         with torch.no_grad():
-            out["eager"] = timing_mod.time_cuda(lambda: self.model(*inputs), ts, flush).__dict__
+            eager = timing_mod.time_cuda(lambda: self.model(*inputs), ts, flush)
             try:
                 compiled = torch.compile(self.model, mode=None if compile_mode == "default" else compile_mode)
-                out["compiled"] = timing_mod.time_cuda(lambda: compiled(*inputs), ts, flush).__dict__
+                return pr.BaselineTimes(eager=eager,
+                                        compiled=timing_mod.time_cuda(lambda: compiled(*inputs), ts, flush))
             except Exception as exc:  # torch.compile fails on some models; the eager baseline still stands
-                out["compiled"] = None
-                out["compiled_error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
-        return out
+                return pr.BaselineTimes(eager=eager, compiled=None,
+                                        compiled_error=f"{type(exc).__name__}: {str(exc)[:300]}")
+
+
+def _timing_settings(settings: pr.RunSettings) -> timing_mod.TimingSettings:
+    return timing_mod.TimingSettings(warmup_ms=settings.warmup_ms, min_runs=settings.min_runs,
+                                     budget_ms=settings.budget_ms, max_runs=settings.max_runs,
+                                     device_sync=settings.device_sync)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -197,6 +215,7 @@ class _Candidate:
 
     def load(self, label: str, path: str) -> list[str]:
         module = loading.load_candidate_module(path, f"tritonwright_candidate_{label}")
+        hooks.install_late_hooks()  # Inductor's own launcher, if the candidate brought it
         cls = getattr(module, "ModelNew", None)
         if cls is None:
             raise loading.LoadError(f"{path}: no class ModelNew")
@@ -208,12 +227,13 @@ class _Candidate:
         self.models[label] = model
         return match.notes()
 
-    def trial(self, labels: list[str], index: int, record: bool) -> dict[str, Any]:
+    def trial(self, req: pr.CandidateTrial) -> pr.CandidateTrialRan:
         """Run the given candidates on this trial's inputs; outputs go to the reference, pass by pass.
 
         The parent asks for one label at a time and has the reference check it before the next, so only one
         candidate's outputs are alive at once (multi-gigabyte tasks would not fit otherwise).
         """
+        index, record = req.index, req.record
         if self.trial_index != index:
             kind, got, inputs = self.data.recv()
             assert kind == "inputs" and got == index
@@ -221,18 +241,19 @@ class _Candidate:
             if self.timing_inputs is None:
                 self.timing_inputs = inputs
         self.keep = []
-        out: dict[str, Any] = {}
-        for label in labels:
+        out: dict[str, pr.CandidateRun] = {}
+        for label in req.labels:
             t = time.perf_counter()
             try:
-                out[label] = self._trial_one(label, index, self.trial_inputs, record)
+                info = self._trial_one(label, index, self.trial_inputs, record)
+                out[label] = pr.CandidateRun(seconds=round(time.perf_counter() - t, 3), **info)
             except Exception as exc:  # one candidate's failure is its own; the others still run
                 status = classify(exc)
                 if status is Status.CRASH:
                     raise
-                out[label] = {"error": [status.value, _tail(exc), errtext.full_traceback(exc)], "passes": 0}
-            out[label]["seconds"] = round(time.perf_counter() - t, 3)
-        return out
+                out[label] = pr.CandidateRun(seconds=round(time.perf_counter() - t, 3), passes=0,
+                                             error=pr.Fail(status, _tail(exc), errtext.full_traceback(exc)))
+        return pr.CandidateTrialRan(runs=out)
 
     def _trial_one(self, label: str, index: int, inputs: list[torch.Tensor], record: bool) -> dict[str, Any]:
         model = self.models[label]
@@ -259,22 +280,22 @@ class _Candidate:
             self.data.send(("outputs", index, label_cfg if passes > 1 else None, outs, mine))
             p += 1
         info["passes"] = passes
-        info["autotune_configs"] = dict(hooks.LOG.autotune_configs)
+        info["autotune_configs"] = {k: list(v) for k, v in hooks.LOG.autotune_configs.items()}
         return info
 
-    def inputs(self, index: int) -> dict[str, Any]:
+    def inputs(self, req: pr.TakeInputs) -> pr.Nothing:
         """Take a trial's inputs for timing only (A/B comparison), without a correctness pass."""
         kind, got, inputs = self.data.recv()
-        assert kind == "inputs" and got == index
+        assert kind == "inputs" and got == req.index
         self.timing_inputs = inputs
-        return {}
+        return pr.Nothing()
 
-    def kernel_share(self, label: str) -> dict[str, Any]:
+    def kernel_share(self, req: pr.MeasureKernelShare) -> pr.KernelShareReport:
         """GPU: where forward's kernel time goes (profiler), and how many streams ran kernels."""
         from torch.profiler import ProfilerActivity, profile
 
         assert self.timing_inputs is not None
-        model, inputs = self.models[label], self.timing_inputs
+        model, inputs = self.models[req.label], self.timing_inputs
         with torch.no_grad():
             model(*inputs)
             _sync(self.device)
@@ -298,54 +319,57 @@ class _Candidate:
             else:
                 other_us += dur
                 other[evt.name[:120]] = other.get(evt.name[:120], 0) + 1
-        return {"launches": dict(hooks.LOG.launches), "other_kernels": other, "triton_ms": triton_us / 1000,
-                "other_ms": other_us / 1000, "streams": len(streams - {None}) or None}
+        return pr.KernelShareReport(launches=dict(hooks.LOG.launches), other_kernels=other,
+                                    triton_ms=triton_us / 1000, other_ms=other_us / 1000,
+                                    streams=len(streams - {None}) or None)
 
-    def time(self, label: str, settings: dict[str, Any], graph: bool) -> dict[str, Any]:
+    def time(self, req: pr.Time) -> pr.Timed:
         assert self.timing_inputs is not None
         self.keep = []
-        model, inputs = self.models[label], self.timing_inputs
-        ts = timing_mod.TimingSettings(**settings)
+        model, inputs = self.models[req.label], self.timing_inputs
+        ts = _timing_settings(req.settings)
         flush = timing_mod.L2Flusher(self.device)
-        out: dict[str, Any] = {}
+        graph, graph_error = None, None
         with torch.no_grad():
-            out["timing"] = timing_mod.time_cuda(lambda: model(*inputs), ts, flush).__dict__
-            if graph:
+            stats = timing_mod.time_cuda(lambda: model(*inputs), ts, flush)
+            if req.graph:
                 try:
-                    out["graph"] = timing_mod.time_cuda_graph(lambda: model(*inputs), ts, flush).__dict__
+                    graph = timing_mod.time_cuda_graph(lambda: model(*inputs), ts, flush)
                 except RuntimeError as exc:  # capture fails for code that syncs or allocates on the host
-                    out["graph_error"] = f"CUDA graph capture failed: {str(exc)[:200]}"
-        return out
+                    graph_error = f"CUDA graph capture failed: {str(exc)[:200]}"
+        return pr.Timed(timing=stats, graph=graph, graph_error=graph_error)
 
-    def screen(self, labels: list[str], settings: dict[str, Any]) -> dict[str, Any]:
+    def screen(self, req: pr.Screen) -> pr.Screened:
         """Time each loaded candidate on the timing inputs, one after the other, with no correctness check:
         the tuner's quick ranking of many configs. One candidate's exception is its own; the rest still run."""
         assert self.timing_inputs is not None
         self.keep = []
         inputs = self.timing_inputs
-        ts = timing_mod.TimingSettings(**settings)
+        ts = _timing_settings(req.settings)
         flush = timing_mod.L2Flusher(self.device)
-        out: dict[str, Any] = {}
+        out: dict[str, pr.ScreenRun] = {}
         with torch.no_grad():
-            for label in labels:
+            for label in req.labels:
                 t = time.perf_counter()
                 model = self.models[label]
                 try:
-                    out[label] = {"timing": timing_mod.time_cuda(lambda m=model: m(*inputs), ts, flush).__dict__}
+                    stats = timing_mod.time_cuda(lambda m=model: m(*inputs), ts, flush)
+                    out[label] = pr.ScreenRun(seconds=round(time.perf_counter() - t, 3), timing=stats)
                 except Exception as exc:  # this config's failure: recorded, the others are still timed
                     status = classify(exc)
                     if status is Status.CRASH:
                         raise
-                    out[label] = {"error": [status.value, _tail(exc)]}
-                out[label]["seconds"] = round(time.perf_counter() - t, 3)
-        return out
+                    out[label] = pr.ScreenRun(seconds=round(time.perf_counter() - t, 3),
+                                              error=pr.Fail(status, _tail(exc)))
+        return pr.Screened(runs=out)
 
-    def compare(self, a: str, b: str, rounds: int, settings: dict[str, Any]) -> dict[str, Any]:
+    def compare(self, req: pr.Compare) -> pr.Compared:
         """Interleaved rounds: A then B, B then A, ...; each round's figure is a median over its runs."""
         assert self.timing_inputs is not None
+        a, b, rounds = req.a, req.b, req.rounds
         self.keep = []
         inputs = self.timing_inputs
-        ts = timing_mod.TimingSettings(**settings)
+        ts = _timing_settings(req.settings)
         flush = timing_mod.L2Flusher(self.device)
         fa = lambda: self.models[a](*inputs)  # noqa: E731
         fb = lambda: self.models[b](*inputs)  # noqa: E731
@@ -356,31 +380,53 @@ class _Candidate:
                 order = ((fa, ta), (fb, tb)) if r % 2 == 0 else ((fb, tb), (fa, ta))
                 for fn, sink in order:
                     sink.append(timing_mod.time_cuda(fn, ts, flush).median_ms)
-        return {"a": ta, "b": tb}
+        return pr.Compared(a=ta, b=tb)
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Process entry points
 
 
-def _serve(ctrl: Connection, handlers: dict[str, Any]) -> None:
+Handler = Callable[[Any], Any]  # a request of one type -> that request's reply payload
+
+
+def _send(ctrl: Connection, reply: pr.Ok[Any] | pr.Fail | pr.TaskFailed) -> None:
+    ctrl.send_bytes(pr.encode_reply(reply))
+
+
+def _serve(ctrl: Connection, handlers: dict[type, Handler], reference: bool) -> None:
+    """Answer the parent's requests, dispatched by type, until Exit or a closed pipe.
+
+    In the reference child every failure is the task's: its own problems (LoadError, get_inputs) become
+    TaskFailed, anything else a Fail that the parent reports as "the reference Model failed"."""
     while True:
         try:
-            msg = ctrl.recv()
-        except EOFError:
-            return
-        cmd, args = msg[0], msg[1:]
-        if cmd == "exit":
+            raw = ctrl.recv_bytes()
+        except (EOFError, OSError):
             return
         try:
-            ctrl.send(("ok", handlers[cmd](*args)))
+            req = pr.decode_request(raw)
+        except pr.ProtocolError as exc:  # the parent's bug; answer so it does not wait for a timeout
+            _send(ctrl, pr.Fail(Status.CRASH, f"the child could not read its request: {exc}"))
+            return
+        if isinstance(req, pr.Exit):
+            return
+        handler = handlers.get(type(req))
+        if handler is None:
+            _send(ctrl, pr.Fail(Status.CRASH, f"the child has no handler for a {req.KIND!r} request"))
+            return
+        try:
+            _send(ctrl, pr.Ok(handler(req)))
         except _ImportFailure as exc:
-            ctrl.send(("fail", Status.COMPILE_ERROR.value, str(exc), errtext.full_traceback(exc.__cause__ or exc)))
-        except loading.LoadError as exc:
-            ctrl.send(("fail", Status.REJECTED.value, str(exc)))
+            _send(ctrl, pr.Fail(Status.COMPILE_ERROR, str(exc), errtext.full_traceback(exc.__cause__ or exc)))
+        except (_TaskFailure, loading.LoadError) as exc:
+            if reference:
+                _send(ctrl, pr.TaskFailed(str(exc)))
+            else:
+                _send(ctrl, pr.Fail(Status.REJECTED, str(exc)))
         except Exception as exc:  # any failure of candidate code is data for the parent
             status = classify(exc)
-            ctrl.send(("fail", status.value, _tail(exc), errtext.full_traceback(exc)))
+            _send(ctrl, pr.Fail(status, _tail(exc), errtext.full_traceback(exc)))
             if status is Status.CRASH:
                 sys.stdout.flush()
                 os._exit(70)  # the CUDA context is gone; nothing more can run in this process
@@ -390,32 +436,38 @@ def reference_main(ctrl: Connection, data: Connection, spec: dict[str, Any]) -> 
     try:
         ref = _Reference(spec, data)
     except loading.LoadError as exc:
-        ctrl.send(("fail", "TASK", str(exc)))
+        _send(ctrl, pr.TaskFailed(str(exc)))
         return
     except Exception as exc:  # the task itself is broken: the parent turns this into a TaskError
-        ctrl.send(("fail", "TASK", f"{spec['task']['path']}: {type(exc).__name__}: {exc}\n{_tail(exc)}"))
+        _send(ctrl, pr.TaskFailed(f"{spec['task']['path']}: {type(exc).__name__}: {exc}\n{_tail(exc)}"))
         return
-    _serve(ctrl, {"load": ref.load, "trial": ref.trial, "check": ref.check, "baselines": ref.baselines})
+    _serve(ctrl, {pr.LoadReference: ref.load, pr.Trial: ref.trial, pr.Check: ref.check,
+                  pr.Baselines: ref.baselines}, reference=True)
 
 
 def candidate_main(ctrl: Connection, data: Connection, spec: dict[str, Any]) -> None:
     try:
         cand = _Candidate(spec, data)
     except Exception as exc:  # the reference child died before handing over weights
-        ctrl.send(("fail", Status.CRASH.value, _tail(exc)))
+        _send(ctrl, pr.Fail(Status.CRASH, _tail(exc)))
         return
 
-    def load(label: str, path: str) -> dict[str, Any]:
+    def load(req: pr.LoadCandidate) -> pr.CandidateLoaded:
         try:
-            return {"notes": cand.load(label, path)}
+            return pr.CandidateLoaded(notes=cand.load(req.label, req.path))
         except loading.LoadError:
             raise
         except Exception as exc:
             raise _ImportFailure(_tail(exc)) from exc
 
-    _serve(ctrl, {"load": load, "trial": cand.trial, "kernel_share": cand.kernel_share, "time": cand.time,
-                  "compare": cand.compare, "inputs": cand.inputs, "screen": cand.screen})
+    _serve(ctrl, {pr.LoadCandidate: load, pr.CandidateTrial: cand.trial, pr.MeasureKernelShare: cand.kernel_share,
+                  pr.Time: cand.time, pr.Compare: cand.compare, pr.TakeInputs: cand.inputs, pr.Screen: cand.screen},
+           reference=False)
 
 
 class _ImportFailure(Exception):
     """Importing or constructing the candidate raised: a COMPILE_ERROR (the import/compile step)."""
+
+
+class _TaskFailure(Exception):
+    """The task's own code (get_inputs) raised in the reference child: a TaskError in the parent."""
