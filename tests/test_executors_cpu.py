@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes import SleepJob
 from tritonwright.candidate import read_candidate
 from tritonwright.eval.types import EvalConfig
-from tritonwright.executors.jobs import Job, evaluate_job
+from tritonwright.executors.jobs import evaluate_job
 from tritonwright.executors.pool import local_pool
 from tritonwright.task import load_task
 
@@ -28,6 +29,12 @@ ROOT = Path(__file__).parent.parent
 SMALL = {"elu": {"batch_size": "3", "dim": "200"}, "softmax": {"batch_size": "3", "dim": "200"},
          "layernorm": {"batch_size": "3", "hidden": "64"}}
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+
+@pytest.fixture(autouse=True)
+def _tests_importable(monkeypatch) -> None:
+    """Workers unpickle tests.fakes.SleepJob: the repository root goes on their path, wherever pytest runs."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p))
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +142,7 @@ def test_worker_killed_mid_batch_loses_nothing(folder, sequential, tmp_path):
 
 def _kill_mid_job(pool, value: int):
     """Submit a 4 s job, SIGKILL the worker running it; returns the job's future and the slot killed."""
-    fut = pool.submit(Job("sleep", {"seconds": 4, "value": value}, "victim"))
+    fut = pool.submit(SleepJob(4.0, value, "victim"))
     deadline = time.monotonic() + 30
     while not pool.busy() and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -168,7 +175,7 @@ def test_gpu_worker_without_gpu_fails_health_check_and_is_drained():
              ProcessSlot("gpu-missing", "cuda", {"CUDA_VISIBLE_DEVICES": ""})]
     with SlotPool(slots) as pool:
         assert pool.wait_ready() == 1
-        assert pool.call(Job("sleep", {"seconds": 0.01, "value": 3}))["value"] == 3
+        assert pool.call(SleepJob(0.01, 3))["value"] == 3
         report = {s["name"]: s for s in pool.report()["slots"]}
     assert report["gpu-missing"]["state"] == "drained"
     assert "no CUDA device is visible" in report["gpu-missing"]["reason"]

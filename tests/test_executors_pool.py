@@ -3,6 +3,7 @@ worker, drained devices, errors passed through, nothing left hanging at close.""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import threading
 import time
@@ -10,13 +11,14 @@ from typing import Any
 
 import pytest
 
+from tests.fakes import SleepJob
 from tritonwright.errors import TaskError
 from tritonwright.executors.jobs import Job
 from tritonwright.executors.pool import JobLost, NoHealthyWorkers, PoolClosed, SlotPool, WorkerLost
 
 
 class FakeSlot:
-    """Runs 'sleep' jobs by sleeping; dies (WorkerLost) on the jobs named in `die_on`, `die_times` times."""
+    """Runs SleepJobs by sleeping; dies (WorkerLost) on the jobs named in `die_on`, `die_times` times."""
 
     def __init__(self, name: str, healthy: bool = True, die_on: set[str] | None = None, die_times: int = 1,
                  health_after_crash: bool = True, start_delay: float = 0.0) -> None:
@@ -38,17 +40,17 @@ class FakeSlot:
         ok = self.healthy and (self.starts == 1 or self.health_after_crash)
         return {"ok": ok, "reason": "" if ok else "wrong result: sum 0, expected 42", "device": f"fake {self.name}"}
 
-    def run(self, job: Job, timeout_s: float) -> Any:
+    def run(self, job: SleepJob, timeout_s: float) -> Any:
         with self.lock:
             self.running += 1
             self.max_running = max(self.max_running, self.running)
         try:
-            time.sleep(job.args.get("seconds", 0.01))
+            time.sleep(job.seconds)
             if job.label in self.die_on and self.die_times > 0:
                 self.die_times -= 1
                 raise WorkerLost("the worker died (killed by signal SIGKILL)")
-            if job.args.get("raise"):
-                raise TaskError(job.args["raise"])
+            if job.raise_message:
+                raise TaskError(job.raise_message)
             self.ran.append(job.label)
             return {"label": job.label, "slot": self.name}
         finally:
@@ -65,8 +67,8 @@ class FakeSlot:
         return None
 
 
-def _job(label: str, seconds: float = 0.01, **extra: Any) -> Job:
-    return Job("sleep", {"seconds": seconds, **extra}, label)
+def _job(label: str, seconds: float = 0.01, raise_message: str | None = None) -> SleepJob:
+    return SleepJob(seconds, label=label, raise_message=raise_message)
 
 
 def test_every_job_once_and_one_at_a_time_per_slot():
@@ -148,7 +150,7 @@ def test_all_drained_fails_jobs_clearly():
 def test_job_errors_pass_through_unchanged():
     with SlotPool([FakeSlot("a")]) as pool:
         with pytest.raises(TaskError, match="reference Model failed"):
-            pool.call(_job("j", **{"raise": "the reference Model failed"}))
+            pool.call(_job("j", raise_message="the reference Model failed"))
         assert pool.call(_job("k"))["label"] == "k"
 
 
@@ -170,8 +172,6 @@ def test_bad_slot_lists_are_refused():
         SlotPool([])
     with pytest.raises(ValueError, match="unique"):
         SlotPool([FakeSlot("a"), FakeSlot("a")])
-    with pytest.raises(ValueError, match="unknown job kind"):
-        Job("dance", {})
 
 
 def test_session_takes_device_and_gpu_spec_from_the_pool(tmp_path):
@@ -213,3 +213,62 @@ def test_ray_pool_takes_the_device_from_the_cluster():
             assert pool.device == "cpu" and pool.size == 1
     finally:
         ray.shutdown()
+
+
+# --- typed jobs ---------------------------------------------------------------------------------------------
+
+
+def test_builders_give_typed_jobs_with_labels_and_budgets():
+    from tritonwright.candidate import Candidate
+    from tritonwright.eval.types import EvalConfig
+    from tritonwright.executors import jobs
+    from tritonwright.task import Task
+
+    task, cand, cfg = Task(path="t.py", name="t", source=""), Candidate(source="x = 1"), EvalConfig()
+    ev = jobs.evaluate_job(task, [cand, cand], cfg, "t: evaluate")
+    assert isinstance(ev, jobs.EvaluateJob) and ev.label == "t: evaluate" and ev.candidates == [cand, cand]
+    assert ev.timeout_s > jobs.evaluate_job(task, [cand], cfg).timeout_s  # the budget grows with candidates
+    assert isinstance(jobs.screen_job(task, [cand], cfg), jobs.ScreenJob)
+    cmp = jobs.compare_job(task, cand, cand, cfg, 0.02, 10, repeats=3, label="ab")
+    assert isinstance(cmp, jobs.CompareJob) and (cmp.threshold, cmp.rounds, cmp.repeats) == (0.02, 10, 3)
+    health = jobs.health_job("cpu")
+    assert isinstance(health, jobs.HealthJob) and health.label == "health check" and health.timeout_s > 0
+    assert isinstance(jobs.floor_job(task, "cpu", None), jobs.FloorJob)
+    for job in (ev, cmp, health, SleepJob()):
+        assert isinstance(job, jobs.Job)  # the interface the pool and the workers rely on
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            job.label = "changed"  # type: ignore[misc]
+
+
+def test_jobs_run_by_their_type(monkeypatch):
+    from tritonwright.candidate import Candidate
+    from tritonwright.eval import runner
+    from tritonwright.eval.types import EvalConfig
+    from tritonwright.executors import jobs
+    from tritonwright.task import Task
+
+    calls: list[tuple[str, Any]] = []
+    monkeypatch.setattr(runner, "evaluate_many", lambda t, c, cfg: calls.append(("evaluate", len(c))) or ["ev"])
+    monkeypatch.setattr(runner, "screen_many", lambda t, c, cfg: calls.append(("screen", len(c))) or ["sc"])
+    monkeypatch.setattr(runner, "compare_repeated",
+                        lambda t, a, b, cfg, th, rounds, repeats: calls.append(("compare", repeats)) or
+                        [f"cmp{i}" for i in range(repeats)])
+    task, cand, cfg = Task(path="t.py", name="t", source=""), Candidate(source="x = 1"), EvalConfig()
+    run = jobs.InlineExecutor().call
+    assert run(jobs.evaluate_job(task, [cand], cfg)) == ["ev"]
+    assert run(jobs.screen_job(task, [cand, cand], cfg)) == ["sc"]
+    assert run(jobs.compare_job(task, cand, cand, cfg, 0.02, 10)) == "cmp0"  # one decision: not a list
+    assert run(jobs.compare_job(task, cand, cand, cfg, 0.02, 10, repeats=2)) == ["cmp0", "cmp1"]
+    assert calls == [("evaluate", 1), ("screen", 2), ("compare", 1), ("compare", 2)]
+    assert jobs.run_job(SleepJob(0.0, "v")) == {"slept": 0.0, "value": "v"}  # a job production code never saw
+    with pytest.raises(TypeError, match="not a job"):
+        jobs.run_job({"kind": "sleep"})  # type: ignore[arg-type]
+
+
+def test_the_sleep_job_lives_in_the_tests():
+    from pathlib import Path
+
+    from tritonwright.executors import jobs
+
+    source = Path(jobs.__file__).read_text()
+    assert "sleep" not in source and not hasattr(jobs, "KINDS")

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 from tritonwright import sandbox
 from tritonwright.errors import UserInputError
-from tritonwright.executors.jobs import Job, health_job
+from tritonwright.executors.jobs import Job, health_job, job_name
 
 DEFAULT_MAX_RETRIES = 2  # a job whose worker died twice more is more likely the cause than the victim
 DEFAULT_MAX_CRASHES = 3  # a worker that dies this often on one device: drain the device, keep the run going
@@ -272,7 +272,7 @@ class SlotPool:
                     # A retried job prefers a slot it has not died on, when one is free to take it now.
                     if st.slot.name not in p.avoid or not self._other_idle(st, p):
                         del self._pending[i]
-                        st.state, st.current = "busy", p.job.label or p.job.kind
+                        st.state, st.current = "busy", job_name(p.job)
                         return p
                 self._cond.wait(0.5)
 
@@ -289,7 +289,7 @@ class SlotPool:
     def _lost(self, st: _SlotState, p: _Pending, why: str) -> bool:
         """The worker died under `p`: retry the job, restart the worker (or drain). True: the slot ends."""
         st.slot.stop()
-        label = p.job.label or p.job.kind
+        label = job_name(p.job)
         with self._cond:
             st.crashes += 1
             st.current = ""

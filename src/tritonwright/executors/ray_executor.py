@@ -30,7 +30,8 @@ def _ray() -> Any:
 
 
 class _Worker:
-    """The actor's body: the same `run_job` as a local worker, in a Ray worker process."""
+    """The actor's body: the same `run_job` as a local worker (each job runs by its own type), in a Ray worker
+    process."""
 
     def __init__(self) -> None:
         _detach_main()

@@ -1,7 +1,9 @@
 """A long-lived local worker: one per GPU, started by the pool with `CUDA_VISIBLE_DEVICES` pinned.
 
 It reads jobs from its socket one at a time and answers each with ("ok", id, result) or ("error", id,
-exception). One job at a time is the point: a timing or an ncu profile never shares the GPU with other
+exception). Jobs are typed (executors.jobs) and run by their own type's `run()`; they arrive pickled, which is
+safe here: the driver that writes them is trusted, and no candidate code runs in this process (evaluations
+start their own children, which talk to it only in eval.protocol's plain data). One job at a time is the point: a timing or an ncu profile never shares the GPU with other
 work. The worker itself never touches the GPU; each evaluation starts its own isolated children.
 
 Run as `python -m tritonwright.executors.worker FD` (FD: the inherited socket's file descriptor).
