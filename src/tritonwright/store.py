@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tritonwright.decision import Decision
 from tritonwright.errors import UserInputError
 
 SCHEMA = """
@@ -75,7 +76,7 @@ class AttemptRecord:
     step_key: str  # deterministic name of the step: resume finds it again ("seed", "repair:2", "stage:x")
     stage: str
     origin: str
-    decision: str  # BASE | KEEP | REVERT | FAILED | SKIP
+    decision: Decision  # BASE | KEEP | REVERT | FAILED | SKIP, stored as that plain string
     decision_reason: str = ""
     candidate_id: str | None = None
     parent_id: str | None = None
@@ -322,6 +323,7 @@ def _attempt(row: sqlite3.Row) -> AttemptRecord:
     d = _row(row)
     for k in ("run_id", "task_key", "created"):
         d.pop(k)
+    d["decision"] = Decision(d["decision"])  # the same strings since the first store: old runs load
     return AttemptRecord(**d)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 import types
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -106,7 +107,7 @@ class WeightMatch:
 
 
 def _tensors(module: torch.nn.Module) -> dict[str, torch.Tensor]:
-    state = dict(module.named_parameters())
+    state: dict[str, torch.Tensor] = dict(module.named_parameters())
     state.update({k: v for k, v in module.named_buffers() if v is not None})
     return state
 
@@ -148,3 +149,32 @@ def match_weights(model_new: torch.nn.Module, ref_state: dict[str, torch.Tensor]
 def _copy(dst: torch.Tensor, src: torch.Tensor) -> None:
     with torch.no_grad():
         dst.copy_(src.to(device=dst.device, dtype=dst.dtype))
+
+
+def fp32_only() -> None:
+    """PyTorch ops compute in real fp32 (TF32 off), in the reference and the candidate alike: a candidate's
+    PyTorch matmuls get no hidden TF32 advantage, and what is profiled is what was evaluated."""
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+
+
+def load_model_new(path: str, init: InitArgs, ref_state: dict[str, torch.Tensor], seed: int, device: torch.device,
+                   module_name: str = "tritonwright_candidate",
+                   after_import: Callable[[], None] | None = None) -> tuple[torch.nn.Module, list[str]]:
+    """The candidate's ModelNew, built with `init` under `seed` and holding the reference's weights, with
+    PyTorch ops in fp32 (`fp32_only`); also the notes on how the weights were matched. The one loader of the
+    evaluation's candidate child and the profiler's target process. `after_import` runs right after the
+    module is imported (hooks that need the candidate's own imports)."""
+    fp32_only()
+    module = load_candidate_module(path, module_name)
+    if after_import is not None:
+        after_import()
+    cls = getattr(module, "ModelNew", None)
+    if cls is None:
+        raise LoadError(f"{path}: no class ModelNew")
+    model = construct(cls, init, seed, device, f"{path}: ModelNew")
+    match = match_weights(model, ref_state)
+    err = match.error()
+    if err:
+        raise LoadError(f"{path}: ModelNew's parameters cannot be matched to Model's: {err}")
+    return model, match.notes()

@@ -15,16 +15,17 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from tritonwright.candidate import Candidate
+from tritonwright.decision import Decision, attempt_decision
+from tritonwright.defaults import KEEP_THRESHOLD, STAGES
 from tritonwright.eval.types import EvalResult, TimingStats
 from tritonwright.floor import FloorInfo, at_floor, ratio_to_floor
 from tritonwright.gpus.spec import GpuSpec
 from tritonwright.pipeline.seams import Comparer, Evaluator, FloorProbe, Profile, Profiler
-from tritonwright.prompts.stages import STAGES
 from tritonwright.store import AttemptRecord, RunStore
 from tritonwright.task import Task
 
 DEFAULT_MAX_REPAIRS = 5  # the seed system's budget: errors still there after five tries are rarely fixed
-DEFAULT_THRESHOLD = 0.02  # keep a change only when >= 2% faster beyond noise: smaller "gains" were noise
+DEFAULT_THRESHOLD = KEEP_THRESHOLD  # the one keep/revert threshold (tritonwright/defaults.py says why)
 # Stop within 5% of the speed-of-light floor: on an H200 the seed ELU sat at 1.03x and torch.compile at 1.00x
 # of it, and no tuner config or rewrite there was >= 2% faster beyond noise (bench/results/2026-11-22-H200).
 DEFAULT_FLOOR_STOP = 0.05
@@ -168,6 +169,7 @@ class TaskOptimizer:
 
         messages = [Message.system(SYSTEM_PROMPT), Message.user(prompt)]
         # `sample` keeps K answers to one prompt apart in the response cache; attempt names them for replay.
+        assert self.llm is not None  # only called on the LLM paths
         return messages, self.llm.complete(messages, key=CallKey(self.key, step_key, attempt),
                                            params=CallParams(sample=attempt))
 
@@ -222,7 +224,7 @@ class TaskOptimizer:
         for j in order[1:]:
             i = usable[j][0]
             why = "another answer of the same prompt was better" if results[j].ok else "fails its check"
-            self._record(AttemptRecord(f"{key}#{i}", stage, "llm", "REVERT" if results[j].ok else "FAILED",
+            self._record(AttemptRecord(f"{key}#{i}", stage, "llm", Decision.REVERT if results[j].ok else Decision.FAILED,
                                        decision_reason=why, llm=coded[i][1],
                                        metrics_before=prof.metrics if prof else None, diff=self._diff(cands[j])),
                          cands[j], results[j])
@@ -257,7 +259,7 @@ class TaskOptimizer:
         outcome = TaskOutcome(self.key, "done", best=self.state.best, final=final)
         wall = round(time.monotonic() - t0, 3)
         e, c = self._speedups(final.timing.median_ms if final and final.timing else None)
-        best = {"candidate_id": self.state.best.id if self.state.best else None,
+        best: dict[str, Any] = {"candidate_id": self.state.best.id if self.state.best else None,
                 "median_ms": final.timing.median_ms if final and final.timing else None,
                 "speedup_eager": e, "speedup_compiled": c,
                 "source": self.state.best.source if self.state.best else ""}
@@ -288,17 +290,17 @@ class TaskOptimizer:
             origin = "llm"
             picked, picked_result, usage, failure = self._pick("seed", "seed", "seed", answers, None, baselines=True)
             if picked is None or picked_result is None:
-                rec = AttemptRecord("seed", "seed", origin, "FAILED", reason=failure, llm=usage, status="REJECTED")
+                rec = AttemptRecord("seed", "seed", origin, Decision.FAILED, reason=failure, llm=usage, status="REJECTED")
                 self._record(rec, None, None)
                 self.history_text = answers[0][0] or ""
                 return None, None
-            rec = AttemptRecord("seed", "seed", origin, "BASE" if picked_result.ok else "FAILED", llm=usage,
+            rec = AttemptRecord("seed", "seed", origin, Decision.BASE if picked_result.ok else Decision.FAILED, llm=usage,
                                 decision_reason="starting point" if picked_result.ok else "fails its check")
             self._record(rec, picked, picked_result)
             return picked, picked_result
         result = self._evaluate(cand, baselines=True)
         why = "seed: torch.compile's generated Triton code" if origin == "inductor" else "starting point"
-        rec = AttemptRecord("seed", "seed", origin, "BASE" if result.ok else "FAILED", llm=usage,
+        rec = AttemptRecord("seed", "seed", origin, Decision.BASE if result.ok else Decision.FAILED, llm=usage,
                             decision_reason=why if result.ok else f"{why}; fails its check")
         self._record(rec, cand, result)
         return cand, result
@@ -352,13 +354,13 @@ class TaskOptimizer:
         new, failure2 = self._code_from(text, "repair")
         if new is None:
             if record:
-                self._record(AttemptRecord(step_key, stage, "llm", "FAILED", reason=failure or failure2, llm=usage,
+                self._record(AttemptRecord(step_key, stage, "llm", Decision.FAILED, reason=failure or failure2, llm=usage,
                                            status="REJECTED"), None, None)
             self.history.append(FailedAttempt("REJECTED", failure or failure2))
             return cand, result, usage, failure or failure2
         new_result = self._evaluate(new, baselines=record)
         if record:
-            self._record(AttemptRecord(step_key, stage, "llm", "BASE" if new_result.ok else "FAILED", llm=usage,
+            self._record(AttemptRecord(step_key, stage, "llm", Decision.BASE if new_result.ok else Decision.FAILED, llm=usage,
                                        decision_reason="repaired" if new_result.ok else "still failing"),
                          new, new_result)
         if not new_result.ok:
@@ -378,13 +380,13 @@ class TaskOptimizer:
         if uses_tuner and launch_at is not None and stage != launch_at:
             if self._floor_stop(stage, [skip_key]):
                 return
-            self._record(AttemptRecord(skip_key, stage, "tuner", "SKIP",
+            self._record(AttemptRecord(skip_key, stage, "tuner", Decision.SKIP,
                                        decision_reason=f"the launch tuner searched every axis (tile sizes, warps, "
                                                        f"stages) at {launch_at}: nothing left for this stage"),
                          None, None)
             return
         if not uses_llm and not uses_tuner:
-            self._record(AttemptRecord(skip_key, stage, "none", "SKIP",
+            self._record(AttemptRecord(skip_key, stage, "none", Decision.SKIP,
                                        decision_reason="needs an LLM (no --llm given) and the tuner does not "
                                                        "serve this stage"), None, None)
             return
@@ -393,7 +395,7 @@ class TaskOptimizer:
             done = self._recorded(path_key) if used else None
             if done is not None:  # replay a finished path's decision
                 rec, cand = done
-                if rec.decision == "KEEP" and cand is not None:
+                if rec.decision == Decision.KEEP and cand is not None:
                     self._accept(cand, rec.median_ms)
             elif used:
                 pending.append(path_key)
@@ -408,7 +410,7 @@ class TaskOptimizer:
         self.device_s += prof.wall_s
         decision = _early_exit(prof, stage)
         if decision is not None and decision.skip:
-            self._record(AttemptRecord(skip_key, stage, "rules", "SKIP", decision_reason=decision.reason,
+            self._record(AttemptRecord(skip_key, stage, "rules", Decision.SKIP, decision_reason=decision.reason,
                                        metrics_before=prof.metrics), None, None)
             return
         if llm_key in pending:
@@ -460,7 +462,7 @@ class TaskOptimizer:
             return False
         self._say(f"{stage}: skipped, {why}")
         for key in keys:
-            self._record(AttemptRecord(key, stage, "floor", "SKIP", decision_reason=why), None, None)
+            self._record(AttemptRecord(key, stage, "floor", Decision.SKIP, decision_reason=why), None, None)
         return True
 
     def _llm_stage(self, stage: str, prof: Profile) -> None:
@@ -475,18 +477,18 @@ class TaskOptimizer:
         self._say(f"{stage}: evaluating")
         cand, result, usage, failure = self._pick(key, stage, f"stage:{stage}", answers, prof)
         if cand is None or result is None:
-            self._record(AttemptRecord(key, stage, "llm", "FAILED", reason=failure, llm=usage,
+            self._record(AttemptRecord(key, stage, "llm", Decision.FAILED, reason=failure, llm=usage,
                                        status="REJECTED", metrics_before=prof.metrics,
                                        decision_reason="no usable code"), None, None)
             return
         if not result.ok:  # one repair, then the stage gives up and the current best stays
-            self._record(AttemptRecord(f"{key}:first", stage, "llm", "FAILED", llm=usage, metrics_before=prof.metrics,
+            self._record(AttemptRecord(f"{key}:first", stage, "llm", Decision.FAILED, llm=usage, metrics_before=prof.metrics,
                                        decision_reason="fails its check; one repair follows",
                                        diff=self._diff(cand)), cand, result)
             cand, result, usage, failure = self._repair_once(f"stage:{stage}:repair", stage, cand, result,
                                                              record=False)
             if cand is None or result is None or not result.ok or failure:
-                self._record(AttemptRecord(key, stage, "llm", "FAILED", llm=usage, reason=failure,
+                self._record(AttemptRecord(key, stage, "llm", Decision.FAILED, llm=usage, reason=failure,
                                            metrics_before=prof.metrics, status="REJECTED" if failure else None,
                                            decision_reason="the repaired candidate fails too: best kept"),
                              None if failure else cand, None if failure else result)
@@ -497,16 +499,16 @@ class TaskOptimizer:
                 prof: Profile) -> None:
         assert self.state.best is not None
         if not self.cfg.timed or self.comparer is None:
-            decision, why = "REVERT", "timing needs a GPU: correct, but speed cannot be judged, best kept"
+            decision, why = Decision.REVERT, "timing needs a GPU: correct, but speed cannot be judged, best kept"
         else:
             self._say(f"{stage}: A/B timing")
             t = time.monotonic()
             cmp = self.comparer.compare(self.state.best, cand, self.cfg.threshold)
             self.device_s += time.monotonic() - t
-            decision, why = ("KEEP" if cmp.significant else "REVERT"), cmp.reason
+            decision, why = (Decision.KEEP if cmp.significant else Decision.REVERT), cmp.reason
         self._record(AttemptRecord(key, stage, "llm", decision, decision_reason=why, llm=usage,
                                    metrics_before=prof.metrics, diff=self._diff(cand)), cand, result)
-        if decision == "KEEP":
+        if decision is Decision.KEEP:
             self._accept(cand, result.timing.median_ms if result.timing else None)
 
     def _tune_stage(self, stage: str, prof: Profile) -> None:
@@ -514,11 +516,11 @@ class TaskOptimizer:
         self._say(f"{stage}: launch tuner")
         report = self.tuner(self.state.best, "launch" if stage == self._launch_stage() else stage)
         self.device_s += report.wall_s
-        decision = {"KEEP": "KEEP", "REVERT": "REVERT", "REFUSED": "SKIP", "CHECKED": "REVERT"}[report.decision.value]
+        decision = attempt_decision(report.decision)
         why = report.reason
-        if report.decision.value == "CHECKED":
+        if report.decision is Decision.CHECKED:
             why = f"timing needs a GPU: configs checked for correctness only ({report.reason})"
-        cand = report.candidate if report.decision.value == "KEEP" else None
+        cand = report.candidate if report.decision is Decision.KEEP else None
         tuned_ms = report.tuned_ms if cand is not None else None
         rec = AttemptRecord(f"stage:{stage}:tune", stage, "tuner", decision, decision_reason=why,
                             metrics_before=prof.metrics, diff=self._diff(cand) if cand else None,
@@ -546,7 +548,7 @@ class TaskOptimizer:
         if have and self.cfg.timed and result.ok:
             result.eager, result.compiled = self.state.eager, self.state.compiled
             result.notes.append("baselines: measured at the seed evaluation of this run, same device")
-        rec = AttemptRecord("final", "final", self.state.best.origin, "KEEP" if result.ok else "FAILED",
+        rec = AttemptRecord("final", "final", self.state.best.origin, Decision.KEEP if result.ok else Decision.FAILED,
                             decision_reason=("the best candidate failed its final check" if not result.ok else
                                              "fresh inputs, timed against both baselines" if self.cfg.timed else
                                              "fresh inputs, correctness only (timing needs a GPU)"))

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tritonwright.candidate import Candidate, read_candidate
+from tritonwright.defaults import ASSUMED_GPU
 from tritonwright.errors import TaskError, UserInputError, one_line
 from tritonwright.eval.runner import resolve_device
 from tritonwright.eval.types import EvalConfig
@@ -43,7 +44,7 @@ from tritonwright.pipeline.seams import (
 from tritonwright.store import RunStore, safe_key
 from tritonwright.task import Task, load_task
 
-CPU_DEFAULT_GPU = "H100 SXM"  # prompts need a target; on CPU there is none to detect, so the common one
+CPU_DEFAULT_GPU = ASSUMED_GPU  # prompts need a target; on CPU there is none to detect (defaults.py)
 
 
 @dataclass(frozen=True)
@@ -296,13 +297,10 @@ class Session:
 
 def _tuner(evaluator: Evaluator, comparer: Comparer | None, gpu: GpuSpec, timed: bool, threshold: float) -> Any:
     """The launch tuner on the task's own evaluator and comparer (the same executor as its other jobs)."""
-    from tritonwright.tune.neighbourhoods import GpuLimits
+    from tritonwright.tune.neighbourhoods import gpu_limits
     from tritonwright.tune.search import TuneSettings, tune
 
-    limits = GpuLimits(
-        name=gpu.name,
-        max_smem_per_block=int((gpu.shared_memory_per_block_kb or 227) * 1024),
-        source=f"spec table: {gpu.name}")
+    limits = gpu_limits(gpu)
 
     def run(candidate: Candidate, stage: str) -> Any:
         settings = TuneSettings(stage=stage, dry_run=not timed, threshold=threshold, limits=limits)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-STAGES: tuple[str, ...] = ("grid_and_parallel", "block_tiling", "memory_access", "advanced_memory")
+from tritonwright.defaults import STAGES  # re-exported: the stage names the metric sets are keyed by
 
 SM_THROUGHPUT = "sm__throughput.avg.pct_of_peak_sustained_elapsed"
 GRID_SIZE = "launch__grid_size"
@@ -85,9 +85,9 @@ LAUNCH_PREFIXES: tuple[str, ...] = ("launch__", "device__")
 COMPUTED_BY_NCU: frozenset[str] = frozenset({"sm__maximum_warps_per_active_cycle_pct"})
 
 
-def check_stage(stage: str | None) -> str | None:
-    """Validate a stage name (None means: the core set only)."""
-    if stage is not None and stage not in STAGES:
+def check_stage(stage: str) -> str:
+    """Validate a stage name (callers pass None for the core set only, and do not call this then)."""
+    if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
     return stage
 

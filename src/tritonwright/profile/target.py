@@ -68,15 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         task = load_task(args.task, parse_overrides(args.set))
         ref_module = exec_task_module(task)
-        cand_module = loading.load_candidate_module(args.candidate)
-        if not hasattr(cand_module, "ModelNew"):
-            raise loading.LoadError(f"{args.candidate}: no class ModelNew")
+        loading.fp32_only()  # as in the evaluation: the kernels profiled are the ones that were judged
         init = loading.make_init_args(ref_module, task.path)
         model = loading.construct(ref_module.Model, init, args.seed, device, "Model")
-        model_new = loading.construct(cand_module.ModelNew, init, args.seed, device, "ModelNew")
-        match = loading.match_weights(model_new, loading.reference_state(model))
-        if match.error():
-            raise loading.LoadError(f"ModelNew weights: {match.error()}")
+        model_new, weight_notes = loading.load_model_new(args.candidate, init, loading.reference_state(model),
+                                                         args.seed, device)
         del model
         # 3. Inputs. Made on the GPU by default: profiling needs shapes and value distribution, not the CPU
         #    random stream, and a multi-GB randn on the CPU costs many seconds.
@@ -119,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         "setup_s": round(setup_s, 3),
         "warmup_s": round(warm_s, 3),
         "total_s": round(time.perf_counter() - t0, 3),
-        "weights": match.notes(),
+        "weights": weight_notes,
     })
     return EXIT_OK
 

@@ -6,9 +6,9 @@ each carries the one line that says why. The metric names are ncu's, as they app
 
 from __future__ import annotations
 
+from tritonwright.defaults import STAGES  # re-exported: the stages the prompts know
 from tritonwright.errors import UserInputError
 
-STAGES: tuple[str, ...] = ("grid_and_parallel", "block_tiling", "memory_access", "advanced_memory")
 KINDS: tuple[str, ...] = ("single", "fusion", "network")
 STYLES: tuple[str, ...] = ("compact", "verbose")
 DEFAULT_STYLE = "compact"  # seed 000's style: shorter prompt, same rules

@@ -10,6 +10,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
+from tritonwright.decision import Decision
 from tritonwright.report.summary import FAST_P_THRESHOLDS
 from tritonwright.report.task_view import TaskView
 
@@ -20,7 +21,8 @@ MAX_NAMED_TICKS = 24
 NICE_TICKS = (0.1, 0.25, 0.5, 1, 1.2, 2, 4, 8, 16, 32, 64, 128)  # speedups a reader names; 1.2 is a fast_p line
 LABEL_ROOM = 1.8  # the stage-gain axis runs this far past the longest bar to leave room for its label  # beyond this many attempts, stage names under the ticks would overlap
 COLOURS = {  # one colour per decision, the same as the timeline table's badges
-    "BASE": "#2563eb", "KEEP": "#16a34a", "REVERT": "#d97706", "FAILED": "#dc2626", "SKIP": "#6b7280",
+    Decision.BASE: "#2563eb", Decision.KEEP: "#16a34a", Decision.REVERT: "#d97706", Decision.FAILED: "#dc2626",
+    Decision.SKIP: "#6b7280",
 }
 
 
@@ -53,10 +55,10 @@ def speedup_over_attempts(view: TaskView) -> bytes:
         pts = [(r.seq, r.speedup_eager) for r in rows if r.decision == decision and r.speedup_eager is not None]
         if pts:
             ax.scatter(*zip(*pts, strict=True), color=colour, s=36, label=decision.lower(), zorder=4)
-    failed = [r.seq for r in rows if r.speedup_eager is None and r.decision != "SKIP"]
+    failed = [r.seq for r in rows if r.speedup_eager is None and r.decision != Decision.SKIP]
     if failed:
         ax.scatter(failed, [0.04] * len(failed), transform=ax.get_xaxis_transform(), marker="x",
-                   color=COLOURS["FAILED"], s=40, label="no timing (failed)", zorder=4)
+                   color=COLOURS[Decision.FAILED], s=40, label="no timing (failed)", zorder=4)
     ax.axhline(1.0, color="#6b7280", linestyle="--", linewidth=1, label="eager")
     if view.compiled_vs_eager is not None:
         ax.axhline(view.compiled_vs_eager, color="#7c3aed", linestyle=":", linewidth=1.5, label="torch.compile")
@@ -118,8 +120,8 @@ def stage_gains(summary: dict[str, Any]) -> bytes:
     gains = [100 * (d["gain_geomean"] - 1) for _, d in stages]
     ax.barh(names, gains, color=["#16a34a" if g > 0 else "#9ca3af" for g in gains], height=0.6)
     for i, (_, d) in enumerate(stages):
-        tried = sum(v for k, v in d["decisions"].items() if k not in ("SKIP", "BASE"))
-        ax.text(max(gains[i], 0), i, f"  {gains[i]:+.1f}%: kept {d['decisions'].get('KEEP', 0)} of {tried}"
+        tried = sum(v for k, v in d["decisions"].items() if k not in (Decision.SKIP, Decision.BASE))
+        ax.text(max(gains[i], 0), i, f"  {gains[i]:+.1f}%: kept {d['decisions'].get(Decision.KEEP.value, 0)} of {tried}"
                 f" attempts over {d['tasks_timed']} tasks", va="center", fontsize=8, color="#111827")
     ax.set_xlim(min(0.0, *gains) * LABEL_ROOM, max(1.0, *gains) * LABEL_ROOM)
     ax.axvline(0, color="#374151", linewidth=1)

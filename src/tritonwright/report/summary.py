@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from tritonwright.decision import Decision
 from tritonwright.report.task_view import KEPT, duration, positive
 
 # KernelBench reports fast_0 (correct at all), fast_1 (faster than the baseline) and fast_2 (twice as fast);
@@ -22,6 +23,8 @@ BASELINES: tuple[str, ...] = ("eager", "compiled")  # torch eager and torch.comp
 STAGE_ORDER: tuple[str, ...] = (
     "seed", "repair", "grid_and_parallel", "block_tiling", "memory_access", "advanced_memory", "tune", "final",
 )
+# Attempt decisions every stage row counts (zero included), in the batch report's column order.
+COUNTED = (Decision.KEEP, Decision.REVERT, Decision.FAILED, Decision.SKIP, Decision.BASE)
 UNKNOWN_LEVEL = "unknown"  # the group of tasks whose level the bundle does not know
 
 
@@ -153,9 +156,9 @@ def task_stage_gains(task: dict[str, Any]) -> dict[str, float]:
     for att in sorted(task.get("attempts") or [], key=lambda a: int(a["seq"])):
         stage = str(att.get("stage"))
         median = positive(att.get("median_ms"), f"task {task.get('key')!r} attempt {att.get('seq')} median_ms")
-        if att.get("decision") != "SKIP" and current is not None:
+        if att.get("decision") != Decision.SKIP and current is not None:
             gains.setdefault(stage, 1.0)
-            if att.get("decision") == "KEEP" and att.get("status") == "OK" and median is not None:
+            if att.get("decision") == Decision.KEEP and att.get("status") == "OK" and median is not None:
                 gains[stage] *= current / median
         if att.get("decision") in KEPT and att.get("status") == "OK" and median is not None:
             current = median
@@ -168,7 +171,7 @@ def stage_table(tasks: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     gains: dict[str, list[float]] = {}
     for task in tasks:
         for att in task.get("attempts") or []:
-            per = counts.setdefault(str(att.get("stage")), {"KEEP": 0, "REVERT": 0, "FAILED": 0, "SKIP": 0, "BASE": 0})
+            per = counts.setdefault(str(att.get("stage")), {d.value: 0 for d in COUNTED})
             decision = str(att.get("decision"))
             per[decision] = per.get(decision, 0) + 1
         for stage, factor in task_stage_gains(task).items():

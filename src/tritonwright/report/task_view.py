@@ -10,7 +10,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-KEPT = ("BASE", "KEEP")  # decisions after which the attempt's candidate is the current best
+from tritonwright.decision import CURRENT_BEST, Decision
+
+KEPT = CURRENT_BEST  # decisions after which the attempt's candidate is the current best
 LONG_REASON_CHARS = 160  # longer reasons (tracebacks) fold away in HTML so the timeline stays readable
 
 
@@ -143,7 +145,7 @@ def floor_view(task: dict[str, Any]) -> FloorView | None:
     vs = positive(best.get("vs_floor"), f"task {task.get('key')!r} best vs_floor")
     if vs is None and ms is not None and median is not None:
         vs = median / ms
-    stopped = any(a.get("origin") == "floor" and a.get("decision") == "SKIP" for a in task.get("attempts") or [])
+    stopped = any(a.get("origin") == "floor" and a.get("decision") == Decision.SKIP for a in task.get("attempts") or [])
     return FloorView(ms, str(fl.get("limit") or "") if ms is not None else "", vs,
                      "" if ms is not None else str(rec.get("reason") or "not measured"), stopped)
 
@@ -271,7 +273,7 @@ def build_task_view(bundle: dict[str, Any], task_key: str) -> TaskView:
         KeptStep(r.seq, r.stage, r.origin, r.candidate_id, r.parent_id, r.decision_reason, r.speedup_eager,
                  diff_lines(a.get("diff") or ""))
         for a, r in zip(attempts, rows, strict=True)
-        if r.decision == "KEEP"
+        if r.decision == Decision.KEEP
     )
     best = task.get("best")
     best_median = positive(best.get("median_ms"), f"task {task_key!r} best median_ms") if best else None

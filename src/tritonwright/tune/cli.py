@@ -12,21 +12,25 @@ from rich.table import Table
 
 from tritonwright import options as opts
 from tritonwright.candidate import read_candidate
+from tritonwright.decision import Decision
+from tritonwright.defaults import ASSUMED_GPU
 from tritonwright.errors import UserInputError
+from tritonwright.eval.runner import resolve_device
 from tritonwright.eval.types import EvalConfig
+from tritonwright.gpus.spec import GpuSpec, get_gpu
 from tritonwright.task import load_task, parse_overrides
 from tritonwright.tune.harness import HarnessComparer, HarnessEvaluator
-from tritonwright.tune.neighbourhoods import TUNER_SPECS
+from tritonwright.tune.neighbourhoods import TUNER_SPECS, gpu_limits
 from tritonwright.tune.search import (
     DEFAULT_THRESHOLD,
     TUNE_BUDGET_S,
-    Decision,
     TuneReport,
     TuneSettings,
     tune,
 )
 
 ROWS_SHOWN = 12  # a wide search screens dozens of configs: the checked ones and the fastest dozen tell the story
+COLOURS = {Decision.KEEP: "green", Decision.CHECKED: "green", Decision.REVERT: "yellow", Decision.REFUSED: "red"}
 
 
 def render_report(report: TuneReport, console: Console, all_rows: bool = False) -> None:
@@ -61,9 +65,20 @@ def render_report(report: TuneReport, console: Console, all_rows: bool = False) 
         console.print(f"original {report.original_ms:.4f} ms{tuned}", highlight=False)
     if report.seconds:
         console.print("time: " + ", ".join(f"{k} {v:.1f} s" for k, v in report.seconds.items()), highlight=False)
-    colour = {"KEEP": "green", "CHECKED": "green", "REVERT": "yellow", "REFUSED": "red"}[report.decision.value]
+    colour = COLOURS[report.decision]
     console.print(f"[{colour}]{report.decision.value}[/{colour}] ", end="")
     console.print(f"{report.reason} (wall time {report.wall_s:.1f} s)", markup=False, highlight=False)
+
+
+def target_gpu(name: str | None, device: str) -> GpuSpec:
+    """The spec the search is bounded by: --gpu NAME, else the detected device, else (CPU) the assumed GPU."""
+    if name:
+        return get_gpu(name)
+    if resolve_device(device) == "cuda":
+        from tritonwright.gpus.detect import detect_gpu
+
+        return detect_gpu().spec
+    return get_gpu(ASSUMED_GPU)
 
 
 def tune_command(
@@ -88,6 +103,8 @@ def tune_command(
     = False,
     budget_s: Annotated[float, typer.Option(help="Start no new search phase after this many seconds")]
     = TUNE_BUDGET_S,
+    gpu: Annotated[str | None, typer.Option(help="GPU spec whose limits bound the search (default: detect; on a "
+                                             f"CPU the assumed {ASSUMED_GPU})")] = None,
 ) -> None:
     """Tune num_warps, num_stages and BLOCK sizes of a candidate's Triton launches; keep only a real gain."""
     if out is not None:  # migration: tune --out used to name the code file; --out now always means a run store
@@ -102,7 +119,8 @@ def tune_command(
     config = EvalConfig(device=device, atol=atol, rtol=rtol, baselines=False)
     evaluator = HarnessEvaluator(t, config)
     comparer = None if dry_run else HarnessComparer(t, config)
-    settings = TuneSettings(stage=stage, freeze=freeze, dry_run=dry_run, threshold=threshold, budget_s=budget_s)
+    settings = TuneSettings(stage=stage, freeze=freeze, dry_run=dry_run, threshold=threshold, budget_s=budget_s,
+                            limits=gpu_limits(target_gpu(gpu, device)))
     console = Console()
     with console.status(f"tuning {candidate.name} ({stage}) ..."):
         report = tune(cand, evaluator, comparer, settings)

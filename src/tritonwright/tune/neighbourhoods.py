@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from tritonwright.gpus.spec import GpuSpec
 from tritonwright.tune.configs import LaunchConfig
 
 
@@ -26,6 +27,17 @@ class GpuLimits:
     max_smem_per_block: int = 232448  # 227 KiB opt-in shared memory per block on H100/H200
     max_threads_per_block: int = 1024  # CUDA limit on all current NVIDIA GPUs
     source: str = "built-in H100 figures: no spec table was given"
+
+
+def gpu_limits(gpu: GpuSpec) -> GpuLimits:
+    """The tuner's bounds for `gpu`, from the spec table (the run's and `tritonwright tune`'s one source)."""
+    default = GpuLimits()
+    smem_kb = gpu.shared_memory_per_block_kb
+    return GpuLimits(
+        name=gpu.name,
+        max_smem_per_block=int(smem_kb * 1024) if smem_kb else default.max_smem_per_block,  # unknown: H100's
+        max_threads_per_block=gpu.max_threads_per_block or default.max_threads_per_block,
+        source=f"spec table: {gpu.name}")
 
 
 WARPS = Bound("num_warps", (2, 4, 8, 16),

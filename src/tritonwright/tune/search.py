@@ -13,10 +13,11 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Protocol
 
 from tritonwright.candidate import Candidate
+from tritonwright.decision import Decision
+from tritonwright.defaults import KEEP_THRESHOLD
 from tritonwright.errors import TaskError
 from tritonwright.eval.types import Comparison, EvalResult
 from tritonwright.tune import rewrite
@@ -37,7 +38,7 @@ from tritonwright.tune.space import (
     stage_sweep,
 )
 
-DEFAULT_THRESHOLD = 0.02  # the seeds' "revert if gain < 1-2%": a third of smaller "gains" were noise
+DEFAULT_THRESHOLD = KEEP_THRESHOLD  # the one keep/revert threshold (tritonwright/defaults.py says why)
 MAX_CONFIGS = 96  # screened configs per kernel: each costs a compile and ~20 timed runs (~0.3-2 s on a GPU)
 TUNE_BUDGET_S = 120.0  # no new search phase starts past this: one tuner pass stays within two minutes of GPU
 VERIFY_TOP = 3  # screened configs evaluated in full per batch: screening noise is ~1-2%, so the top three
@@ -58,13 +59,6 @@ class Comparer(Protocol):
     def compare(self, a: Candidate, b: Candidate, threshold: float) -> Comparison:
         """Interleaved A/B timing: is `b` significantly faster than `a` by at least `threshold`?"""
         ...
-
-
-class Decision(str, Enum):
-    KEEP = "KEEP"  # the tuned code is significantly faster: it is the output
-    REVERT = "REVERT"  # not faster enough, or the rewrite failed: the original is the output, unchanged
-    REFUSED = "REFUSED"  # nothing could be tuned safely (too dynamic, or the original fails)
-    CHECKED = "CHECKED"  # --dry-run: the rewritten code and each config are checked for correctness, not timed
 
 
 @dataclass(frozen=True)
@@ -101,7 +95,7 @@ class ConfigResult:
 @dataclass
 class TuneReport:
     stage: str
-    decision: Decision
+    decision: Decision  # one of TUNER_DECISIONS (tritonwright/decision.py); the run maps it by attempt_decision
     reason: str
     candidate: Candidate  # the output: the original, unchanged, unless the decision is KEEP or CHECKED
     results: list[ConfigResult] = field(default_factory=list)
