@@ -22,7 +22,7 @@ app = typer.Typer(
 # Modules that define commands; each exposes register(app). One line per command family.
 COMMAND_MODULES: tuple[str, ...] = (
     "tritonwright.eval.cli",
-    "tritonwright.gpus.cli",
+    "tritonwright.prompts.gpus_cli",  # `gpus`: prints prompt headers, so it sits above gpus/ in prompts/
     "tritonwright.prompts.cli",
     "tritonwright.tune.cli",
     "tritonwright.profile.cli",

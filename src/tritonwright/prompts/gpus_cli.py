@@ -1,4 +1,8 @@
-"""`tritonwright gpus [NAME] [--detect] [--sources]`: the spec table, one GPU's prompt header, or this device's."""
+"""`tritonwright gpus [NAME] [--detect] [--sources]`: the spec table, one GPU's prompt header, or this device's.
+
+It lives in prompts/ because it renders prompt headers: gpus/ is data and detection only and imports
+nothing from prompts/ (the package dependencies run one way; tests/test_import_graph.py checks).
+"""
 
 from __future__ import annotations
 
