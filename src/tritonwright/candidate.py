@@ -269,7 +269,8 @@ def _rule_patch_attrs(facts: ModuleFacts, ctx: CheckContext) -> Iterator[Violati
         for t in targets:
             hit = protected(t)
             if hit:
-                yield Violation("patch-attrs", node.lineno, f"assigns {hit}", RULES_BY_ID["patch-attrs"].rationale)
+                yield Violation("patch-attrs", getattr(node, "lineno", 0), f"assigns {hit}",  # statements have one
+                                RULES_BY_ID["patch-attrs"].rationale)
 
 
 _INTROSPECTION = {"open", "exec", "eval", "compile", "__import__", "globals", "vars", "breakpoint",

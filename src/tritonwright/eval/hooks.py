@@ -38,10 +38,10 @@ def in_triton() -> bool:
 
 def _kernel_name(fn_obj: Any) -> str:
     inner = getattr(fn_obj, "fn", None)
-    return getattr(inner, "__name__", None) or getattr(fn_obj, "__name__", "?")
+    return str(getattr(inner, "__name__", None) or getattr(fn_obj, "__name__", "?"))
 
 
-def _wrap_run(cls: type) -> None:
+def _wrap_run(cls: Any) -> None:  # a Triton launcher class, patched in place
     original = cls.run
     if getattr(original, "_tritonwright", False):
         return

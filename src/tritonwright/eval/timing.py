@@ -44,7 +44,7 @@ class L2Flusher:
         self.buf.zero_()
 
 
-def _one(fn: Callable[[], object], flush: L2Flusher, device_sync: bool) -> tuple[object, object]:
+def _one(fn: Callable[[], object], flush: L2Flusher, device_sync: bool) -> tuple[torch.cuda.Event, torch.cuda.Event]:
     start, end = _Event(enable_timing=True), _Event(enable_timing=True)
     flush()
     _record(start)

@@ -121,7 +121,7 @@ def _build(name: str, raw: dict[str, Any]) -> GpuSpec:
         raise GpuDataError(f"specs.toml [gpu.{name!r}]: missing keys {missing}")
     for key, value in raw.items():
         _check_value(name, key, value)
-    values = {k: (tuple(v) if k in _LIST_FIELDS else v) for k, v in raw.items()}
+    values: dict[str, Any] = {k: (tuple(v) if k in _LIST_FIELDS else v) for k, v in raw.items()}  # checked above
     values.setdefault("tf32_tflops", None)
     values.setdefault("bf16_tflops", None)
     spec = GpuSpec(name=name, **values)

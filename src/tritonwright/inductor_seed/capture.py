@@ -63,7 +63,7 @@ def _configure(device: str) -> None:
     if hasattr(tu, "triton_hash_with_backend"):
         # Code generation stamps each kernel with a hash of the active Triton backend; a CPU has no Triton
         # driver to ask, and the interpreter never reads the stamp.
-        tu.triton_hash_with_backend = lambda: "TRITONWRIGHT-CPU-INTERPRETER"
+        tu.triton_hash_with_backend = lambda: "TRITONWRIGHT-CPU-INTERPRETER"  # type: ignore[assignment]
 
 
 class _StopAfterCodegen(Exception):

@@ -287,7 +287,7 @@ def _config_for(k: _Kernel, numels: dict[str, int], recorded: dict[str, Any] | N
 def _plain_kernel_text(k: _Kernel, asserts: list[str]) -> str:
     """The kernel function with only @triton.jit, plus static asserts where Inductor dropped a mask."""
     lines = k.source.splitlines()
-    fn_lines = lines[k.fn.lineno - 1:k.fn.end_lineno]  # type: ignore[misc]
+    fn_lines = lines[k.fn.lineno - 1:k.fn.end_lineno]
     if asserts:
         first = k.fn.body[0]
         rel = first.lineno - k.fn.lineno
@@ -300,7 +300,7 @@ def _wrapped_kernel_text(k: _Kernel) -> str:
     """The kernel as Inductor wrote it (decorators included), without its module-level statements."""
     lines = k.source.splitlines()
     start = min([d.lineno for d in k.fn.decorator_list] + [k.fn.lineno])
-    return "\n".join(lines[start - 1:k.fn.end_lineno]) + "\n"  # type: ignore[misc]
+    return "\n".join(lines[start - 1:k.fn.end_lineno]) + "\n"
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -75,7 +75,7 @@ class ProfileReport:
     def slowest_kernel(self) -> KernelProfile | None:
         """The kernel with the largest total duration; None when durations were not collected."""
         timed = [(k.duration_ns(), k) for k in self.kernels.values() if k.duration_ns() is not None]
-        return max(timed, key=lambda pair: pair[0])[1] if timed else None
+        return max(timed, key=lambda pair: pair[0] or 0.0)[1] if timed else None  # `or`: never None here
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -196,14 +196,14 @@ def _fold_items(node: ast.expr, env: Env, folder: Folder) -> tuple[list[int | tu
         bindings = _binding_nodes(node.id, scope) if scope is not None else []
         if len(bindings) != 1 or bindings[0][1] is None:
             return None, why or f"line {node.lineno}: `{node.id}` is not a list bound once to constants"
-        node = bindings[0][1]  # type: ignore[assignment]
+        node = bindings[0][1]
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "range" and \
             "range" not in folder.stored and 1 <= len(node.args) <= 3 and not node.keywords:
         parts = [folder.fold(a, env) for a in node.args]
         bad = next((p for p in parts if not p.ok or p.arms), None)
         if bad is not None or (len(parts) == 3 and parts[2].value == 0):
             return None, bad.reason if bad and bad.reason else f"{_where(node)} is not a range of constants"
-        items = list(range(*[p.value for p in parts if p.value is not None]))
+        items: list[int | tuple[int, ...]] = list(range(*[p.value for p in parts if p.value is not None]))
         return (items, "") if len(items) <= MAX_EXPANDED_CONFIGS else (None, f"{_where(node)} is too long")
     if not isinstance(node, ast.List | ast.Tuple):
         return None, f"{_where(node)} is not a literal list of constants"
@@ -331,7 +331,7 @@ def _config_sources(node: ast.expr | None, dec: ast.Call, folder: Folder) -> tup
                 isinstance(n, ast.Attribute) and n.attr == "append" and isinstance(n.value, ast.Name) and
                 n.value.id == node.id for n in ast.walk(folder.tree)):
             if isinstance(value, ast.List):
-                pre = [(e, {}) for e in value.elts]
+                pre: list[tuple[ast.expr, Env]] = [(e, {}) for e in value.elts]
                 more, problem = _expand_appends(node.id, stmt, dec.lineno, folder)  # type: ignore[arg-type]
                 return pre + more, problem and f"{where}: {problem}"
             return [], f"{where}: `{node.id}` is appended to but does not start as a list literal"
@@ -368,12 +368,12 @@ def _read_config(elt: ast.expr, env: Env, facts: ModuleFacts, folder: Folder) ->
     if len(elt.args) > 3:
         return f"triton.Config at line {elt.lineno} passes more than (kwargs, num_warps, num_stages)"
     given = list(zip(("num_warps", "num_stages"), elt.args[1:3], strict=False))
-    for k in elt.keywords:
-        if k.arg == "kwargs":
+    for kwd in elt.keywords:
+        if kwd.arg == "kwargs":
             continue
-        if k.arg not in CONFIG_FIELDS:
-            return f"triton.Config at line {elt.lineno} sets {k.arg}, which the tuner does not carry over"
-        given.append((k.arg, k.value))
+        if kwd.arg not in CONFIG_FIELDS:
+            return f"triton.Config at line {elt.lineno} sets {kwd.arg}, which the tuner does not carry over"
+        given.append((kwd.arg, kwd.value))
     for opt, node in given:
         v = value(node)
         if isinstance(v, str):
@@ -881,8 +881,8 @@ def _site(kernel: KernelInfo, call: ast.Call, grid: ast.expr, tree: ast.Module,
     for c in kernel.constexprs:
         if c in bound:
             site.settings[c] = resolve_setting(bound[c], function, tree, parents, folder)
-        elif c in kernel.defaults and const_int(kernel.defaults[c]) is not None:
-            site.settings[c] = Setting("default", (const_int(kernel.defaults[c]),))
+        elif c in kernel.defaults and (default_value := const_int(kernel.defaults[c])) is not None:
+            site.settings[c] = Setting("default", (default_value,))
         else:
             site.settings[c] = Setting("missing", reason=f"{c} is not passed at the launch")
     return site, ""

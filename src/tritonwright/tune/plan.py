@@ -100,13 +100,13 @@ def plan_kernel(k: KernelInfo, stage: str) -> KernelPlan | str:
         return f"@triton.heuristics computes {', '.join(owned)} for {k.name}; the tuner leaves it to them"
     notes: list[str] = []
     if k.autotune is not None:
-        centres = list(k.autotune.configs)
+        configs = list(k.autotune.configs)
         key = tuple(k.autotune.key)
-        metas = [set(c.meta_dict) for c in centres]
-        blocks = [n for n in k.block_like if all(n in m for m in metas) and n not in k.heuristics]
-        if spec.blocks and not blocks:
+        metas = [set(c.meta_dict) for c in configs]
+        in_all = [n for n in k.block_like if all(n in m for m in metas) and n not in k.heuristics]
+        if spec.blocks and not in_all:
             return f"{k.name}: no BLOCK constexpr is set by every autotune config"
-        return KernelPlan(k.name, stage, tuple(centres), tuple(blocks), True, key, k.uses_dot,
+        return KernelPlan(k.name, stage, tuple(configs), tuple(in_all), True, key, k.uses_dot,
                           _autotune_problem(k))
     sites = k.sites
     problem = _same_settings(sites, ["num_warps", "num_stages", *k.constexprs])

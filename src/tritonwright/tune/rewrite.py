@@ -175,7 +175,7 @@ def _fields(plan: KernelPlan, mode: str) -> tuple[bool, bool, bool]:
 
 def _delete_decorator(ed: Edits, dec: ast.expr) -> None:
     start = ed.line_start(dec)
-    end = ed.line_starts[dec.end_lineno]  # type: ignore[attr-defined]
+    end = ed.line_starts[dec.end_lineno or dec.lineno]  # parsed nodes always have end_lineno
     ed.add(start, end, "")
 
 
