@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from tritonwright import sandbox
 from tritonwright.candidate import Candidate, CandidateError, static_check
+from tritonwright.defaults import AB_ROUNDS, KEEP_THRESHOLD
 from tritonwright.errors import TaskError
 from tritonwright.eval import baseline_cache
 from tritonwright.eval import protocol as pr
@@ -506,8 +507,8 @@ def _baselines(ref: _Child, task: Task, config: EvalConfig, results: list[EvalRe
 # A/B comparison
 
 
-def compare(task: Task, a: Candidate, b: Candidate, config: EvalConfig | None = None, threshold: float = 0.02,
-            rounds: int = 10) -> Comparison:
+def compare(task: Task, a: Candidate, b: Candidate, config: EvalConfig | None = None,
+            threshold: float = KEEP_THRESHOLD, rounds: int = AB_ROUNDS) -> Comparison:
     """Interleaved A/B timing on the GPU: is B faster than A by at least `threshold`, beyond the noise?
 
     Both candidates run in one child on the same inputs, alternating order every round, so drift of clocks
@@ -517,7 +518,7 @@ def compare(task: Task, a: Candidate, b: Candidate, config: EvalConfig | None = 
 
 
 def compare_repeated(task: Task, a: Candidate, b: Candidate, config: EvalConfig | None = None,
-                     threshold: float = 0.02, rounds: int = 10, repeats: int = 1) -> list[Comparison]:
+                     threshold: float = KEEP_THRESHOLD, rounds: int = AB_ROUNDS, repeats: int = 1) -> list[Comparison]:
     """`repeats` independent A/B decisions in one session (used for A/A and sensitivity checks)."""
     config = config or EvalConfig()
     if resolve_device(config.device) != "cuda":
@@ -549,7 +550,7 @@ def compare_repeated(task: Task, a: Candidate, b: Candidate, config: EvalConfig 
 
 # Screening is a ranking, not a verdict: ~20 runs after a short warm-up separate configs that differ by a few
 # percent, and the few configs that could win are then evaluated in full (correctness on fresh inputs, timing).
-SCREEN_SETTINGS = {"warmup_ms": 5.0, "min_runs": 10, "budget_ms": 60.0, "max_runs": 500}
+SCREEN_SETTINGS: dict[str, Any] = {"warmup_ms": 5.0, "min_runs": 10, "budget_ms": 60.0, "max_runs": 500}
 
 
 def screen_many(task: Task, candidates: list[Candidate], config: EvalConfig | None = None) -> list[EvalResult]:

@@ -12,6 +12,7 @@ cannot run. The failure kind is decided here, where the exception type is known.
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import subprocess
@@ -353,7 +354,7 @@ class _Candidate:
                 t = time.perf_counter()
                 model = self.models[label]
                 try:
-                    stats = timing_mod.time_cuda(lambda m=model: m(*inputs), ts, flush)
+                    stats = timing_mod.time_cuda(functools.partial(model, *inputs), ts, flush)
                     out[label] = pr.ScreenRun(seconds=round(time.perf_counter() - t, 3), timing=stats)
                 except Exception as exc:  # this config's failure: recorded, the others are still timed
                     status = classify(exc)

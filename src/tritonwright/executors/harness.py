@@ -7,11 +7,10 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from tritonwright.candidate import Candidate
+from tritonwright.defaults import AB_ROUNDS  # re-exported (tune.harness imports it from here)
 from tritonwright.eval.types import Comparison, EvalConfig, EvalResult
 from tritonwright.executors.jobs import Executor, InlineExecutor, compare_job, evaluate_job, screen_job
 from tritonwright.task import Task
-
-AB_ROUNDS = 10  # interleaved rounds of an A/B comparison: enough for a median and a 95% noise band
 
 
 @dataclass(frozen=True)

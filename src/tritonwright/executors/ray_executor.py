@@ -168,4 +168,4 @@ def ray_pool(device: str, address: str | None = None, workers: int | None = None
         if n > int(resources.get("CPU", 0)):
             raise UserInputError(f"--workers {n}: the Ray cluster has {int(resources.get('CPU', 0))} CPUs")
         slots = [RaySlot(f"ray-cpu{i}", "cpu") for i in range(n)]
-    return SlotPool(slots, max_retries=max_retries, on_event=on_event, kind="ray", device=device)
+    return SlotPool([*slots], max_retries=max_retries, on_event=on_event, kind="ray", device=device)  # list[Slot]

@@ -63,7 +63,7 @@ class AnthropicBackend:
                 timeout=request.timeout_s, **extra)
         except anthropic.APIError as exc:
             raise self._classify(exc, request.timeout_s) from None
-        text = "".join(block.text for block in message.content if getattr(block, "type", "") == "text")
+        text = "".join(getattr(block, "text", "") for block in message.content if getattr(block, "type", "") == "text")
         reason = message.stop_reason or "stop"
         usage = message.usage
         return RawReply(text=text, finish_reason=_STOP_REASONS.get(reason, reason),

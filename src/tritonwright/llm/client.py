@@ -3,6 +3,7 @@ cache, a concurrency limit, retries with backoff, truncation handling, cost, and
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import threading
@@ -155,7 +156,7 @@ class LLMClient:
         for try_index in (0, 1):
             request = BackendRequest(messages=request_msgs, params=params, key=key, try_index=try_index,
                                      timeout_s=self.settings.timeout_s)
-            outcome = call_with_retries(lambda r=request: self.backend.send(r), self.settings.retry,
+            outcome = call_with_retries(functools.partial(self.backend.send, request), self.settings.retry,
                                         sleep=self._sleep, rng=self._rng, on_retry=self._log_retry)
             attempts += outcome.attempts
             if outcome.error is not None:

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 from urllib.parse import urlparse
 
 from tritonwright.llm.backend import Backend
@@ -82,7 +82,7 @@ def _backend(spec: ProviderSpec, settings: LLMSettings, env: Mapping[str, str], 
         return ReplayBackend(spec.path)
     if spec.kind == "manual":
         folder = Path(spec.path or settings.manual_folder)
-        kwargs = {"notify": notify} if notify is not None else {}
+        kwargs: dict[str, Any] = {"notify": notify} if notify is not None else {}
         return ManualBackend(folder, stdin=stdin if settings.manual_stdin else None,
                              wait_timeout_s=settings.manual_wait_timeout_s, sleep=sleep, clock=clock, **kwargs)
     raise AssertionError(f"parse_spec accepted an unknown kind {spec.kind!r}")

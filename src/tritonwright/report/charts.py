@@ -54,7 +54,8 @@ def speedup_over_attempts(view: TaskView) -> bytes:
     for decision, colour in COLOURS.items():
         pts = [(r.seq, r.speedup_eager) for r in rows if r.decision == decision and r.speedup_eager is not None]
         if pts:
-            ax.scatter(*zip(*pts, strict=True), color=colour, s=36, label=decision.lower(), zorder=4)
+            seqs, speedups = zip(*pts, strict=True)
+            ax.scatter(seqs, speedups, color=colour, s=36, label=decision.lower(), zorder=4)
     failed = [r.seq for r in rows if r.speedup_eager is None and r.decision != Decision.SKIP]
     if failed:
         ax.scatter(failed, [0.04] * len(failed), transform=ax.get_xaxis_transform(), marker="x",

@@ -92,7 +92,7 @@ def geomean(values: Iterable[float]) -> float | None:
 
 def _speedup_stats(outcomes: Sequence[Outcome], baseline: str) -> dict[str, Any]:
     """Geomean, median, min and max speedup over the correct tasks that have a timing against `baseline`."""
-    vals = [o.speedup[baseline] for o in outcomes if o.correct and o.speedup[baseline] is not None]
+    vals = [v for o in outcomes if o.correct and (v := o.speedup[baseline]) is not None]
     return {
         "n": len(vals),
         "geomean": geomean(vals),
