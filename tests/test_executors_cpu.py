@@ -270,7 +270,8 @@ def test_llm_calls_of_several_tasks_overlap(tmp_path):
                "--llm", f"openai-compatible:{server.base_url}#fake-coder"]
         proc = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=600)
         assert proc.returncode == 0, proc.stdout + proc.stderr
-        assert len(server.requests) == 3
+        asks = [r for r in server.requests if r.path != "/v1/models"]  # the provider check at start is not an ask
+        assert len(asks) == 3
         assert server.max_in_flight == 2  # two tasks per worker asked at once; never more than in flight
     res = _results(tmp_path / "out")
     assert [t[1] for t in res["tasks"]] == ["done"] * 3
@@ -298,7 +299,7 @@ def test_ctrl_c_stops_the_batch_at_once_and_resume_finishes_it(folder, sequentia
     assert stopped_in < 30, f"took {stopped_in:.0f} s to stop:\n{out}"  # tasks in flight did not run on
     con = sqlite3.connect(tmp_path / "runs.sqlite")
     statuses = [r[0] for r in con.execute("SELECT status FROM tasks")]
-    assert "failed" not in statuses and "running" in statuses  # interrupted, not failed: resumable
+    assert "failed" not in statuses and "interrupted" in statuses  # interrupted, not failed: resumable
     assert not _worker_pids(proc.pid)
     (run,) = con.execute("SELECT id FROM runs").fetchone()
     con.close()

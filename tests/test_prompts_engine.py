@@ -49,7 +49,7 @@ def test_unused_variable_fails() -> None:
 
 def test_missing_attribute_fails_at_render_time() -> None:
     with pytest.raises(TemplateVariableError, match="architecture"):
-        render_template("gpu_header.j2", gpu=SimpleNamespace(name="x"))
+        render_template("gpu_header.j2", gpu=SimpleNamespace(name="x", note=""))
 
 
 def test_variables_of_included_and_imported_templates_count() -> None:

@@ -88,12 +88,14 @@ class Provenance:
     """Written and derived storages of one forward pass."""
 
     active: bool = False
+    launched: bool = False  # a Triton kernel ran this pass (none at all is the launch check's verdict)
     written: set[int] = field(default_factory=set)
     derived: set[int] = field(default_factory=set)
     _stores: dict[int, set[str] | None] = field(default_factory=dict)  # kernel id -> stored params
 
     def reset(self, active: bool) -> None:
         self.active = active
+        self.launched = False
         self.written.clear()
         self.derived.clear()
 
@@ -112,6 +114,7 @@ class Provenance:
         """A Triton launch: mark the storages of the pointer arguments it stores through."""
         if not self.active:
             return
+        self.launched = True
         names = list(getattr(kernel, "arg_names", []) or [])
         bound = dict(zip(names, args, strict=False)) | {k: v for k, v in kwargs.items() if k in names}
         stored = self._stored(kernel)
@@ -132,10 +135,13 @@ class Provenance:
         if name in OVERWRITES and ins:
             dst, sources = ins[0], ins[1:]
             k = _key(dst)
+            if any(self.has(s) for s in sources):
+                self.derived.add(k)  # copied from kernel data
+                return
+            if not _covers_storage(dst):
+                return  # a part overwritten (y[3] = nan): the rest still holds what it held
             self.written.discard(k)
             self.derived.discard(k)
-            if any(self.has(s) for s in sources):
-                self.derived.add(k)
             return
         if any(self.has(t) for t in ins):
             for t in _tensors(result):
@@ -147,7 +153,7 @@ class Provenance:
 
     def problem(self, outputs: list[Any]) -> str | None:
         """Why an output does not come from a Triton kernel, or None."""
-        if not self.active:
+        if not self.active or not self.launched:
             return None
         for i, o in enumerate(outputs):
             if isinstance(o, torch.Tensor) and o.numel() and not self.has(o):
@@ -155,6 +161,14 @@ class Provenance:
                         "PyTorch computed while the kernels' results are not used (launching a kernel for "
                         "show does not count)")
         return None
+
+
+def _covers_storage(t: torch.Tensor) -> bool:
+    """Whether writing every element of `t` overwrites its whole storage (not a slice of it)."""
+    try:
+        return t.numel() * t.element_size() >= t.untyped_storage().nbytes()
+    except (RuntimeError, NotImplementedError):
+        return True
 
 
 def _key(t: torch.Tensor) -> int:

@@ -410,6 +410,9 @@ def _correctness(ref: _Child, cand: _Child, config: EvalConfig, labels: list[str
                 continue
             first.setdefault(labels[k], inf)
             if not _apply_checks(results[k], trial, checked.passes):
+                running.remove(k)  # a wrong output is MISMATCH first: the more useful verdict to repair
+            elif inf.provenance:  # right outputs, but PyTorch computed them: a kernel launched for show
+                results[k].status, results[k].reason = Status.REJECTED, inf.provenance
                 running.remove(k)
     for k in running:
         run = first.get(labels[k])

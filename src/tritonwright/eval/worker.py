@@ -18,6 +18,7 @@ import platform
 import subprocess
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
@@ -28,11 +29,22 @@ import torch.multiprocessing  # noqa: F401  (registers tensor sharing for pipes)
 from tritonwright.eval import checks, errtext, hooks, loading
 from tritonwright.eval import protocol as pr
 from tritonwright.eval import timing as timing_mod  # bound before any candidate code is imported
+from tritonwright.eval.provenance import PROV
 from tritonwright.eval.types import Environment, OutputCheck, Status, Tolerance
 
 _TAIL_CHARS = 4000  # enough for the Triton compile message and the last frames, short enough for a prompt
 _CUDA_FATAL = ("illegal memory access", "unspecified launch failure", "misaligned address",
                "illegal instruction", "device-side assert", "an illegal", "launch timed out", "ECC error")
+
+
+def _task_frame(exc: BaseException, path: str) -> str:
+    """`file:line in function()` of the innermost frame of the task's own file, so a user sees which line of
+    their task raised (the candidate-centred text of errtext would say only "raised outside")."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == path]
+    if not frames:
+        return f"{path}: get_inputs()"
+    f = frames[-1]
+    return f"{path}:{f.lineno} in {f.name}()"
 
 
 def _tail(exc: BaseException) -> str:
@@ -117,8 +129,7 @@ class _Reference:
         except loading.LoadError:
             raise
         except Exception as exc:  # the task's own get_inputs() raised: the task's failure, not the Model's
-            raise _TaskFailure(f"{self.task.path}: get_inputs() raised {type(exc).__name__}: {exc}\n"
-                               f"{_tail(exc)}") from exc
+            raise _TaskFailure(f"{_task_frame(exc, self.task.path)}: {type(exc).__name__}: {exc}") from exc
         ref_inputs = [x.clone() for x in inputs]
         with torch.no_grad():
             outs = checks.as_output_list(self.model(*ref_inputs))
@@ -267,13 +278,18 @@ class _Candidate:
             hooks.LOG.launches.clear()
             mine = [x.clone() for x in inputs]
             mode = hooks.CandidateMode(poison=True, record=record and p == 0)
+            PROV.reset(active=p == 0)  # which outputs come from data a Triton kernel wrote (first pass)
             with torch.no_grad(), mode:
                 result = model(*mine)
+            if p == 0:
+                info_provenance = PROV.problem(checks.as_output_list(result))
+            PROV.reset(active=False)
             # Copy on the current stream, as a consumer would: work left running on a side stream is caught.
             outs = [o.clone() if isinstance(o, torch.Tensor) else o for o in checks.as_output_list(result)]
             _sync(self.device)
             if p == 0:
-                info = {"launches": dict(hooks.LOG.launches), "ops": dict(mode.ops)}
+                info = {"launches": dict(hooks.LOG.launches), "ops": dict(mode.ops),
+                        "provenance": info_provenance}
                 counts = [len(c) for c in hooks.LOG.autotune_configs.values()]
                 passes = max(counts, default=1) if self.interpret else 1
             label_cfg = "; ".join(f"{k}: {v}" for k, v in hooks.LOG.used_configs.items()) or None
