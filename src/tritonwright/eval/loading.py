@@ -11,7 +11,7 @@ import sys
 import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 import torch
 
@@ -79,20 +79,69 @@ def construct(cls: type, init: InitArgs, seed: int, device: torch.device, what: 
     return module.to(device)
 
 
+Strategy = Literal["name", "suffix", "order", "seed"]
+
+
+@dataclass(frozen=True)
+class TensorMatch:
+    """Where one ModelNew tensor got its value: a Model tensor (`ref`), or its own construction (`ref` None)."""
+
+    new: str
+    ref: str | None
+    strategy: Strategy
+
+
+@dataclass(frozen=True)
+class Ambiguity:
+    """ModelNew tensors of one (shape, dtype kind) whose Model counterpart cannot be told apart (fatal)."""
+
+    new: tuple[str, ...]  # ModelNew's unmatched tensors of this shape and kind, in registration order
+    ref: tuple[str, ...]  # Model's, likewise: a different count, so no pairing by order
+    shape: tuple[int, ...]
+    kind: str  # "float", "int", "bool" or "complex"
+
+    def __str__(self) -> str:
+        what = str(self.shape) + ("" if self.kind == "float" else f" {self.kind}")  # float is the norm
+        news = ", ".join(f"ModelNew.{n}" for n in self.new)
+        verb = "could be" if len(self.new) == 1 else "could each be"
+        refs = ("any of " if len(self.ref) > 1 else "") + "Model's " + ", ".join(self.ref)
+        return f"{news} {what} {verb} {refs} {what}"
+
+
+# Strategies whose pairs notes() lists one by one, and how it words them (exact names are only counted).
+_LISTED: dict[Strategy, str] = {"suffix": "suffix", "order": "order of registration"}
+
+
 @dataclass
 class WeightMatch:
-    """How ModelNew's parameters and buffers got the reference's values."""
+    """How ModelNew's parameters and buffers got the reference's values, tensor by tensor."""
 
-    by_name: list[str] = field(default_factory=list)
-    by_shape: list[tuple[str, str]] = field(default_factory=list)  # (ModelNew name, Model name)
-    unmatched: list[str] = field(default_factory=list)  # ModelNew tensors with no counterpart: fatal
+    matches: list[TensorMatch] = field(default_factory=list)  # in ModelNew's registration order
     unused: list[str] = field(default_factory=list)  # Model tensors ModelNew does not hold: a note
     shape_conflicts: list[str] = field(default_factory=list)  # same name, different shape: fatal
+    ambiguous: list[Ambiguity] = field(default_factory=list)  # several possible counterparts: fatal
+
+    def by(self, strategy: Strategy) -> list[TensorMatch]:
+        """The matches made by one strategy, in ModelNew's registration order."""
+        return [m for m in self.matches if m.strategy == strategy]
+
+    @property
+    def by_name(self) -> list[str]:
+        """ModelNew tensors matched by exact name (the field of the same name before per-tensor records)."""
+        return [m.new for m in self.by("name")]
 
     def notes(self) -> list[str]:
         out = []
-        if self.by_shape:
-            out.append("weights matched by shape: " + ", ".join(f"{a} <- {b}" for a, b in self.by_shape))
+        if any(m.strategy != "name" for m in self.matches):  # all by name is the plain case: nothing to say
+            counts = {s: len(self.by(s)) for s in get_args(Strategy)}
+            out.append("weights matched: " + ", ".join(f"{n} by {'same seed' if s == 'seed' else s}"
+                                                     for s, n in counts.items() if n))
+        for strategy, words in _LISTED.items():
+            if pairs := self.by(strategy):
+                out.append(f"weights matched by {words}: " + ", ".join(f"{m.new} <- {m.ref}" for m in pairs))
+        if seeded := self.by("seed"):
+            out.append("weights with no counterpart in Model, kept as built under Model's seed (the correctness "
+                       "check decides): " + ", ".join(m.new for m in seeded))
         if self.unused:
             out.append("reference tensors not held by ModelNew: " + ", ".join(self.unused))
         return out
@@ -101,8 +150,8 @@ class WeightMatch:
         parts = []
         if self.shape_conflicts:
             parts.append("shape differs from Model's: " + "; ".join(self.shape_conflicts))
-        if self.unmatched:
-            parts.append("ModelNew tensors with no counterpart in Model: " + ", ".join(self.unmatched))
+        if self.ambiguous:  # the fix is the candidate's: a name the matcher can follow
+            parts.append("; ".join(str(a) for a in self.ambiguous) + " (give these tensors Model's names)")
         return " | ".join(parts) or None
 
 
@@ -117,8 +166,47 @@ def reference_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach() for k, v in _tensors(model).items()}
 
 
+def _dtype_kind(t: torch.Tensor) -> str:
+    """float/complex/bool/int: the order step pairs only like kinds (an int64 `num_batches_tracked` is never a
+    float weight's rival), but not exact dtypes (a candidate may hold a float32 weight as bf16)."""
+    if t.is_floating_point():
+        return "float"
+    if t.is_complex():
+        return "complex"
+    return "bool" if t.dtype == torch.bool else "int"
+
+
+def _is_suffix(a: str, b: str) -> bool:
+    """One name is the other's last dotted components (`weight` / `ln.weight`, `norm.bias` / `m.norm.bias`)."""
+    return a.endswith("." + b) or b.endswith("." + a)
+
+
+def _match_by_suffix(match: WeightMatch, pending: dict[str, torch.Tensor],
+                     remaining_ref: dict[str, torch.Tensor]) -> None:
+    """Pair tensors of equal shape whose names are dotted suffixes of each other, when unique both ways."""
+    cand = {n: [r for r, rv in remaining_ref.items() if _is_suffix(n, r) and rv.shape == t.shape]
+            for n, t in pending.items()}
+    rivals: dict[str, list[str]] = {}
+    for n, refs in cand.items():
+        for r in refs:
+            rivals.setdefault(r, []).append(n)
+    for n, refs in cand.items():
+        if len(refs) == 1 and rivals[refs[0]] == [n]:  # unique in both directions, else left to the next steps
+            _copy(pending.pop(n), remaining_ref.pop(refs[0]))
+            match.matches.append(TensorMatch(n, refs[0], "suffix"))
+
+
+def _group(state: dict[str, torch.Tensor]) -> dict[tuple[tuple[int, ...], str], list[str]]:
+    groups: dict[tuple[tuple[int, ...], str], list[str]] = {}
+    for name, t in state.items():  # dict order is registration order: parameters, then buffers
+        groups.setdefault((tuple(t.shape), _dtype_kind(t)), []).append(name)
+    return groups
+
+
 def match_weights(model_new: torch.nn.Module, ref_state: dict[str, torch.Tensor]) -> WeightMatch:
-    """Copy reference tensors into ModelNew by name, then by unique shape; report what could not be matched."""
+    """Copy reference tensors into ModelNew: by exact name, then by unique dotted suffix, then by (shape,
+    dtype kind, registration order) where a group has as many tensors on both sides; a tensor with no
+    candidate keeps its same-seed construction value; an ambiguous group is reported (fatal)."""
     match = WeightMatch()
     new_state = _tensors(model_new)
     remaining_ref = dict(ref_state)
@@ -132,16 +220,24 @@ def match_weights(model_new: torch.nn.Module, ref_state: dict[str, torch.Tensor]
             remaining_ref.pop(name)
         else:
             _copy(tensor, ref)
-            match.by_name.append(name)
+            match.matches.append(TensorMatch(name, name, "name"))
             remaining_ref.pop(name)
-    for name, tensor in pending.items():
-        same = [k for k, v in remaining_ref.items() if tuple(v.shape) == tuple(tensor.shape)]
-        rivals = [k for k, v in pending.items() if tuple(v.shape) == tuple(tensor.shape)]
-        if len(same) == 1 and len(rivals) == 1:  # unambiguous only: never guess between equal shapes
-            _copy(tensor, remaining_ref.pop(same[0]))
-            match.by_shape.append((name, same[0]))
-        else:
-            match.unmatched.append(f"{name} {tuple(tensor.shape)}")
+    _match_by_suffix(match, pending, remaining_ref)
+    ref_groups = _group(remaining_ref)
+    for key, news in _group(pending).items():
+        refs = ref_groups.pop(key, [])
+        if not refs:  # nothing in Model could be its counterpart: same seed as Model, the check decides
+            match.matches.extend(TensorMatch(n, None, "seed") for n in news)
+        elif len(refs) == len(news):  # as many on both sides: registration order pairs them
+            for n, r in zip(news, refs, strict=True):
+                _copy(pending[n], remaining_ref.pop(r))
+                match.matches.append(TensorMatch(n, r, "order"))
+        else:  # never guess which of several equal-shaped tensors is the counterpart
+            match.ambiguous.append(Ambiguity(tuple(news), tuple(refs), key[0], key[1]))
+            for r in refs:
+                remaining_ref.pop(r)
+    order = {name: i for i, name in enumerate(new_state)}  # ModelNew's registration order, whatever step
+    match.matches.sort(key=lambda m: order[m.new])
     match.unused = sorted(remaining_ref)
     return match
 

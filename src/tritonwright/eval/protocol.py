@@ -59,7 +59,7 @@ class ReferenceLoaded:
 
 @dataclass(frozen=True)
 class CandidateLoaded:
-    notes: list[str]  # weights matched by shape, unused reference tensors
+    notes: list[str]  # how weights were matched (suffix, order, same seed), unused reference tensors
 
 
 @dataclass(frozen=True)

@@ -165,7 +165,7 @@ class EvalResult:
     compiled: TimingStats | None = None
     baseline_cached: bool | None = None
     kernels: KernelShare | None = None
-    notes: list[str] = field(default_factory=list)  # weights matched by shape, unused parameters, ...
+    notes: list[str] = field(default_factory=list)  # weights matched by suffix/order/seed, unused ones, ...
     env: Environment | None = None
     step_seconds: dict[str, float] = field(default_factory=dict)
     wall_s: float = 0.0
