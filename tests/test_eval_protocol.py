@@ -29,7 +29,7 @@ REQUESTS: list[pr.Request] = [
     pr.LoadReference(), pr.LoadCandidate("c0", "/tmp/c0.py"), pr.Trial(0, 43),
     pr.CandidateTrial(["c0", "c1"], 1, True), pr.Check(2, 3), pr.MeasureKernelShare("c0"),
     pr.Time("c0", SETTINGS, True), pr.Compare("a", "b", 10, SETTINGS), pr.TakeInputs(0),
-    pr.Screen(["c3"], SETTINGS), pr.Baselines(SETTINGS, "max-autotune"), pr.Exit(),
+    pr.Screen(["c3"], SETTINGS), pr.Baselines(SETTINGS, "max-autotune"), pr.Refill(7), pr.Recheck("c1"), pr.Exit(),
 ]
 FAIL = pr.Fail(Status.RUNTIME_ERROR, "boom", "Traceback ...")
 PAYLOADS: list[object] = [

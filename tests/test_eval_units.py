@@ -226,8 +226,8 @@ def test_clear_gain_is_significant_and_loss_is_reported():
 
 
 def test_baseline_cache_round_trip(tmp_path):
-    k = baseline_cache.key("h", "env", "default", 1, {"min_runs": 100})
+    k = baseline_cache.key("h", "env", "default", {"min_runs": 100})
     assert baseline_cache.load(k, str(tmp_path)) is None
     baseline_cache.store(k, {"eager": {"median_ms": 1.0}}, str(tmp_path))
     assert baseline_cache.load(k, str(tmp_path)) == {"eager": {"median_ms": 1.0}}
-    assert k != baseline_cache.key("h", "env2", "default", 1, {"min_runs": 100})
+    assert k != baseline_cache.key("h", "env2", "default", {"min_runs": 100})

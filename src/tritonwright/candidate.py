@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -164,6 +165,46 @@ def _calls_torch_compute(facts: ModuleFacts, node: ast.AST) -> ast.Call | None:
     return None
 
 
+_HELPER_DEPTH = 4  # helpers of helpers: deeper chains than this are not written by accident
+
+
+def _computes_through_helpers(facts: ModuleFacts, node: ast.AST, depth: int = 0,
+                              seen: frozenset[str] = frozenset()) -> ast.Call | None:
+    """A PyTorch compute call in `node`, or in a module-level function or ModelNew method it calls (so a
+    fallback moved into a helper called only from an except branch is found too). Returns the call in
+    `node` that leads there."""
+    hit = _calls_torch_compute(facts, node)
+    if hit is not None and not (isinstance(hit.func, ast.Attribute) and _is_self(hit.func)):
+        return hit
+    for sub in ast.walk(node):
+        if not isinstance(sub, ast.Call) or depth >= _HELPER_DEPTH:
+            continue
+        name = sub.func.id if isinstance(sub.func, ast.Name) else (
+            sub.func.attr if isinstance(sub.func, ast.Attribute) and _is_self(sub.func) else None)
+        if name is None or name in seen or name in facts.kernels:
+            continue
+        body = facts.functions.get(name) or _method(facts, name)
+        if body is None:
+            if isinstance(sub.func, ast.Attribute):  # self.conv(x): a submodule computes with PyTorch
+                return sub
+            continue
+        if _computes_through_helpers(facts, body, depth + 1, seen | {name}) is not None:
+            return sub
+    return None
+
+
+def _is_self(func: ast.Attribute) -> bool:
+    return isinstance(func.value, ast.Name) and func.value.id == "self"
+
+
+def _method(facts: ModuleFacts, name: str) -> ast.FunctionDef | None:
+    for cls in facts.classes.values():
+        for item in cls.body:
+            if isinstance(item, ast.FunctionDef) and item.name == name:
+                return item
+    return None
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Rules. Each yields violations; the rationale is the one line that says why the rule exists.
 
@@ -206,7 +247,7 @@ def _rule_try_fallback(facts: ModuleFacts, ctx: CheckContext) -> Iterator[Violat
         if not launches:
             continue
         for handler in node.handlers:
-            hit = _calls_torch_compute(facts, ast.Module(body=handler.body, type_ignores=[]))
+            hit = _computes_through_helpers(facts, ast.Module(body=handler.body, type_ignores=[]))
             if hit is not None:
                 yield Violation("try-fallback", node.lineno,
                                 "kernel launch inside try/except that falls back to PyTorch "
@@ -240,6 +281,8 @@ def _rule_streams_threads(facts: ModuleFacts, ctx: CheckContext) -> Iterator[Vio
                                 rationale)
 
 
+_SETATTR_CALLS = {"setattr", "delattr", "builtins.setattr", "builtins.delattr", "object.__setattr__",
+                  "object.__delattr__", "type.__setattr__"}  # every spelling of an attribute write by call
 _PROTECTED_ROOTS = ("torch", "triton", "time", "timeit", "numpy", "builtins", "sys", "os", "tritonwright")
 
 
@@ -259,18 +302,69 @@ def _rule_patch_attrs(facts: ModuleFacts, ctx: CheckContext) -> Iterator[Violati
             targets = [node.target]
         elif isinstance(node, ast.Delete):
             targets = list(node.targets)
-        elif isinstance(node, ast.Call) and facts.resolve(node.func) in {"setattr", "delattr"} and node.args:
+        elif isinstance(node, ast.Call) and facts.resolve(node.func) in _SETATTR_CALLS and node.args:
             first = node.args[0]
             dotted = facts.resolve(first) if isinstance(first, ast.Name | ast.Attribute) else None
             if dotted and dotted.split(".")[0] in _PROTECTED_ROOTS:
                 yield Violation("patch-attrs", node.lineno, f"{ast.unparse(node.func)} on {dotted}",
                                 RULES_BY_ID["patch-attrs"].rationale)
             continue
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+                node.func.attr in {"__setattr__", "__delattr__"}:
+            owner = facts.resolve(node.func.value) if isinstance(node.func.value, ast.Name | ast.Attribute) else None
+            if owner and owner.split(".")[0] in _PROTECTED_ROOTS:
+                yield Violation("patch-attrs", node.lineno, f"{ast.unparse(node.func)} on {owner}",
+                                RULES_BY_ID["patch-attrs"].rationale)
+            continue
         for t in targets:
+            if isinstance(t, ast.Subscript) and isinstance(t.value, ast.Attribute) and t.value.attr == "__dict__":
+                t = t.value.value if isinstance(t.value.value, ast.Attribute) else ast.Attribute(
+                    value=t.value.value, attr="__dict__", ctx=ast.Load())  # torch.__dict__["x"] = ... writes torch
             hit = protected(t)
             if hit:
                 yield Violation("patch-attrs", getattr(node, "lineno", 0), f"assigns {hit}",  # statements have one
                                 RULES_BY_ID["patch-attrs"].rationale)
+
+
+# Ways to run PyTorch ops out of the judge's sight: disabling or popping dispatch/function modes, excluding
+# dispatch keys. Inductor's generated code uses other torch._C names (streams, guards), which stay allowed.
+_EVASION_MODULES = ("torch.utils._python_dispatch", "torch._dispatch", "torch._subclasses")
+_EVASION_NAME = re.compile(r"(?i)disable|dispatch|exclude|include|torch_?function|python_?mode|^_?(pop|push|unset)")
+
+
+def _evasive(dotted: str) -> bool:
+    if any(dotted == m or dotted.startswith(m + ".") for m in _EVASION_MODULES):
+        return True
+    if dotted.startswith("torch._C."):
+        return bool(_EVASION_NAME.search(dotted.split(".")[-1]))
+    return dotted.startswith(("torch.overrides._disable", "torch.overrides.TorchFunctionMode"))
+
+
+# Attributes that reach a function's globals, a frame or the class graph: the classic ways out of a namespace
+# (to the judge's hooks and counters, bound in its modules). Kernels and their wrappers never need them.
+_ESCAPE_ATTRS = {"__globals__", "__closure__", "__code__", "__builtins__", "__subclasses__", "__self__",
+                 "f_locals", "f_globals", "f_back", "f_builtins", "gi_frame", "cr_frame", "tb_frame", "tb_next"}
+
+
+def _rule_judge_evasion(facts: ModuleFacts, ctx: CheckContext) -> Iterator[Violation]:
+    rationale = RULES_BY_ID["judge-evasion"].rationale
+    for node in ast.walk(facts.tree):
+        if isinstance(node, ast.Attribute) and node.attr in _ESCAPE_ATTRS:
+            yield Violation("judge-evasion", node.lineno, f"reads .{node.attr}", rationale)
+            continue
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in _ESCAPE_ATTRS:
+            yield Violation("judge-evasion", node.lineno, f"names {node.value!r} (getattr by string)", rationale)
+            continue
+        names: list[str] = []
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.Attribute):
+            names = [facts.resolve(node) or ""]
+        hit = next((n for n in names if n and _evasive(n)), None)
+        if hit:
+            yield Violation("judge-evasion", getattr(node, "lineno", 0), f"uses {hit}", rationale)
 
 
 _INTROSPECTION = {"open", "exec", "eval", "compile", "__import__", "globals", "vars", "breakpoint",
@@ -342,6 +436,8 @@ RULES: tuple[Rule, ...] = (
          _rule_patch_attrs),
     Rule("reference-access", "reading the reference module or files lets a candidate copy answers, not compute "
          "them", _rule_reference_access),
+    Rule("judge-evasion", "disabling dispatch modes or reaching frames and function globals runs code where the "
+         "judge's checks cannot see it, or rewrites their evidence", _rule_judge_evasion),
     Rule("process-escape", "shells, sockets, raw memory, signals and files reach outside the sandboxed process: a "
          "kernel needs none of them", _rule_escape),
 )

@@ -18,9 +18,10 @@ def cache_root(cache_dir: str | None) -> Path:
     return Path(env) if env else Path.home() / ".cache" / "tritonwright"
 
 
-def key(task_hash: str, env_key: str, compile_mode: str, seed: int, settings: dict[str, Any]) -> str:
-    """Task source, GPU/driver/CUDA/torch/triton, compile mode, input seed and timing settings."""
-    blob = json.dumps([_VERSION, task_hash, env_key, compile_mode, seed, settings], sort_keys=True)
+def key(task_hash: str, env_key: str, compile_mode: str, settings: dict[str, Any]) -> str:
+    """Task source, GPU/driver/CUDA/torch/triton, compile mode and timing settings (not the input seed: the
+    time does not depend on the input values, and seeds are fresh per evaluation)."""
+    blob = json.dumps([_VERSION, task_hash, env_key, compile_mode, settings], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 

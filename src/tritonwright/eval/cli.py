@@ -69,6 +69,8 @@ def render_verdict(result: EvalResult, console: Console) -> None:
         e = result.env
         console.print(f"env: {e.gpu}, driver {e.driver}, CUDA {e.cuda}, torch {e.torch}, triton {e.triton}",
                       highlight=False)
+    if result.seed is not None:
+        console.print(f"seed {result.seed} (repeat with --seed {result.seed})", highlight=False)
     console.print(f"wall time {result.wall_s:.1f} s ({', '.join(f'{k} {v:.1f} s' for k, v in result.step_seconds.items())})",
                   highlight=False)
 
@@ -82,7 +84,9 @@ def eval_command(
     rtol: opts.Rtol = None,
     strict: Annotated[bool, typer.Option(help="Reject any non-Triton compute in forward")] = False,
     set_: opts.Set = None,
-    seed: Annotated[int, typer.Option(help="Base seed for weights and inputs")] = 42,
+    seed: Annotated[int | None, typer.Option(
+        help="Fix the seed of weights and inputs (to repeat a run; the result shows the seed it used). "
+             "Default: a fresh secret seed per evaluation, so a candidate cannot precompute answers")] = None,
     no_baselines: Annotated[bool, typer.Option("--no-baselines", help="Skip eager/torch.compile timing")] = False,
     compile_mode: Annotated[str, typer.Option(help="torch.compile mode of the baseline")] = "default",
     cuda_graph: Annotated[bool, typer.Option(help="Also time the candidate as a CUDA graph replay")] = False,
@@ -93,7 +97,8 @@ def eval_command(
         raise typer.BadParameter(f"--compile-mode {compile_mode}: expected default or max-autotune")
     t = load_task(task, parse_overrides(set_))
     cand = read_candidate(candidate)
-    config = EvalConfig(device=device, trials=trials, atol=atol, rtol=rtol, strict=strict, seed=seed,
+    config = EvalConfig(device=device, trials=trials, atol=atol, rtol=rtol, strict=strict,
+                        seed=42 if seed is None else seed, secret_seeds=seed is None,
                         baselines=not no_baselines, compile_mode=compile_mode, cuda_graph=cuda_graph)
     console = Console(width=None if Console().is_terminal else 140)  # logs: wide enough for the table
     with console.status(f"evaluating {candidate.name} against {task.name} ..."):

@@ -115,6 +115,7 @@ class CheckGroup:
 class Checked:
     passes: list[CheckGroup]
     seconds: float
+    malformed: str | None = None  # the candidate's data did not follow eval.wire's schema: its CRASH
 
 
 @dataclass(frozen=True)
@@ -206,6 +207,7 @@ class Trial(Request[TrialRan]):
     REPLY: ClassVar[type[Any]] = TrialRan
     index: int
     seed: int
+    buffers: bool = True  # hand the candidate buffers for its outputs (a correctness trial; not timing-only)
 
 
 @dataclass(frozen=True)
@@ -265,6 +267,26 @@ class TakeInputs(Request[Nothing]):
 
 
 @dataclass(frozen=True)
+class Refill(Request[TrialRan]):
+    """Reference: write fresh values (from `seed`) into the timing inputs in place, the same memory the
+    candidate's timed calls read, run Model on them and hand the candidate buffers for its outputs."""
+
+    KIND: ClassVar[str] = "refill"
+    REPLY: ClassVar[type[Any]] = TrialRan
+    seed: int
+
+
+@dataclass(frozen=True)
+class Recheck(Request[CandidateTrialRan]):
+    """Candidate: run `label` once more on the refilled timing inputs, outside any judge mode, as a timed
+    call runs; its outputs go to the reference (a result kept from earlier calls is then stale)."""
+
+    KIND: ClassVar[str] = "recheck"
+    REPLY: ClassVar[type[Any]] = CandidateTrialRan
+    label: str
+
+
+@dataclass(frozen=True)
 class Screen(Request[Screened]):
     KIND: ClassVar[str] = "screen"
     REPLY: ClassVar[type[Any]] = Screened
@@ -288,7 +310,7 @@ class Exit(Request[Nothing]):
 
 REQUESTS: dict[str, type[Request[Any]]] = {c.KIND: c for c in (
     LoadReference, LoadCandidate, Trial, CandidateTrial, Check, MeasureKernelShare, Time, Compare, TakeInputs,
-    Screen, Baselines, Exit)}
+    Screen, Baselines, Refill, Recheck, Exit)}
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import dataclasses
 import math
 import multiprocessing as mp
 import os
+import secrets
 import signal
 import statistics
 import tempfile
@@ -26,7 +27,7 @@ from tritonwright import sandbox
 from tritonwright.candidate import Candidate, CandidateError, static_check
 from tritonwright.defaults import AB_ROUNDS, KEEP_THRESHOLD
 from tritonwright.errors import TaskError
-from tritonwright.eval import baseline_cache
+from tritonwright.eval import baseline_cache, confine
 from tritonwright.eval import protocol as pr
 from tritonwright.eval.types import (
     DEFAULT_TOLERANCES,
@@ -153,14 +154,18 @@ class _Child:
         return "\n".join(lines[-_LOG_TAIL_LINES:])
 
     def kill(self) -> None:
+        if self.proc.pid is not None:
+            confine.kill_group(self.proc.pid)  # with anything it started
         if self.proc.is_alive():
             self.proc.kill()
         self.proc.join(10)
 
 
 def _child_entry(role: str, ctrl: Connection, data: Connection, spec: dict[str, Any], log: str,
-                 extra_env: dict[str, str]) -> None:
-    """First code in a child: its own environment settings, output to a log file, then the role's body."""
+                 extra_env: dict[str, str], home: str) -> None:
+    """First code in a child: its own session and working folder (eval.confine), its environment settings,
+    output to a log file, then the role's body."""
+    confine.enter_own_session(home, role)
     os.environ.update(extra_env)  # a forked child has the fork server's (scrubbed) environment: add ours
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.dup2(fd, 1)
@@ -207,27 +212,40 @@ def _context(device: str) -> Any:
     return mp.get_context(method)
 
 
+SEED_SPACE = 1 << 31  # torch.manual_seed takes any 64-bit value; 2**31 keeps seeds readable in reports
+
+
+def session_seed(config: EvalConfig) -> int:
+    """The seed of one session's weights and inputs. Fresh and secret unless the user fixed one: a candidate
+    that knows the seed can regenerate the inputs and precompute the answers in __init__. The result records
+    it after the verdict (EvalResult.seed), so a run can be repeated with --seed."""
+    return secrets.randbelow(SEED_SPACE) if config.secret_seeds else config.seed
+
+
 @contextmanager
-def _session(task: Task, config: EvalConfig, device: str, workdir: Path) -> Iterator[tuple[_Child, _Child]]:
+def _session(task: Task, config: EvalConfig, device: str, workdir: Path, seed: int) -> Iterator[tuple[_Child, _Child]]:
     ctx = _context(device)
     data_ref, data_cand = ctx.Pipe(duplex=True)
     spec = {
         "device": device,
         "task": dataclasses.asdict(task),
-        "seed": config.seed,
+        "seed": seed,
         "tolerances": {"atol": config.atol, "rtol": config.rtol,
                        "defaults": {k: [v.atol, v.rtol] for k, v in DEFAULT_TOLERANCES.items()}},
     }
     children: list[_Child] = []
+    _forbid_dumping_once()
     try:
         for role in ("reference", "candidate"):
             parent_end, child_end = ctx.Pipe(duplex=True)
             log = workdir / f"{role}.log"
             extra = {"TRITON_INTERPRET": "1"} if device == "cpu" and role == "candidate" else {}
+            # The candidate's child is not told where the task lives: it gets the weights, not the file.
+            role_spec = spec if role == "reference" else {k: v for k, v in spec.items() if k != "task"}
             with sandbox.child_environment(extra):
                 proc = ctx.Process(target=_child_entry, name=f"tritonwright-{role}", daemon=True,
                                    args=(role, child_end, data_ref if role == "reference" else data_cand,
-                                         spec, str(log), extra))
+                                         role_spec, str(log), extra, str(workdir / f"{role}-home")))
                 proc.start()
             child_end.close()
             children.append(_Child(role, proc, parent_end, log))
@@ -246,15 +264,27 @@ def _shutdown(children: list[_Child]) -> None:
     lets the two releases overlap.
     """
     for c in children:
+        if c.proc.pid is not None:
+            confine.kill_group(c.proc.pid)  # the child and anything it started (while its group id is its own)
         if c.proc.is_alive():
             c.proc.kill()
     for c in children:
         c.proc.join(_EXIT_WAIT_S)
 
 
+_DUMPING_FORBIDDEN: bool | None = None
+
+
+def _forbid_dumping_once() -> None:
+    """This process holds API keys in its environment: non-dumpable before any candidate runs (eval.confine)."""
+    global _DUMPING_FORBIDDEN
+    if _DUMPING_FORBIDDEN is None:
+        _DUMPING_FORBIDDEN = confine.forbid_dumping()
+
+
 def _write_source(candidate: Candidate, workdir: Path, name: str) -> str:
-    if candidate.path and Path(candidate.path).is_file() and Path(candidate.path).read_text() == candidate.source:
-        return str(Path(candidate.path).resolve())
+    """The candidate's code as a file of the evaluation's temp folder: the child imports a copy, never the
+    user's file (whose path it is not told)."""
     path = workdir / f"{name}_{candidate.id}.py"
     path.write_text(candidate.source)
     return str(path)
@@ -293,6 +323,7 @@ def evaluate_many(task: Task, candidates: list[Candidate], config: EvalConfig | 
         r.task, r.candidate, r.device = task.to_dict(), c.id, device
         results.append(r)
     live = [i for i, r in enumerate(results) if r.ok]
+    files = confine.fingerprint([task.path, *(candidates[i].path for i in live)])
     if live:
         with tempfile.TemporaryDirectory(prefix="tritonwright-eval-") as tmp:
             unfinished = _run_many(task, [candidates[i] for i in live], [results[i] for i in live], config,
@@ -303,6 +334,12 @@ def evaluate_many(task: Task, candidates: list[Candidate], config: EvalConfig | 
     wall = round(time.monotonic() - t0, 3)
     for r in results:
         r.wall_s = r.wall_s or wall
+    touched = confine.changed(files)
+    if touched:  # a candidate wrote the task or a candidate file: nothing measured in this run can be trusted
+        for i in live:
+            results[i].status = Status.REJECTED
+            results[i].reason = (f"{', '.join(touched)} changed while the candidates ran: a candidate may not write "
+                                 "the task or candidate files; the verdict is refused")
     return results
 
 
@@ -325,7 +362,10 @@ def _run_many(task: Task, cands: list[Candidate], results: list[EvalResult], con
     def timed(name: str, t: float) -> None:
         steps[name] = round(steps.get(name, 0.0) + time.monotonic() - t, 3)
 
-    with _session(task, config, device, workdir) as (ref, cand):
+    seed = session_seed(config)
+    for r in results:
+        r.seed = seed
+    with _session(task, config, device, workdir, seed) as (ref, cand):
         try:
             # 1. load: both imports; the reference hands its weights to the candidate child.
             t = time.monotonic()
@@ -344,7 +384,8 @@ def _run_many(task: Task, cands: list[Candidate], results: list[EvalResult], con
             timed("load", t)
             # 2. correctness over fresh inputs per trial.
             t = time.monotonic()
-            first = _correctness(ref, cand, config, [labels[i] for i in active], [results[i] for i in active], steps)
+            first = _correctness(ref, cand, config, [labels[i] for i in active], [results[i] for i in active], steps,
+                                 seed)
             active = [i for i in active if results[i].ok]
             timed("correctness", t)
             # 3. runtime integrity: Triton must run; strict mode allows nothing else.
@@ -362,6 +403,12 @@ def _run_many(task: Task, cands: list[Candidate], results: list[EvalResult], con
                     t = time.monotonic()
                     _timing(cand, config, labels[i], results[i])
                     timed("timing", t)
+            # 5. the outputs again, on fresh values in the memory the timed calls read: stale results fail.
+            for i in active:
+                t = time.monotonic()
+                _recheck(ref, cand, config, labels[i], results[i], seed + 1 + config.trials + i)
+                timed("recheck", t)
+            active = [i for i in active if results[i].ok]
             if device == "cuda" and config.baselines and active:
                 t = time.monotonic()
                 _baselines(ref, task, config, [results[i] for i in active])
@@ -378,8 +425,36 @@ def _run_many(task: Task, cands: list[Candidate], results: list[EvalResult], con
     return []
 
 
+def _recheck(ref: _Child, cand: _Child, config: EvalConfig, label: str, result: EvalResult, seed: int) -> None:
+    """After timing (on a CPU, after the checks): the reference writes fresh values into the timing inputs in
+    place and the candidate runs once more on them, as a timed call does. A candidate right for its first
+    calls, or only while the judge records, and stale afterwards is MISMATCH here."""
+    t_out = config.correctness_timeout_s
+    ref.call("recheck", t_out, pr.Refill(seed))
+    run = _one_run(cand, "recheck", cand.call("recheck", t_out, pr.Recheck(label)).runs, label)
+    if run.error is not None:
+        result.status, result.detail = run.error.status, run.error.detail
+        result.reason = f"on fresh inputs after the timed calls: {run.error.message}"
+        return
+    if run.passes != 1:
+        raise cand.malformed("recheck", f"{run.passes} output passes for one call")
+    checked = ref.call("recheck", t_out, pr.Check(-1, 1))
+    if checked.malformed:
+        raise cand.malformed("recheck", f"its outputs: {checked.malformed}")
+    bad = next((c for g in checked.passes for c in g.checks if not c.ok), None)
+    if bad is not None:
+        result.status = Status.MISMATCH
+        result.reason = (f"on fresh inputs written into the memory the timed calls read (after {_calls(result)}): "
+                         f"{bad.reason} (outputs kept from earlier calls?)")
+
+
+def _calls(result: EvalResult) -> str:
+    n = result.timing.n if result.timing is not None else 0
+    return f"{n} timed calls" if n else "the correctness trials"
+
+
 def _correctness(ref: _Child, cand: _Child, config: EvalConfig, labels: list[str], results: list[EvalResult],
-                 steps: dict[str, float]) -> dict[str, pr.CandidateRun]:
+                 steps: dict[str, float], seed: int) -> dict[str, pr.CandidateRun]:
     """All trials for every candidate still passing; returns each label's first-trial run. `steps` gets
     where the time went (reference run, candidate runs, checks)."""
     first: dict[str, pr.CandidateRun] = {}
@@ -392,8 +467,8 @@ def _correctness(ref: _Child, cand: _Child, config: EvalConfig, labels: list[str
     for trial in range(config.trials):
         if not running:
             break
-        seed = config.seed + 1 + trial  # inputs differ from the weight seed and between trials
-        add("correctness.reference", ref.call("correctness", t_out, pr.Trial(trial, seed)).seconds)
+        # Inputs differ from the weight seed and between trials.
+        add("correctness.reference", ref.call("correctness", t_out, pr.Trial(trial, seed + 1 + trial)).seconds)
         for k in list(running):  # one candidate at a time: only its outputs are alive while it is checked
             inf = _one_run(cand, "correctness", cand.call("correctness", t_out,
                                                           pr.CandidateTrial([labels[k]], trial, trial == 0)).runs,
@@ -403,6 +478,8 @@ def _correctness(ref: _Child, cand: _Child, config: EvalConfig, labels: list[str
             add("correctness.candidate", inf.seconds)
             checked = ref.call("correctness", t_out, pr.Check(trial, inf.passes))
             add("correctness.check", checked.seconds)
+            if checked.malformed:  # the candidate's child broke the data protocol (eval.wire): its CRASH
+                raise cand.malformed("correctness", f"its outputs: {checked.malformed}")
             if inf.error is not None:
                 results[k].status, results[k].reason = inf.error.status, inf.error.message
                 results[k].detail = inf.error.detail
@@ -491,7 +568,8 @@ def _baselines(ref: _Child, task: Task, config: EvalConfig, results: list[EvalRe
     env = results[0].env
     assert env is not None
     settings = _settings(config, False)
-    key = baseline_cache.key(task.hash, env.key(), config.compile_mode, config.seed, dataclasses.asdict(settings))
+    # Not keyed by the seed: timing does not depend on the input values, and seeds are fresh per evaluation.
+    key = baseline_cache.key(task.hash, env.key(), config.compile_mode, dataclasses.asdict(settings))
     cached = baseline_cache.load(key, config.cache_dir)
     was_cached = cached is not None
     if cached is None:
@@ -530,12 +608,12 @@ def compare_repeated(task: Task, a: Candidate, b: Candidate, config: EvalConfig 
         raise ValueError("compare needs at least 3 rounds for a noise estimate")
     out: list[Comparison] = []
     with tempfile.TemporaryDirectory(prefix="tritonwright-ab-") as tmp, \
-            _session(task, config, "cuda", Path(tmp)) as (ref, cand):
+            _session(task, config, "cuda", Path(tmp), seed := session_seed(config)) as (ref, cand):
         try:
             ref.call("load", config.load_timeout_s, pr.LoadReference())
             cand.call("load", config.load_timeout_s, pr.LoadCandidate("a", _write_source(a, Path(tmp), "a")))
             cand.call("load", config.load_timeout_s, pr.LoadCandidate("b", _write_source(b, Path(tmp), "b")))
-            ref.call("inputs", config.correctness_timeout_s, pr.Trial(0, config.seed + 1))
+            ref.call("inputs", config.correctness_timeout_s, pr.Trial(0, seed + 1, buffers=False))
             cand.call("inputs", config.correctness_timeout_s, pr.TakeInputs(0))
             # Fewer runs per round than a full timing: the rounds provide the repetition.
             settings = dataclasses.replace(_settings(config, False), min_runs=max(10, config.min_runs // 5),
@@ -586,7 +664,7 @@ def _screen_session(task: Task, cands: list[Candidate], results: list[EvalResult
     """One session over `pending`; returns the indices still to time when a crash or hang ended it early."""
     settings = dataclasses.replace(_settings(config, False), **SCREEN_SETTINGS)
     with tempfile.TemporaryDirectory(prefix="tritonwright-screen-") as tmp, \
-            _session(task, config, "cuda", Path(tmp)) as (ref, cand):
+            _session(task, config, "cuda", Path(tmp), seed := session_seed(config)) as (ref, cand):
         current: int | None = None
         try:
             env = ref.call("load", config.load_timeout_s, pr.LoadReference()).env
@@ -603,7 +681,7 @@ def _screen_session(task: Task, cands: list[Candidate], results: list[EvalResult
                         raise
                     results[i].status, results[i].reason = exc.status, exc.message
             current = None
-            ref.call("inputs", config.correctness_timeout_s, pr.Trial(0, config.seed + 1))
+            ref.call("inputs", config.correctness_timeout_s, pr.Trial(0, seed + 1, buffers=False))
             cand.call("inputs", config.correctness_timeout_s, pr.TakeInputs(0))
             for i in loaded:
                 current = i

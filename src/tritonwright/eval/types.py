@@ -43,7 +43,9 @@ class EvalConfig:
     trials: int = 3  # KernelBench uses several fresh input sets; 3 catches memoization and lucky inputs
     atol: float | None = None  # None: per-dtype default (DEFAULT_TOLERANCES)
     rtol: float | None = None
-    seed: int = 42  # base seed; trial i uses seed + i for inputs, `seed` for weights
+    seed: int = 42  # with secret_seeds off: weights under `seed`, trial i's inputs under seed + 1 + i
+    secret_seeds: bool = True  # a fresh random seed per evaluation (recorded in the result after the verdict):
+    # a candidate cannot regenerate the inputs and precompute answers; off (a fixed --seed) to reproduce a run
     strict: bool = False  # reject any non-Triton compute kernel
     timing: bool = True
     baselines: bool = True  # time eager and torch.compile references (cached on disk)
@@ -169,6 +171,7 @@ class EvalResult:
     env: Environment | None = None
     step_seconds: dict[str, float] = field(default_factory=dict)
     wall_s: float = 0.0
+    seed: int | None = None  # the session's seed (weights; inputs of trial i: seed + 1 + i), known after the verdict
 
     @property
     def ok(self) -> bool:

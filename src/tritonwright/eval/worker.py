@@ -26,7 +26,7 @@ from typing import Any
 import torch
 import torch.multiprocessing  # noqa: F401  (registers tensor sharing for pipes)
 
-from tritonwright.eval import checks, errtext, hooks, loading
+from tritonwright.eval import checks, errtext, hooks, loading, wire
 from tritonwright.eval import protocol as pr
 from tritonwright.eval import timing as timing_mod  # bound before any candidate code is imported
 from tritonwright.eval.provenance import PROV
@@ -141,7 +141,37 @@ class _Reference:
         self.trial_state = {"inputs": inputs, "ref_inputs": ref_inputs, "outs": outs}
         if self.timing_inputs is None:
             self.timing_inputs = inputs
-        self.data.send(("inputs", index, inputs))
+        # Buffers the candidate writes its outputs and its view of the inputs into (eval.wire): allocated here,
+        # so nothing the candidate's child made is ever unpickled on this side.
+        self.out_bufs = [torch.empty_like(o, memory_format=torch.contiguous_format) for o in outs] \
+            if req.buffers else []
+        self.in_bufs = [torch.empty_like(x) for x in inputs] if req.buffers else []
+        self.data.send(("inputs", index, inputs, self.out_bufs, self.in_bufs))
+        return pr.TrialRan(outputs=[pr.OutputSpec(shape=list(o.shape), dtype=str(o.dtype)) for o in outs],
+                           seconds=round(time.perf_counter() - t, 3))
+
+    def refill(self, req: pr.Refill) -> pr.TrialRan:
+        """Fresh values into the timing inputs, in place (eval.protocol.Refill)."""
+        t = time.perf_counter()
+        assert self.timing_inputs is not None
+        try:
+            fresh = loading.make_inputs(self.module, self.task.path, req.seed, self.device)
+        except loading.LoadError:
+            raise
+        except Exception as exc:
+            raise _TaskFailure(f"{_task_frame(exc, self.task.path)}: {type(exc).__name__}: {exc}") from exc
+        same = len(fresh) == len(self.timing_inputs) and all(
+            a.shape == b.shape and a.dtype == b.dtype for a, b in zip(fresh, self.timing_inputs, strict=False))
+        if same:  # a task whose input shapes vary by seed keeps its values: nothing to refill in place
+            for dst, src in zip(self.timing_inputs, fresh, strict=True):
+                dst.copy_(src)
+        with torch.no_grad():
+            outs = checks.as_output_list(self.model(*[x.clone() for x in self.timing_inputs]))
+        _sync(self.device)
+        self.trial_state = {"inputs": [], "ref_inputs": [], "outs": outs}  # outputs only: inputs were checked
+        self.out_bufs = [torch.empty_like(o, memory_format=torch.contiguous_format) for o in outs]
+        self.in_bufs = []
+        self.data.send(("buffers", self.out_bufs))
         return pr.TrialRan(outputs=[pr.OutputSpec(shape=list(o.shape), dtype=str(o.dtype)) for o in outs],
                            seconds=round(time.perf_counter() - t, 3))
 
@@ -151,9 +181,14 @@ class _Reference:
         t = time.perf_counter()
         st = self.trial_state
         groups: list[pr.CheckGroup] = []
-        for _ in range(req.passes):
-            kind, got_index, label, cand_outs, cand_inputs = self.data.recv()
-            assert kind == "outputs" and got_index == index
+        for p in range(req.passes):
+            try:  # buffers hold the first pass only: later passes would overwrite what is not yet checked
+                got = wire.recv(self.data, self.out_bufs if p == 0 else [], self.in_bufs if p == 0 else [])
+                if got.index != index:
+                    raise wire.WireError(f"outputs of trial {got.index} sent for trial {index}")
+            except wire.WireError as exc:
+                return pr.Checked(passes=groups, seconds=round(time.perf_counter() - t, 3), malformed=str(exc))
+            label, cand_outs, cand_inputs = got.config, got.outs, got.ins
             if len(cand_outs) != len(st["outs"]):
                 reason = f"ModelNew returned {len(cand_outs)} outputs, the reference returns {len(st['outs'])}"
                 bad = OutputCheck(trial=index, index=-1, ok=False, shape=[], dtype="", reason=reason, config=label)
@@ -163,10 +198,20 @@ class _Reference:
             for i, (o, r) in enumerate(zip(cand_outs, st["outs"], strict=True)):
                 tol = self._tol(str(r.dtype).removeprefix("torch."))
                 results.append(checks.compare_output(o, r, tol, index, i, label))
-            groups.append(pr.CheckGroup(checks=results, input_reason=checks.compare_inputs(
-                cand_inputs, st["ref_inputs"], st["inputs"], self._tol)))
-            del cand_outs, cand_inputs
+            groups.append(pr.CheckGroup(checks=results, input_reason=self._inputs_reason(cand_inputs)))
+            del cand_outs, cand_inputs, got
         return pr.Checked(passes=groups, seconds=round(time.perf_counter() - t, 3))
+
+    def _inputs_reason(self, cand_inputs: list[torch.Tensor | wire.NotATensor]) -> str | None:
+        """Inputs may change only as the reference changes them (eval.checks.compare_inputs)."""
+        st = self.trial_state
+        if len(cand_inputs) != len(st["inputs"]):
+            return f"{len(cand_inputs)} inputs came back after forward, {len(st['inputs'])} went in"
+        for i, x in enumerate(cand_inputs):
+            if isinstance(x, wire.NotATensor):
+                return f"input {i} after forward is {x.what} (changed in place by ModelNew.forward)"
+        tensors = [x for x in cand_inputs if isinstance(x, torch.Tensor)]
+        return checks.compare_inputs(tensors, st["ref_inputs"], st["inputs"], self._tol)
 
     def _tol(self, dtype: str) -> Tolerance:
         t = self.spec["tolerances"]
@@ -223,7 +268,10 @@ class _Candidate:
         self.timing_inputs: list[torch.Tensor] | None = None
         self.trial_index: int | None = None
         self.trial_inputs: list[torch.Tensor] = []
-        self.keep: list[Any] = []  # tensors shared with the reference stay alive until it has read them
+        self.out_bufs: list[torch.Tensor] = []  # the reference's buffers for this trial (eval.wire)
+        self.in_bufs: list[torch.Tensor] = []
+        self.buffers_free = False
+        self.sender = wire.Sender(data)  # outputs leave in order, without blocking a step (eval.wire)
 
     def load(self, label: str, path: str) -> list[str]:
         module = loading.load_candidate_module(path, f"tritonwright_candidate_{label}")
@@ -247,12 +295,12 @@ class _Candidate:
         """
         index, record = req.index, req.record
         if self.trial_index != index:
-            kind, got, inputs = self.data.recv()
+            kind, got, inputs, self.out_bufs, self.in_bufs = self.data.recv()  # from the reference: trusted
             assert kind == "inputs" and got == index
             self.trial_index, self.trial_inputs = index, inputs
             if self.timing_inputs is None:
                 self.timing_inputs = inputs
-        self.keep = []
+        self.buffers_free = True  # the reference's buffers take one run's first pass per request
         out: dict[str, pr.CandidateRun] = {}
         for label in req.labels:
             t = time.perf_counter()
@@ -276,7 +324,12 @@ class _Candidate:
         while p < passes:
             hooks.LOG.pinned = p
             hooks.LOG.launches.clear()
-            mine = [x.clone() for x in inputs]
+            use_bufs = self.buffers_free and p == 0 and len(self.in_bufs) == len(inputs)
+            self.buffers_free = self.buffers_free and not use_bufs
+            # The forward's inputs: copies the candidate may change in place; in the reference's buffers
+            # for the first pass, so the reference reads them after forward without a transfer.
+            mine = [b.copy_(x) for b, x in zip(self.in_bufs, inputs, strict=True)] if use_bufs else \
+                [x.clone() for x in inputs]
             mode = hooks.CandidateMode(poison=True, record=record and p == 0)
             PROV.reset(active=p == 0)  # which outputs come from data a Triton kernel wrote (first pass)
             with torch.no_grad(), mode:
@@ -284,25 +337,48 @@ class _Candidate:
             if p == 0:
                 info_provenance = PROV.problem(checks.as_output_list(result))
             PROV.reset(active=False)
-            # Copy on the current stream, as a consumer would: work left running on a side stream is caught.
-            outs = [o.clone() if isinstance(o, torch.Tensor) else o for o in checks.as_output_list(result)]
-            _sync(self.device)
+            outs = checks.as_output_list(result)
             if p == 0:
                 info = {"launches": dict(hooks.LOG.launches), "ops": dict(mode.ops),
                         "provenance": info_provenance}
                 counts = [len(c) for c in hooks.LOG.autotune_configs.values()]
                 passes = max(counts, default=1) if self.interpret else 1
             label_cfg = "; ".join(f"{k}: {v}" for k, v in hooks.LOG.used_configs.items()) or None
-            self.keep.append((outs, mine))
-            self.data.send(("outputs", index, label_cfg if passes > 1 else None, outs, mine))
+            # Copied on the current stream, as a consumer would read them (work left running on a side stream
+            # is caught), into the reference's buffers or as raw bytes: never pickled (eval.wire).
+            self.sender.send(index, label_cfg if passes > 1 else None, outs, mine,
+                             self.out_bufs if use_bufs else [], self.in_bufs if use_bufs else [])
+            _sync(self.device)
+            del outs, mine, result
             p += 1
         info["passes"] = passes
         info["autotune_configs"] = {k: list(v) for k, v in hooks.LOG.autotune_configs.items()}
         return info
 
+    def recheck(self, req: pr.Recheck) -> pr.CandidateTrialRan:
+        """One more call on the timing inputs, which the reference has just refilled, as a timed call runs
+        (no judge mode, no copies): a result kept from earlier calls or computed only while the judge was
+        recording is stale now."""
+        kind, out_bufs = self.data.recv()  # from the reference: trusted
+        assert kind == "buffers" and self.timing_inputs is not None
+        t = time.perf_counter()
+        try:
+            with torch.no_grad():
+                outs = checks.as_output_list(self.models[req.label](*self.timing_inputs))
+            self.sender.send(-1, None, outs, [], out_bufs, [])
+            _sync(self.device)
+            run = pr.CandidateRun(seconds=round(time.perf_counter() - t, 3), passes=1)
+        except Exception as exc:
+            status = classify(exc)
+            if status is Status.CRASH:
+                raise
+            run = pr.CandidateRun(seconds=round(time.perf_counter() - t, 3), passes=0,
+                                  error=pr.Fail(status, _tail(exc), errtext.full_traceback(exc)))
+        return pr.CandidateTrialRan(runs={req.label: run})
+
     def inputs(self, req: pr.TakeInputs) -> pr.Nothing:
         """Take a trial's inputs for timing only (A/B comparison), without a correctness pass."""
-        kind, got, inputs = self.data.recv()
+        kind, got, inputs, _, _ = self.data.recv()  # from the reference: trusted
         assert kind == "inputs" and got == req.index
         self.timing_inputs = inputs
         return pr.Nothing()
@@ -342,7 +418,6 @@ class _Candidate:
 
     def time(self, req: pr.Time) -> pr.Timed:
         assert self.timing_inputs is not None
-        self.keep = []
         model, inputs = self.models[req.label], self.timing_inputs
         ts = _timing_settings(req.settings)
         flush = timing_mod.L2Flusher(self.device)
@@ -360,7 +435,6 @@ class _Candidate:
         """Time each loaded candidate on the timing inputs, one after the other, with no correctness check:
         the tuner's quick ranking of many configs. One candidate's exception is its own; the rest still run."""
         assert self.timing_inputs is not None
-        self.keep = []
         inputs = self.timing_inputs
         ts = _timing_settings(req.settings)
         flush = timing_mod.L2Flusher(self.device)
@@ -384,7 +458,6 @@ class _Candidate:
         """Interleaved rounds: A then B, B then A, ...; each round's figure is a median over its runs."""
         assert self.timing_inputs is not None
         a, b, rounds = req.a, req.b, req.rounds
-        self.keep = []
         inputs = self.timing_inputs
         ts = _timing_settings(req.settings)
         flush = timing_mod.L2Flusher(self.device)
@@ -459,7 +532,7 @@ def reference_main(ctrl: Connection, data: Connection, spec: dict[str, Any]) -> 
         _send(ctrl, pr.TaskFailed(f"{spec['task']['path']}: {type(exc).__name__}: {exc}\n{_tail(exc)}"))
         return
     _serve(ctrl, {pr.LoadReference: ref.load, pr.Trial: ref.trial, pr.Check: ref.check,
-                  pr.Baselines: ref.baselines}, reference=True)
+                  pr.Baselines: ref.baselines, pr.Refill: ref.refill}, reference=True)
 
 
 def candidate_main(ctrl: Connection, data: Connection, spec: dict[str, Any]) -> None:
@@ -478,7 +551,8 @@ def candidate_main(ctrl: Connection, data: Connection, spec: dict[str, Any]) -> 
             raise _ImportFailure(_tail(exc)) from exc
 
     _serve(ctrl, {pr.LoadCandidate: load, pr.CandidateTrial: cand.trial, pr.MeasureKernelShare: cand.kernel_share,
-                  pr.Time: cand.time, pr.Compare: cand.compare, pr.TakeInputs: cand.inputs, pr.Screen: cand.screen},
+                  pr.Time: cand.time, pr.Compare: cand.compare, pr.TakeInputs: cand.inputs, pr.Screen: cand.screen,
+                  pr.Recheck: cand.recheck},
            reference=False)
 
 
