@@ -10,10 +10,18 @@ from pathlib import Path
 
 from tritonwright import __version__
 
-# What correctness is checked under today (eval harness): say it in every report so a reader comparing runs
-# knows no TF32 or reduced precision was allowed on either side.
-PRECISION_POLICY = ("fp32 with TF32 off for PyTorch ops on both sides (reference and candidate); tolerances per "
-                    "output dtype: fp32 1e-4, fp16/bf16 1e-2, unless --atol/--rtol")
+# What correctness is checked under (eval.precision's policies): said in every report so a reader comparing runs
+# knows what precision was allowed on each side and what the baselines ran as.
+PRECISION_POLICIES = {
+    "fp32": "fp32 with TF32 off for PyTorch ops on both sides (reference, candidate, baselines); tolerances per "
+            "output dtype: fp32 1e-4, fp16/bf16 1e-2, unless --atol/--rtol; error vs a float64 run of the "
+            "reference at most K times the fp32 reference's own",
+    "tf32": "tf32: the candidate may round fp32 operands to TF32; baselines run with TF32 matmuls and "
+            "convolutions; tolerance 1e-2 (atol scaled by the output RMS)",
+    "fp16": "fp16: the candidate may use fp16 inputs and weights; baselines run in fp16; tolerance 1e-2",
+    "bf16": "bf16: the candidate may use bf16 inputs and weights; baselines run in bf16; tolerance 5e-2",
+}
+PRECISION_POLICY = PRECISION_POLICIES["fp32"]  # the default policy's text
 GIT_TIMEOUT_S = 5.0  # git answers in milliseconds; a hung network filesystem must not hold the run's start
 SMI_TIMEOUT_S = 10.0  # nvidia-smi takes ~1 s on a busy 8-GPU host
 
@@ -61,7 +69,7 @@ def _gpu_and_driver() -> tuple[str, str]:
 
 
 def run_environment(device: str, gpu_label: str, gpu_note: str, overrides: dict[str, str],
-                    sources: dict[str, Path | None]) -> dict[str, str]:
+                    sources: dict[str, Path | None], precision: str = "fp32") -> dict[str, str]:
     """The environment block of a run (flat strings: the reports print it as a table). `sources` names the
     files whose commit matters ("task", "candidate", "tasks folder"); None entries are skipped."""
     if device == "cuda":
@@ -77,7 +85,7 @@ def run_environment(device: str, gpu_label: str, gpu_note: str, overrides: dict[
         "triton": _version("triton"),
         "python": platform.python_version(),
         "tritonwright": __version__,
-        "precision": PRECISION_POLICY,
+        "precision": PRECISION_POLICIES.get(precision, precision),
         "--set": " ".join(f"{k}={v}" for k, v in overrides.items()) or "none (the task's own sizes)",
     }
     for what, path in sources.items():

@@ -23,6 +23,13 @@ Atol = Annotated[float | None, typer.Option(help="Absolute tolerance (default pe
                                                  "fp16/bf16 1e-2)")]
 Rtol = Annotated[float | None, typer.Option(help="Relative tolerance (default per dtype: fp32 1e-4, "
                                                  "fp16/bf16 1e-2)")]
+Precision = Annotated[str, typer.Option(help="Precision policy: fp32 (IEEE fp32, TF32 off) | tf32 | fp16 | bf16. "
+                                             "What the candidate may compute in; tolerances and the eager/"
+                                             "torch.compile baselines follow it")]
+PRECISION_DEFAULT = "fp32"  # today's meaning: a kernel is judged against real fp32 math, as a user expects
+Fp64K = Annotated[float | None, typer.Option(min=1.0, help="Ground truth: the candidate's error against a "
+                                                          "float64 run may be this many times the fp32 "
+                                                          "reference's own (default: the policy's measured K)")]
 Out = Annotated[Path, typer.Option(help="Run store folder (runs.sqlite and one folder per run)")]
 Llm = Annotated[str | None, typer.Option(help="LLM spec: openai:MODEL, anthropic:MODEL, "
                                               "openai-compatible:URL#MODEL, replay:PATH or manual (keys from "
@@ -47,6 +54,6 @@ Quiet = Annotated[bool, typer.Option(help="Log lines only, no live view")]
 Candidates = Annotated[int, typer.Option(min=1, max=16, help="LLM answers per seed/stage prompt; the best "
                                                              "correct one competes")]
 
-__all__ = ["DEVICE_DEFAULT", "OUT_DEFAULT", "Atol", "Candidates", "Device", "FloorStop", "Gpu", "Kind", "Llm",
+__all__ = ["DEVICE_DEFAULT", "OUT_DEFAULT", "PRECISION_DEFAULT", "Atol", "Fp64K", "Precision", "Candidates", "Device", "FloorStop", "Gpu", "Kind", "Llm",
            "MaxRepairs", "NoCache", "Out", "Profile", "Quiet", "Resume", "Rtol", "Set", "Stages", "Style",
            "Threshold"]

@@ -63,6 +63,12 @@ def render_verdict(result: EvalResult, console: Console) -> None:
     if k is not None and k.other_ops:
         console.print("non-Triton compute: " + ", ".join(f"{n} x{c}" for n, c in sorted(k.other_ops.items())),
                       markup=False, highlight=False)
+    console.print(f"precision: {result.precision} policy", highlight=False)
+    for o in result.outputs:
+        if o.trial == 0 and o.fp64_err is not None:
+            ratio = f"{o.fp64_ratio:.1f}x" if o.fp64_ratio is not None else "n/a"
+            console.print(f"output {o.index} vs float64: error {o.fp64_err:.2g} ({ratio} the fp32 reference's "
+                          f"{o.ref_fp64_err:.2g})", highlight=False)
     for note in result.notes:
         console.print(f"note: {note}", markup=False, highlight=False)
     if result.env and result.env.gpu:
@@ -83,6 +89,8 @@ def eval_command(
     atol: opts.Atol = None,
     rtol: opts.Rtol = None,
     strict: Annotated[bool, typer.Option(help="Reject any non-Triton compute in forward")] = False,
+    precision: opts.Precision = opts.PRECISION_DEFAULT,
+    fp64_k: opts.Fp64K = None,
     set_: opts.Set = None,
     seed: Annotated[int | None, typer.Option(
         help="Fix the seed of weights and inputs (to repeat a run; the result shows the seed it used). "
@@ -95,10 +103,13 @@ def eval_command(
     """Check a candidate's correctness (and time it on a GPU); exit non-zero unless OK."""
     if compile_mode not in {"default", "max-autotune", "reduce-overhead", "max-autotune-no-cudagraphs"}:
         raise typer.BadParameter(f"--compile-mode {compile_mode}: expected default or max-autotune")
+    if precision not in {"fp32", "tf32", "fp16", "bf16"}:
+        raise typer.BadParameter(f"--precision {precision}: expected fp32, tf32, fp16 or bf16")
     t = load_task(task, parse_overrides(set_))
     cand = read_candidate(candidate)
     config = EvalConfig(device=device, trials=trials, atol=atol, rtol=rtol, strict=strict,
-                        seed=42 if seed is None else seed, secret_seeds=seed is None,
+                        seed=42 if seed is None else seed, secret_seeds=seed is None, precision=precision,
+                        fp64_k=fp64_k,
                         baselines=not no_baselines, compile_mode=compile_mode, cuda_graph=cuda_graph)
     console = Console(width=None if Console().is_terminal else 140)  # logs: wide enough for the table
     with console.status(f"evaluating {candidate.name} against {task.name} ..."):

@@ -230,6 +230,8 @@ def _session(task: Task, config: EvalConfig, device: str, workdir: Path, seed: i
         "device": device,
         "task": dataclasses.asdict(task),
         "seed": seed,
+        "precision": config.precision,
+        "fp64_k": config.fp64_k,
         "tolerances": {"atol": config.atol, "rtol": config.rtol,
                        "defaults": {k: [v.atol, v.rtol] for k, v in DEFAULT_TOLERANCES.items()}},
     }
@@ -320,7 +322,7 @@ def evaluate_many(task: Task, candidates: list[Candidate], config: EvalConfig | 
     results = []
     for c in candidates:
         r = _static(c, task) or EvalResult(status=Status.OK)
-        r.task, r.candidate, r.device = task.to_dict(), c.id, device
+        r.task, r.candidate, r.device, r.precision = task.to_dict(), c.id, device, config.precision
         results.append(r)
     live = [i for i, r in enumerate(results) if r.ok]
     files = confine.fingerprint([task.path, *(candidates[i].path for i in live)])
@@ -334,6 +336,9 @@ def evaluate_many(task: Task, candidates: list[Candidate], config: EvalConfig | 
     wall = round(time.monotonic() - t0, 3)
     for r in results:
         r.wall_s = r.wall_s or wall
+    for c, r in zip(candidates, results, strict=True):
+        if r.status is Status.MISMATCH:
+            _precision_hint(c, r, config.precision)
     touched = confine.changed(files)
     if touched:  # a candidate wrote the task or a candidate file: nothing measured in this run can be trusted
         for i in live:
@@ -341,6 +346,15 @@ def evaluate_many(task: Task, candidates: list[Candidate], config: EvalConfig | 
             results[i].reason = (f"{', '.join(touched)} changed while the candidates ran: a candidate may not write "
                                  "the task or candidate files; the verdict is refused")
     return results
+
+
+def _precision_hint(candidate: Candidate, result: EvalResult, policy: str) -> None:
+    """A MISMATCH says which precision the kernels appear to use and which policy would accept it."""
+    from tritonwright.eval import precision  # torch at import: the parent loads it only when needed
+
+    hint = precision.advice(precision.detect_precision(candidate.source), precision.Policy(policy))
+    if hint:
+        result.reason = f"{result.reason}; {hint}"
 
 
 def _reference_failure(task: Task, exc: StepFailure) -> TaskError:
@@ -520,6 +534,9 @@ def _apply_checks(result: EvalResult, trial: int, groups: list[pr.CheckGroup]) -
         if g.input_reason:
             result.status, result.reason = Status.MISMATCH, f"trial {trial}: {g.input_reason}"
             return False
+        skipped = next((c.reason for c in checks_ if c.ground_truth == "skipped" and c.reason), None)
+        if skipped and not any(n.startswith("ground truth") for n in result.notes):
+            result.notes.append(f"ground truth: {skipped} (the elementwise check decided alone)")
     return True
 
 
@@ -569,7 +586,9 @@ def _baselines(ref: _Child, task: Task, config: EvalConfig, results: list[EvalRe
     assert env is not None
     settings = _settings(config, False)
     # Not keyed by the seed: timing does not depend on the input values, and seeds are fresh per evaluation.
-    key = baseline_cache.key(task.hash, env.key(), config.compile_mode, dataclasses.asdict(settings))
+    # The policy decides what the baselines run as; fp32 keeps the key it always had (caches stay valid).
+    mode = config.compile_mode if config.precision == "fp32" else f"{config.compile_mode}|{config.precision}"
+    key = baseline_cache.key(task.hash, env.key(), mode, dataclasses.asdict(settings))
     cached = baseline_cache.load(key, config.cache_dir)
     was_cached = cached is not None
     if cached is None:

@@ -44,6 +44,9 @@ class EvalConfig:
     atol: float | None = None  # None: per-dtype default (DEFAULT_TOLERANCES)
     rtol: float | None = None
     seed: int = 42  # with secret_seeds off: weights under `seed`, trial i's inputs under seed + 1 + i
+    precision: str = "fp32"  # policy (eval.precision.Policy): what the candidate may compute in, and what the
+    # eager/compile baselines run as, so a speed-up is always against the same precision
+    fp64_k: float | None = None  # override of the policy's ground-truth factor K (None: the measured default)
     secret_seeds: bool = True  # a fresh random seed per evaluation (recorded in the result after the verdict):
     # a candidate cannot regenerate the inputs and precompute answers; off (a fixed --seed) to reproduce a run
     strict: bool = False  # reject any non-Triton compute kernel
@@ -82,6 +85,11 @@ class OutputCheck:
     numel: int = 0
     reason: str = ""
     config: str | None = None  # autotune config this output came from (CPU mode checks each one)
+    # Ground truth (eval.precision): relative RMS errors against the reference run in float64.
+    fp64_err: float | None = None  # the candidate's
+    ref_fp64_err: float | None = None  # the fp32 reference's own
+    fp64_ratio: float | None = None  # fp64_err / ref_fp64_err (the policy allows up to its K)
+    ground_truth: str | None = None  # pass | fail | not_applicable | skipped (eval.precision.GroundTruthStatus)
 
 
 @dataclass
@@ -171,6 +179,7 @@ class EvalResult:
     env: Environment | None = None
     step_seconds: dict[str, float] = field(default_factory=dict)
     wall_s: float = 0.0
+    precision: str = "fp32"  # the policy this verdict was reached under (EvalConfig.precision)
     seed: int | None = None  # the session's seed (weights; inputs of trial i: seed + 1 + i), known after the verdict
 
     @property

@@ -12,6 +12,7 @@ cannot run. The failure kind is decided here, where the exception type is known.
 
 from __future__ import annotations
 
+import copy
 import functools
 import os
 import platform
@@ -26,7 +27,7 @@ from typing import Any
 import torch
 import torch.multiprocessing  # noqa: F401  (registers tensor sharing for pipes)
 
-from tritonwright.eval import checks, errtext, hooks, loading, wire
+from tritonwright.eval import checks, errtext, hooks, loading, precision, wire
 from tritonwright.eval import protocol as pr
 from tritonwright.eval import timing as timing_mod  # bound before any candidate code is imported
 from tritonwright.eval.provenance import PROV
@@ -115,6 +116,29 @@ class _Reference:
                                        f"{self.task.path}: Model")
         self.trial_state: dict[str, Any] = {}
         self.timing_inputs: list[torch.Tensor] | None = None
+        self.policy = precision.Policy(spec.get("precision", "fp32"))
+        self.fp64_k: float | None = spec.get("fp64_k")
+        self.model64: torch.nn.Module | None = None  # Model in float64, built at the first trial (ground truth)
+        self.no64 = ""  # why there is no float64 run, when there is none
+        self.trial_note = ""  # why this trial has no float64 run, when only this one failed
+
+    def _outputs64(self, inputs: list[torch.Tensor]) -> list[torch.Tensor | None] | None:
+        """Model in float64 on the same inputs (eval.precision's ground truth), or None with self.no64 set."""
+        if self.model64 is None and not self.no64:
+            try:
+                self.model64 = copy.deepcopy(self.model).to(torch.float64)
+            except Exception as exc:  # a module that cannot be copied or cast: the elementwise check decides
+                self.no64 = f"Model cannot be copied to float64: {type(exc).__name__}: {str(exc)[:200]}"
+        if self.model64 is None:
+            return None
+        try:
+            with torch.no_grad():
+                outs = checks.as_output_list(self.model64(
+                    *[x.to(torch.float64) if x.is_floating_point() else x.clone() for x in inputs]))
+        except Exception as exc:  # an op without float64 kernels, or no memory for a second copy
+            self.trial_note = f"Model does not run in float64: {type(exc).__name__}: {str(exc)[:200]}"
+            return None
+        return [o if isinstance(o, torch.Tensor) else None for o in outs]
 
     def load(self, req: pr.LoadReference) -> pr.ReferenceLoaded:
         state = loading.reference_state(self.model)
@@ -131,6 +155,8 @@ class _Reference:
         except Exception as exc:  # the task's own get_inputs() raised: the task's failure, not the Model's
             raise _TaskFailure(f"{_task_frame(exc, self.task.path)}: {type(exc).__name__}: {exc}") from exc
         ref_inputs = [x.clone() for x in inputs]
+        self.trial_note = ""
+        outs64 = self._outputs64(inputs)
         with torch.no_grad():
             outs = checks.as_output_list(self.model(*ref_inputs))
         for i, o in enumerate(outs):
@@ -138,7 +164,8 @@ class _Reference:
                 raise loading.LoadError(f"{self.task.path}: Model.forward output {i} is a {type(o).__name__}, "
                                         "not a tensor")
         _sync(self.device)
-        self.trial_state = {"inputs": inputs, "ref_inputs": ref_inputs, "outs": outs}
+        self.trial_state = {"inputs": inputs, "ref_inputs": ref_inputs, "outs": outs, "outs64": outs64,
+                            "no64": self.no64 or self.trial_note}
         if self.timing_inputs is None:
             self.timing_inputs = inputs
         # Buffers the candidate writes its outputs and its view of the inputs into (eval.wire): allocated here,
@@ -168,7 +195,9 @@ class _Reference:
         with torch.no_grad():
             outs = checks.as_output_list(self.model(*[x.clone() for x in self.timing_inputs]))
         _sync(self.device)
-        self.trial_state = {"inputs": [], "ref_inputs": [], "outs": outs}  # outputs only: inputs were checked
+        # Outputs only (inputs were checked in the trials); the ground truth too was measured there.
+        self.trial_state = {"inputs": [], "ref_inputs": [], "outs": outs, "outs64": None,
+                            "no64": "the recheck after timing compares with the fp32 reference only"}
         self.out_bufs = [torch.empty_like(o, memory_format=torch.contiguous_format) for o in outs]
         self.in_bufs = []
         self.data.send(("buffers", self.out_bufs))
@@ -195,9 +224,13 @@ class _Reference:
                 groups.append(pr.CheckGroup(checks=[bad], input_reason=None))
                 continue
             results = []
+            outs64 = st.get("outs64")
             for i, (o, r) in enumerate(zip(cand_outs, st["outs"], strict=True)):
-                tol = self._tol(str(r.dtype).removeprefix("torch."))
-                results.append(checks.compare_output(o, r, tol, index, i, label))
+                check = checks.compare_output(o, r, self._tol_for(r), index, i, label)
+                if check.ok and isinstance(o, torch.Tensor):
+                    self._ground_truth(check, o, r, outs64[i] if outs64 and i < len(outs64) else None,
+                                       st.get("no64") or "not measured for this check")
+                results.append(check)
             groups.append(pr.CheckGroup(checks=results, input_reason=self._inputs_reason(cand_inputs)))
             del cand_outs, cand_inputs, got
         return pr.Checked(passes=groups, seconds=round(time.perf_counter() - t, 3))
@@ -213,6 +246,28 @@ class _Reference:
         tensors = [x for x in cand_inputs if isinstance(x, torch.Tensor)]
         return checks.compare_inputs(tensors, st["ref_inputs"], st["inputs"], self._tol)
 
+    def _ground_truth(self, check: OutputCheck, out: torch.Tensor, ref: torch.Tensor, ref64: torch.Tensor | None,
+                      no64: str) -> None:
+        """The error against float64 may be at most K times the fp32 reference's own (eval.precision)."""
+        gt = precision.ground_truth(out, ref, ref64, self.policy, index=check.index, no_fp64_reason=no64,
+                                    k=self.fp64_k)
+        check.ground_truth = gt.status.value
+        check.fp64_err, check.ref_fp64_err, check.fp64_ratio = gt.cand_err, gt.ref_err, gt.ratio
+        if not gt.ok:
+            check.ok, check.reason = False, gt.reason
+        elif gt.status is precision.GroundTruthStatus.SKIPPED:
+            check.reason = gt.reason  # an OK output's reason: why its ground truth was not measured
+
+    def _tol_for(self, ref: torch.Tensor) -> Tolerance:
+        """--atol/--rtol when given; else the per-dtype default under fp32, the policy's under a reduced one."""
+        dtype = str(ref.dtype).removeprefix("torch.")
+        t = self.spec["tolerances"]
+        if self.policy is precision.Policy.FP32 or (t["atol"] is not None and t["rtol"] is not None):
+            return self._tol(dtype)
+        tol = precision.elementwise_tolerance(self.policy, ref)
+        return Tolerance(t["atol"] if t["atol"] is not None else tol.atol,
+                         t["rtol"] if t["rtol"] is not None else tol.rtol)
+
     def _tol(self, dtype: str) -> Tolerance:
         t = self.spec["tolerances"]
         base = t["defaults"].get(dtype, [1e-4, 1e-4])
@@ -226,16 +281,30 @@ class _Reference:
         self.trial_state = {}
         ts = _timing_settings(req.settings)
         flush = timing_mod.L2Flusher(self.device)
-        inputs = self.timing_inputs
-        with torch.no_grad():
-            eager = timing_mod.time_cuda(lambda: self.model(*inputs), ts, flush)
-            try:
-                compiled = torch.compile(self.model, mode=None if compile_mode == "default" else compile_mode)
-                return pr.BaselineTimes(eager=eager,
-                                        compiled=timing_mod.time_cuda(lambda: compiled(*inputs), ts, flush))
-            except Exception as exc:  # torch.compile fails on some models; the eager baseline still stands
-                return pr.BaselineTimes(eager=eager, compiled=None,
-                                        compiled_error=f"{type(exc).__name__}: {str(exc)[:300]}")
+        model, inputs = self._baseline_model(self.timing_inputs)
+        tf32 = self.policy is precision.Policy.TF32  # the baselines compute as the policy lets the candidate
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = tf32
+        try:
+            with torch.no_grad():
+                eager = timing_mod.time_cuda(lambda: model(*inputs), ts, flush)
+                try:
+                    compiled = torch.compile(model, mode=None if compile_mode == "default" else compile_mode)
+                    return pr.BaselineTimes(eager=eager,
+                                            compiled=timing_mod.time_cuda(lambda: compiled(*inputs), ts, flush))
+                except Exception as exc:  # torch.compile fails on some models; the eager baseline still stands
+                    return pr.BaselineTimes(eager=eager, compiled=None,
+                                            compiled_error=f"{type(exc).__name__}: {str(exc)[:300]}")
+        finally:
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+
+    def _baseline_model(self, inputs: list[torch.Tensor]) -> tuple[torch.nn.Module, list[torch.Tensor]]:
+        """The reference as the policy's baselines run it: fp16/bf16 policies cast weights and floating inputs
+        (a speed-up is against the same precision); fp32 and tf32 use the fp32 Model itself."""
+        dtype = {precision.Policy.FP16: torch.float16, precision.Policy.BF16: torch.bfloat16}.get(self.policy)
+        if dtype is None:
+            return self.model, inputs
+        model = copy.deepcopy(self.model).to(dtype)
+        return model, [x.to(dtype) if x.is_floating_point() else x for x in inputs]
 
 
 def _timing_settings(settings: pr.RunSettings) -> timing_mod.TimingSettings:
@@ -254,9 +323,11 @@ class _Candidate:
         self.data = data
         self.device = torch.device(spec["device"])
         self.interpret = self.device.type == "cpu"
-        # 0. PyTorch ops inside ModelNew compute in real fp32, as the reference's do: no hidden TF32 advantage.
-        torch.backends.cuda.matmul.allow_tf32 = False
-        torch.backends.cudnn.allow_tf32 = False
+        # 0. PyTorch ops inside ModelNew compute in real fp32, as the reference's do: no hidden TF32 advantage;
+        # under the tf32 policy with TF32, as the baselines do.
+        tf32 = spec.get("precision") == precision.Policy.TF32.value
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        torch.backends.cudnn.allow_tf32 = tf32
         # 1. Hooks before the candidate's import: launch counting, autotune pinning on CPU.
         hooks.install_launch_hooks(interpret=self.interpret, pin_autotune=self.interpret)
         # 2. Init args and the reference's weights, from the reference child.
