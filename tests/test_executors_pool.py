@@ -1,70 +1,19 @@
-"""The scheduler with fake slots (no processes): results, one job per slot at a time, retries after a dead
-worker, drained devices, errors passed through, nothing left hanging at close."""
+"""The scheduler with fake slots (tests/fakes.py, no processes): results, one job per slot at a time, retries
+after a dead worker, drained devices, errors passed through, nothing left hanging at close."""
 
 from __future__ import annotations
 
 import dataclasses
 import importlib.util
-import threading
 import time
 from typing import Any
 
 import pytest
 
-from tests.fakes import SleepJob
+from tests.fakes import FakeSlot, SleepJob
 from tritonwright.errors import TaskError
 from tritonwright.executors.jobs import Job
-from tritonwright.executors.pool import JobLost, NoHealthyWorkers, PoolClosed, SlotPool, WorkerLost
-
-
-class FakeSlot:
-    """Runs SleepJobs by sleeping; dies (WorkerLost) on the jobs named in `die_on`, `die_times` times."""
-
-    def __init__(self, name: str, healthy: bool = True, die_on: set[str] | None = None, die_times: int = 1,
-                 health_after_crash: bool = True, start_delay: float = 0.0) -> None:
-        self.name = name
-        self.start_delay = start_delay
-        self.healthy = healthy
-        self.die_on = die_on or set()
-        self.die_times = die_times
-        self.health_after_crash = health_after_crash
-        self.ran: list[str] = []
-        self.starts = 0
-        self.running = 0
-        self.max_running = 0
-        self.lock = threading.Lock()
-
-    def start(self) -> dict[str, Any]:
-        time.sleep(self.start_delay if self.starts == 0 else 0.0)
-        self.starts += 1
-        ok = self.healthy and (self.starts == 1 or self.health_after_crash)
-        return {"ok": ok, "reason": "" if ok else "wrong result: sum 0, expected 42", "device": f"fake {self.name}"}
-
-    def run(self, job: SleepJob, timeout_s: float) -> Any:
-        with self.lock:
-            self.running += 1
-            self.max_running = max(self.max_running, self.running)
-        try:
-            time.sleep(job.seconds)
-            if job.label in self.die_on and self.die_times > 0:
-                self.die_times -= 1
-                raise WorkerLost("the worker died (killed by signal SIGKILL)")
-            if job.raise_message:
-                raise TaskError(job.raise_message)
-            self.ran.append(job.label)
-            return {"label": job.label, "slot": self.name}
-        finally:
-            with self.lock:
-                self.running -= 1
-
-    def stop(self) -> None:
-        pass
-
-    def kill(self) -> None:
-        pass
-
-    def pid(self) -> int | None:
-        return None
+from tritonwright.executors.pool import JobLost, NoHealthyWorkers, PoolClosed, SlotPool
 
 
 def _job(label: str, seconds: float = 0.01, raise_message: str | None = None) -> SleepJob:

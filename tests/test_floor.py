@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes import FakeEvaluator, FakeFloor, FakeProfiler, FakeTuner
 from tritonwright import ceilings
 from tritonwright.candidate import Candidate
 from tritonwright.eval.types import EvalResult, Status, TimingStats
@@ -25,7 +26,7 @@ from tritonwright.floor import (
 from tritonwright.gpus.spec import get_gpu
 from tritonwright.pipeline.optimize import OptimizeConfig as Cfg
 from tritonwright.pipeline.optimize import TaskOptimizer
-from tritonwright.pipeline.seams import NoFloor, Profile
+from tritonwright.pipeline.seams import NoFloor
 from tritonwright.report import write_task_report
 from tritonwright.report.batch import write_batch_report
 from tritonwright.store import RunStore
@@ -151,60 +152,19 @@ def _timed(ms: float) -> EvalResult:
     return EvalResult(Status.OK, timing=TimingStats(ms, ms, ms, ms, ms, 100, "cuda_events"), wall_s=1.0)
 
 
-class FakeEvaluator:
-    config = None
-
-    def __init__(self, ms: float) -> None:
-        self.ms, self.calls = ms, 0
-
-    def evaluate(self, candidate, timed, baselines=False, seed=None):
-        self.calls += 1
-        return _timed(self.ms)
-
-
-class FakeProfiler:
-    def __init__(self) -> None:
-        self.stages: list[str] = []
-
-    def profile(self, candidate, stage):
-        self.stages.append(stage)
-        return Profile(None, None, "fake: no metrics")
-
-
-class FakeFloor:
-    def __init__(self, ms: float | None) -> None:
-        self.ms, self.calls = ms, 0
-
-    def floor(self) -> FloorInfo:
-        self.calls += 1
-        if self.ms is None:
-            return FloorInfo.unavailable("fake: nothing measured")
-        return FloorInfo(True, "", Floor(self.ms, self.ms, None, "memory"), wall_s=2.0)
-
-
-def _tuner(calls: list[str], faster_ms: float | None = None):
-    def run(cand, stage):
-        from tritonwright.tune.search import Decision, TuneReport
-
-        calls.append(stage)
-        if faster_ms is not None:
-            return TuneReport(stage, Decision.KEEP, "faster", Candidate(source=cand.source + "# tuned\n"),
-                              tuned_ms=faster_ms)
-        return TuneReport(stage, Decision.REVERT, "not significantly faster", cand)
-
-    return run
-
-
 def _run(tmp_path, seed_ms, floor_ms, tuner_calls, faster_ms=None, floor_stop=0.05, store=None, run_id=None):
+    """The fakes (tests/fakes.py): every evaluation at `seed_ms`, a memory-bound floor at `floor_ms` (2 s to
+    find), a tuner that keeps a `# tuned` copy at `faster_ms` (else reverts); `tuner_calls` gets its stages."""
     store = store or RunStore(tmp_path / "runs")
     if run_id is None:
         run_id = store.create_run("optimize", {})
         store.start_task(run_id, "t", "task.py", "h", 1, "single")
     profiler, probe = FakeProfiler(), FakeFloor(floor_ms)
     opt = TaskOptimizer(key="t", task=None, store=store, run_id=run_id,  # type: ignore[arg-type]
-                        config=Cfg(timed=True, floor_stop=floor_stop), evaluator=FakeEvaluator(seed_ms),
-                        comparer=None, profiler=profiler, llm=None, gpu=get_gpu("H100 SXM"), kind="single",
-                        tuner=_tuner(tuner_calls, faster_ms), floor=probe)
+                        config=Cfg(timed=True, floor_stop=floor_stop),
+                        evaluator=FakeEvaluator(lambda c: _timed(seed_ms)), comparer=None, profiler=profiler,
+                        llm=None, gpu=get_gpu("H100 SXM"), kind="single",
+                        tuner=FakeTuner(faster_ms, tuner_calls), floor=probe)
     outcome = opt.run(Candidate(source=SEED))
     return outcome, store, run_id, profiler, probe, opt
 
@@ -260,13 +220,13 @@ def test_cpu_run_records_why_there_is_no_floor(tmp_path):
     store = RunStore(tmp_path / "runs")
     run_id = store.create_run("optimize", {})
     store.start_task(run_id, "t", "task.py", "h", 1, "single")
-    calls: list[str] = []
+    tuner = FakeTuner()
     opt = TaskOptimizer(key="t", task=None, store=store, run_id=run_id,  # type: ignore[arg-type]
-                        config=Cfg(timed=False), evaluator=FakeEvaluator(1.0), comparer=None,
+                        config=Cfg(timed=False), evaluator=FakeEvaluator(lambda c: _timed(1.0)), comparer=None,
                         profiler=FakeProfiler(), llm=None, gpu=get_gpu("H100 SXM"), kind="single",
-                        tuner=_tuner(calls), floor=NoFloor(NO_GPU_REASON))
+                        tuner=tuner, floor=NoFloor(NO_GPU_REASON))
     opt.run(Candidate(source=SEED))
-    assert calls == ["launch"] and store.task(run_id, "t")["floor"]["reason"] == NO_GPU_REASON
+    assert tuner.stages == ["launch"] and store.task(run_id, "t")["floor"]["reason"] == NO_GPU_REASON
 
 
 def test_resume_replays_the_floor_stop(tmp_path):

@@ -1,5 +1,5 @@
 """The optimizer end to end on CPU: interpreter evaluations, recorded LLM replies, a fake A/B timer and
-fake profiles. Each scripted reply exercises one path of the loop."""
+fake profiles (tests/fakes.py). Each scripted reply exercises one path of the loop."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes import FakeComparer, FakeEvaluator, FakeLLM, FakeTuner
 from tritonwright.candidate import Candidate
-from tritonwright.eval.types import Comparison, EvalConfig
+from tritonwright.eval.types import EvalConfig
 from tritonwright.gpus.spec import get_gpu
 from tritonwright.pipeline.optimize import OptimizeConfig, TaskOptimizer
 from tritonwright.pipeline.seams import HarnessEvaluator, Profile
@@ -87,19 +88,6 @@ def recordings(path: Path) -> None:
             f.write(json.dumps({"task": "scale", "attempt": 0, **r}) + "\n")
 
 
-class FakeComparer:
-    """A/B verdicts by a marker in B's source: the timer is injected, not measured."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def compare(self, a: Candidate, b: Candidate, threshold: float) -> Comparison:
-        self.calls += 1
-        if "# faster" in b.source:
-            return Comparison(1.10, 0.005, True, threshold, 10, reason="10.0% faster, noise 0.5%")
-        return Comparison(0.96, 0.005, False, threshold, 10, reason="slower by 4.0% (noise 0.5%)")
-
-
 def _report(l2: float, stall: float) -> ProfileReport:
     launch = Launch(1, "tanh_scale_kernel", metrics={L2_HIT: Metric(L2_HIT, l2, "%"),
                                                     STALL_LONG_SCOREBOARD: Metric(STALL_LONG_SCOREBOARD, stall, "%")})
@@ -129,11 +117,12 @@ def setup(tmp_path):
     return task, store, run_id, llm
 
 
-def make(task, store, run_id, llm, comparer):
+def make(task, store, run_id, llm, comparer, evaluator=None):
+    """The A/B timer is FakeComparer: a `# faster` marker in B's source wins, anything else loses."""
     return TaskOptimizer(key="scale", task=task, store=store, run_id=run_id,
                          config=OptimizeConfig(timed=True, max_repairs=2),
-                         evaluator=HarnessEvaluator(task, EvalConfig(device="cpu", trials=2)), comparer=comparer,
-                         profiler=FakeProfiler(), llm=llm, gpu=get_gpu("H100 SXM"), kind="single")
+                         evaluator=evaluator or HarnessEvaluator(task, EvalConfig(device="cpu", trials=2)),
+                         comparer=comparer, profiler=FakeProfiler(), llm=llm, gpu=get_gpu("H100 SXM"), kind="single")
 
 
 def test_whole_loop_with_recorded_replies(setup):
@@ -169,20 +158,9 @@ def test_resume_redoes_nothing(setup):
     make(task, store, run_id, llm, FakeComparer()).run(None)
     before = [(a.step_key, a.decision) for a in store.attempts(run_id, "scale")]
 
-    class NoLLM:
-        def complete(self, *a, **k):
-            raise AssertionError("a recorded step was asked again")
-
-    class NoEval:
-        config = EvalConfig(device="cpu")
-
-        def evaluate(self, *a, **k):
-            raise AssertionError("a recorded step was evaluated again")
-
     comparer = FakeComparer()
-    opt = make(task, store, run_id, NoLLM(), comparer)
-    opt.evaluator = NoEval()
-    outcome = opt.run(None)
+    # Told nothing, the LLM and the evaluator fail the test when a recorded step is asked or evaluated again.
+    outcome = make(task, store, run_id, FakeLLM(), comparer, evaluator=FakeEvaluator()).run(None)
     assert outcome.status == "done" and "# faster" in outcome.best.source and comparer.calls == 0
     assert [(a.step_key, a.decision) for a in store.attempts(run_id, "scale")] == before
 
@@ -202,20 +180,13 @@ def test_given_candidate_without_llm_uses_the_tuner_only(tmp_path):
     store = RunStore(tmp_path)
     run_id = store.create_run("optimize", {})
     store.start_task(run_id, "scale", task.path, task.hash, 1, "single")
-    calls: list[str] = []
-
-    def tuner(cand, stage):
-        from tritonwright.tune.search import Decision, TuneReport
-
-        calls.append(stage)
-        return TuneReport(stage, Decision.REVERT, "not significantly faster", cand)
-
+    tuner = FakeTuner()  # REVERT: "not significantly faster"
     opt = TaskOptimizer(key="scale", task=task, store=store, run_id=run_id, config=OptimizeConfig(timed=False),
                         evaluator=HarnessEvaluator(task, EvalConfig(device="cpu", trials=2)), comparer=None,
                         profiler=FakeProfiler(), llm=None, gpu=get_gpu("H100 SXM"), kind="single", tuner=tuner)
     outcome = opt.run(Candidate(source=textwrap.dedent(code())))
     assert outcome.status == "done"
-    assert calls == ["launch"]  # one search of every launch axis, at block_tiling
+    assert tuner.stages == ["launch"]  # one search of every launch axis, at block_tiling
     steps = {a.step_key: a for a in store.attempts(run_id, "scale")}
     for later in ("memory_access", "advanced_memory"):
         assert steps[f"stage:{later}:skip"].decision == "SKIP"
@@ -271,11 +242,7 @@ def test_stage_repair_that_wins_is_kept_and_replayed_on_resume(tmp_path):
     assert steps["stage:grid_and_parallel:llm:first"].decision == "FAILED"
     assert steps["stage:grid_and_parallel:llm"].decision == "KEEP" and "# faster" in first.best.source
 
-    class NoLLM:
-        def complete(self, *a, **k):
-            raise AssertionError("asked again")
-
-    again = make_opt(NoLLM()).run(Candidate(source=code()))
+    again = make_opt(FakeLLM()).run(Candidate(source=code()))  # told nothing: asking again fails the test
     assert "# faster" in again.best.source  # the KEEP of the repaired answer is replayed, not redone
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tritonwright.candidate import Candidate
 from tritonwright.errors import TaskError
-from tritonwright.eval.types import Comparison, EvalResult, Status, TimingStats
+from tritonwright.eval.types import Comparison, EvalConfig, EvalResult, Status, TimingStats
 from tritonwright.tune.analysis import analyse
 from tritonwright.tune.configs import LaunchConfig
 from tritonwright.tune.search import Decision, TuneSettings, tune
@@ -31,6 +31,8 @@ def launch_configs(source: str, kernel: str = KERNEL) -> list[LaunchConfig]:
 class FakeEvaluator:
     """Times from a function of the launched config; an autotuned source runs its fastest config.
     `broken` configs fail their full check; screening (unchecked) still times them, as the GPU would."""
+
+    config = EvalConfig()  # the input seed the tuner offsets for its verification
 
     def __init__(self, times, broken=frozenset(), kernel: str = KERNEL) -> None:
         self.times = times if callable(times) else (lambda c: times[(c.num_warps, c.num_stages)])

@@ -10,8 +10,9 @@ from collections.abc import Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 import typer
 from rich.console import Console
@@ -19,6 +20,7 @@ from rich.live import Live
 from rich.table import Table
 
 from tritonwright import options as opts
+from tritonwright.candidate import Candidate
 from tritonwright.environment import run_environment
 from tritonwright.errors import UserInputError, one_line
 from tritonwright.eval.runner import resolve_device
@@ -30,6 +32,7 @@ from tritonwright.pipeline.optimize import (
     DEFAULT_MAX_REPAIRS,
     DEFAULT_THRESHOLD,
     OptimizeConfig,
+    TaskOutcome,
 )
 from tritonwright.pipeline.runner import (
     RunSettings,
@@ -292,15 +295,35 @@ def optimize_command(
     """Optimize one task: seed, repair, four stages, final check; writes best.py and a report."""
     store = RunStore(out)
     if resume:
-        config = store.run(resume)["config"]
-        settings = RunSettings.from_dict(config)
-        run_id = resume
-        recorded_from = (config.get("start") or {}).get("from")
-        from_ = from_ or (Path(recorded_from) if recorded_from else None)  # the --from of the first try
+        settings, from_ = _resumed_optimize(store, resume, from_)
     else:
         settings = _settings(device, llm, gpu, kind, stages, style, max_repairs, threshold, set_, profile,
                              no_cache, atol, rtol, candidates, floor_stop=floor_stop)
-        run_id = ""
+    run_id = resume or ""
+    entry, start = _optimize_start(task, from_, start_, bool(resume), settings)
+    device = _optimize_device(gpus, settings)
+    if not run_id:
+        run_id = store.create_run("optimize", settings.to_dict()
+                                  | {"start": {"from": None if from_ is None else str(from_)}})
+    outcome, session = _optimize_run(store, run_id, settings, entry, start, from_=from_, resume=bool(resume),
+                                     gpus=gpus, device=device, quiet=quiet,
+                                     guard=resume_command("optimize", task, run_id, out))
+    store.finish_run(run_id, "done" if outcome.status == "done" else "failed")
+    _print_outcome(store, run_id, entry.key, outcome, session)
+    raise typer.Exit(0 if outcome.status == "done" else 1)
+
+
+def _resumed_optimize(store: RunStore, run_id: str, from_: Path | None) -> tuple[RunSettings, Path | None]:
+    """The settings a run was started with, and its --from unless another is given now."""
+    config = store.run(run_id)["config"]
+    recorded_from = (config.get("start") or {}).get("from")
+    return RunSettings.from_dict(config), from_ or (Path(recorded_from) if recorded_from else None)
+
+
+def _optimize_start(task: Path, from_: Path | None, start_: str | None, resume: bool, settings: RunSettings
+                    ) -> tuple[TaskEntry, Candidate | None]:
+    """The task and its starting point: --from, else torch.compile's code (--start inductor, or neither --from
+    nor --llm), else none (the LLM writes one). A resumed run keeps its recorded start."""
     entry = task_entry(task)
     if not entry.path.is_file():
         raise UserInputError(f"{task}: task file not found")
@@ -315,16 +338,26 @@ def optimize_command(
     if start is None and not settings.llm and not resume:
         raise UserInputError("nothing to start from: pass --from CANDIDATE.py (your ModelNew) or --llm SPEC "
                              "(e.g. openai:gpt-5) so one can be written")
+    return entry, start
+
+
+def _optimize_device(gpus: str | None, settings: RunSettings) -> str:
+    """The device of a one-task run; --gpus names at most one GPU, and only on a GPU run."""
     if gpus is not None and "," in gpus:
         raise UserInputError(f"--gpus {gpus}: optimize runs one task, one job at a time, on one GPU "
                              "(use batch to spread tasks over several)")
     device = resolve_device(settings.device)
     if gpus is not None and device != "cuda":
         raise UserInputError("--gpus needs --device cuda (this is a CPU run)")
-    if not run_id:
-        run_id = store.create_run("optimize", settings.to_dict()
-                                  | {"start": {"from": None if from_ is None else str(from_)}})
-    with run_guard(store, run_id, resume_command("optimize", task, run_id, out)), LiveEvents(quiet) as events:
+    return device
+
+
+def _optimize_run(store: RunStore, run_id: str, settings: RunSettings, entry: TaskEntry, start: Candidate | None,
+                  *, from_: Path | None, resume: bool, gpus: str | None, device: str, quiet: bool, guard: str
+                  ) -> tuple[TaskOutcome, Session]:
+    """The task on one worker (the first visible GPU unless told otherwise), under the run's guard (`guard`:
+    the command that resumes it)."""
+    with run_guard(store, run_id, guard), LiveEvents(quiet) as events:
         events.store, events.run_id = store, run_id
         # One task runs one job at a time: one worker, on the first visible GPU unless told otherwise.
         pool = _open_pool(store, run_id, settings, "local", (gpus or "0") if device == "cuda" else None, None,
@@ -338,8 +371,11 @@ def optimize_command(
             outcome = session.run_task(entry, start)
         finally:
             pool.close()
-    store.finish_run(run_id, "done" if outcome.status == "done" else "failed")
-    console.print(f"[bold]{entry.key}[/bold]: {outcome.status}" + (f" ({outcome.error})" if outcome.error else ""),
+    return outcome, session
+
+
+def _print_outcome(store: RunStore, run_id: str, key: str, outcome: TaskOutcome, session: Session) -> None:
+    console.print(f"[bold]{key}[/bold]: {outcome.status}" + (f" ({outcome.error})" if outcome.error else ""),
                   highlight=False)
     if session.gpu_note:
         console.print(f"GPU: {session.gpu.name} ({session.gpu_note})" if session.device == "cuda"
@@ -347,7 +383,6 @@ def optimize_command(
     _summary(store, run_id)
     for f in outcome.files:
         console.print(f"wrote {f}", highlight=False)
-    raise typer.Exit(0 if outcome.status == "done" else 1)
 
 
 def batch_command(
@@ -397,63 +432,115 @@ def batch_command(
     store = RunStore(out)
     if resume:
         run = store.run(resume)
-        settings = RunSettings.from_dict(run["config"])
-        run_id = resume
-        entries_cfg = run["config"].get("batch", {})
-        folder = Path(entries_cfg.get("folder", folder))
-        level, range_, first_n = entries_cfg.get("level"), entries_cfg.get("range"), entries_cfg.get("first_n")
-        sample, seed = entries_cfg.get("sample"), entries_cfg.get("seed", 0)
-        from_dir = Path(entries_cfg["from_dir"]) if entries_cfg.get("from_dir") else None
+        settings, sel = RunSettings.from_dict(run["config"]), BatchSelection.recorded(run["config"], folder)
     else:
         settings = _settings(device, llm, gpu, None, stages, style, max_repairs, threshold, set_, profile, no_cache,
                              atol, rtol, candidates, floor_stop=floor_stop)
-        run_id = ""
-    entries = select(discover(folder, level), range_, first_n, sample, seed)
-    if not entries:
-        raise UserInputError(f"{folder}: no tasks found (files with class Model and get_inputs, or */task.py)")
-    if from_dir is not None:
-        entries = attach_candidates(entries, from_dir)
-    if not run_id:
-        cfg = settings.to_dict() | {"batch": {"folder": str(folder), "level": level, "range": range_,
-                                              "first_n": first_n, "sample": sample, "seed": seed,
-                                              "from_dir": None if from_dir is None else str(from_dir)}}
-        run_id = store.create_run("batch", cfg)
+        sel = BatchSelection(folder, level, range_, first_n, sample, seed, from_dir)
+    entries = sel.entries()
+    run_id = resume or store.create_run("batch", settings.to_dict() | {"batch": sel.to_config()})
     console.print(f"run {run_id}: {len(entries)} tasks", highlight=False)
-    t0 = time.monotonic()
-    with run_guard(store, run_id, resume_command("batch", folder, run_id, out)), \
-            LiveEvents(quiet, total=len(entries)) as events:
-        events.store, events.run_id = store, run_id
-        pool = _open_pool(store, run_id, settings, executor, gpus, workers, ray_address, events)
-        try:
-            session = _open_session(store, run_id, settings, events, pool)
-            _record_env(store, run_id, session, {"tasks folder": folder, "candidates folder": from_dir})
-            todo = []
-            for entry in entries:
-                row = store.task(run_id, entry.key)
-                if row is not None and row["status"] in {"done", "failed"}:
-                    events.done += 1
-                else:
-                    todo.append(entry)
-            ready = pool.wait_ready()
-            if ready == 0:
-                raise PoolUnavailable("no worker passed its health check: " + "; ".join(
-                    f"{sl['name']}: {sl['reason']}" for sl in pool.report()["slots"]))
-            # Without an LLM a task keeps one job queued at a time: one more task than workers hides the gaps
-            # between its jobs; with an LLM tasks mostly wait for replies, so twice as many keep GPUs fed.
-            in_flight = tasks_at_once or (2 * ready if session.llm is not None else ready + 1)
-            _run_batch(session, todo, in_flight, events, pool)
-        except PoolUnavailable:
-            _record_pool(store, run_id, pool, time.monotonic() - t0)
-            raise
-        finally:
-            pool.close()
-    _record_pool(store, run_id, pool, time.monotonic() - t0)
+    _batch_run(store, run_id, settings, sel, entries, guard=resume_command("batch", sel.folder, run_id, out),
+               quiet=quiet, where=PoolChoice(executor, gpus, workers, ray_address), tasks_at_once=tasks_at_once)
+    _finish_batch(store, run_id)
+
+
+def _finish_batch(store: RunStore, run_id: str) -> None:
+    """The run done: its table on the console, and the batch report beside it."""
     store.finish_run(run_id)
     _summary(store, run_id)
     from tritonwright.report import write_batch_report
 
     for f in write_batch_report(store.bundle(run_id), store.root / run_id):
         console.print(f"wrote {f}", highlight=False)
+
+
+@dataclass(frozen=True)
+class BatchSelection:
+    """Which tasks a batch runs (recorded with the run, so --resume runs the same ones)."""
+
+    folder: Path
+    level: int | None = None
+    range_: str | None = None
+    first_n: int | None = None
+    sample: int | None = None
+    seed: int = 0  # --seed's default: --sample picks the same tasks every time unless told otherwise
+    from_dir: Path | None = None
+
+    @staticmethod
+    def recorded(config: dict[str, Any], folder: Path) -> BatchSelection:
+        """The selection a run recorded (`folder`: the one given now, for runs that recorded none)."""
+        b = config.get("batch", {})
+        return BatchSelection(Path(b.get("folder", folder)), b.get("level"), b.get("range"), b.get("first_n"),
+                              b.get("sample"), b.get("seed", 0), Path(b["from_dir"]) if b.get("from_dir") else None)
+
+    def to_config(self) -> dict[str, Any]:
+        return {"folder": str(self.folder), "level": self.level, "range": self.range_, "first_n": self.first_n,
+                "sample": self.sample, "seed": self.seed,
+                "from_dir": None if self.from_dir is None else str(self.from_dir)}
+
+    def entries(self) -> list[TaskEntry]:
+        """The tasks, in order, each with its starting candidate when --from-dir has one."""
+        entries = select(discover(self.folder, self.level), self.range_, self.first_n, self.sample, self.seed)
+        if not entries:
+            raise UserInputError(f"{self.folder}: no tasks found (files with class Model and get_inputs, or "
+                                 "*/task.py)")
+        if self.from_dir is not None:
+            entries = attach_candidates(entries, self.from_dir)
+        return entries
+
+
+class PoolChoice(NamedTuple):
+    """Where a batch's jobs run: --executor, --gpus, --workers, --ray-address."""
+
+    executor: str
+    gpus: str | None
+    workers: int | None
+    ray_address: str | None
+
+
+def in_flight(tasks_at_once: int | None, ready: int, has_llm: bool) -> int:
+    """Tasks run at once: --tasks-at-once, else one more than the workers, or twice the workers with an LLM."""
+    # Without an LLM a task keeps one job queued at a time: one more task than workers hides the gaps
+    # between its jobs; with an LLM tasks mostly wait for replies, so twice as many keep GPUs fed.
+    return tasks_at_once or (2 * ready if has_llm else ready + 1)
+
+
+def pending_entries(store: RunStore, run_id: str, entries: list[TaskEntry], events: LiveEvents) -> list[TaskEntry]:
+    """The tasks still to run: a resumed run skips those done or failed (and counts them as done)."""
+    todo = []
+    for entry in entries:
+        row = store.task(run_id, entry.key)
+        if row is not None and row["status"] in {"done", "failed"}:
+            events.done += 1
+        else:
+            todo.append(entry)
+    return todo
+
+
+def _batch_run(store: RunStore, run_id: str, settings: RunSettings, sel: BatchSelection, entries: list[TaskEntry],
+               *, guard: str, quiet: bool, where: PoolChoice, tasks_at_once: int | None) -> None:
+    """The tasks over the pool's workers, under the run's guard (`guard`: the command that resumes it); the
+    pool's report is kept with the run however it ends."""
+    t0 = time.monotonic()
+    with run_guard(store, run_id, guard), LiveEvents(quiet, total=len(entries)) as events:
+        events.store, events.run_id = store, run_id
+        pool = _open_pool(store, run_id, settings, *where, events)
+        try:
+            session = _open_session(store, run_id, settings, events, pool)
+            _record_env(store, run_id, session, {"tasks folder": sel.folder, "candidates folder": sel.from_dir})
+            todo = pending_entries(store, run_id, entries, events)
+            ready = pool.wait_ready()
+            if ready == 0:
+                raise PoolUnavailable("no worker passed its health check: " + "; ".join(
+                    f"{sl['name']}: {sl['reason']}" for sl in pool.report()["slots"]))
+            _run_batch(session, todo, in_flight(tasks_at_once, ready, session.llm is not None), events, pool)
+        except PoolUnavailable:
+            _record_pool(store, run_id, pool, time.monotonic() - t0)
+            raise
+        finally:
+            pool.close()
+    _record_pool(store, run_id, pool, time.monotonic() - t0)
 
 
 def _run_batch(session: Session, todo: list[TaskEntry], in_flight: int, events: LiveEvents, pool: SlotPool

@@ -41,6 +41,7 @@ from tritonwright.pipeline.seams import (
     NoProfiler,
     Profiler,
 )
+from tritonwright.seams import LLM, Tuner
 from tritonwright.store import RunStore, safe_key
 from tritonwright.task import Task, load_task
 
@@ -212,7 +213,7 @@ class Session:
             return self.gpu.name
         return f"none (CPU run; prompts assumed {self.gpu.name})"
 
-    def _llm(self) -> Any | None:
+    def _llm(self) -> LLM | None:
         if not self.settings.llm:
             return None
         from tritonwright.llm.factory import LLMSettings, make_provider
@@ -225,7 +226,7 @@ class Session:
         self.llm_check = provider.check()
         return provider
 
-    def seams(self, task: Task, label: str = "") -> tuple[Evaluator, Comparer | None, Profiler, Any]:
+    def seams(self, task: Task, label: str = "") -> tuple[Evaluator, Comparer | None, Profiler, Tuner]:
         cfg = dataclasses.replace(self.settings.eval, device=self.device)
         ex = self.executor
         evaluator = HarnessEvaluator(task, cfg, ex, label)
@@ -295,14 +296,14 @@ class Session:
         return files
 
 
-def _tuner(evaluator: Evaluator, comparer: Comparer | None, gpu: GpuSpec, timed: bool, threshold: float) -> Any:
+def _tuner(evaluator: Evaluator, comparer: Comparer | None, gpu: GpuSpec, timed: bool, threshold: float) -> Tuner:
     """The launch tuner on the task's own evaluator and comparer (the same executor as its other jobs)."""
     from tritonwright.tune.neighbourhoods import gpu_limits
-    from tritonwright.tune.search import TuneSettings, tune
+    from tritonwright.tune.search import TuneReport, TuneSettings, tune
 
     limits = gpu_limits(gpu)
 
-    def run(candidate: Candidate, stage: str) -> Any:
+    def run(candidate: Candidate, stage: str) -> TuneReport:
         settings = TuneSettings(stage=stage, dry_run=not timed, threshold=threshold, limits=limits)
         return tune(candidate, evaluator, comparer if timed else None, settings)
 

@@ -1,5 +1,6 @@
-"""The outside things the optimizer asks (evaluator, A/B timer, profiler), each behind a small Protocol
-with the real adapter here; tests pass fakes. Only plain data comes back."""
+"""The outside things the optimizer asks (evaluator, A/B timer, profiler, floor), each behind a small Protocol
+with the real adapter here; tests pass fakes. Only plain data comes back. The evaluator's and the comparer's
+Protocols are the package's (tritonwright/seams.py), re-exported here."""
 
 from __future__ import annotations
 
@@ -7,23 +8,14 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from tritonwright.candidate import Candidate
-from tritonwright.eval.types import Comparison, EvalResult
 from tritonwright.executors.harness import HarnessComparer, HarnessEvaluator
 from tritonwright.executors.jobs import Executor, InlineExecutor, floor_job, profile_job
 from tritonwright.floor import FloorInfo
+from tritonwright.seams import Comparer, Evaluator
 from tritonwright.task import Task
 
 __all__ = ["Comparer", "Evaluator", "FloorProbe", "HarnessComparer", "HarnessEvaluator", "HarnessFloor",
            "NcuProfiler", "NoFloor", "NoProfiler", "Profile", "Profiler"]
-
-
-class Evaluator(Protocol):
-    def evaluate(self, candidate: Candidate, timed: bool, baselines: bool = False, seed: int | None = None
-                 ) -> EvalResult: ...
-
-
-class Comparer(Protocol):
-    def compare(self, a: Candidate, b: Candidate, threshold: float) -> Comparison: ...
 
 
 @dataclass

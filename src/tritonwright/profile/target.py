@@ -48,22 +48,22 @@ def _fail(path: str, step: str, exc: BaseException, code: int) -> int:
     return code
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parse_args(argv)
-    t0 = time.perf_counter()
-    # 1. Imports and the device. torch is imported here so `--help` works without it.
+class _Failed(Exception):
+    """A step of the target failed: which one, and the exception it raised."""
+
+    def __init__(self, step: str, exc: Exception) -> None:
+        super().__init__(step)
+        self.step, self.exc = step, exc
+
+
+def _setup(args: argparse.Namespace, device: Any) -> tuple[Any, list[Any], Any]:
+    """2-3. ModelNew with the reference's weights, and the inputs: (model, inputs, weight notes). Raises
+    _Failed("load" | "inputs", exc) for anything the task's or the candidate's code raises."""
     import torch
 
     from tritonwright.eval import loading
     from tritonwright.task import exec_task_module, load_task, parse_overrides
 
-    if not torch.cuda.is_available():
-        _write(args.result, {"ok": False, "step": "device", "error": "no CUDA device visible to the profiled "
-                             "process"})
-        return EXIT_NO_CUDA
-    device = torch.device("cuda")
-
-    # 2. Reference and candidate modules, ModelNew with the reference's weights.
     step = "load"
     try:
         task = load_task(args.task, parse_overrides(args.set))
@@ -83,18 +83,22 @@ def main(argv: list[str] | None = None) -> int:
             with torch.device(device):
                 inputs = loading.make_inputs(ref_module, task.path, args.seed, device)
     except Exception as exc:  # any failure while importing/building user code is the candidate's or task's
-        return _fail(args.result, step, exc, EXIT_SETUP)
-    setup_s = time.perf_counter() - t0
+        raise _Failed(step, exc) from exc
+    return model_new, inputs, weight_notes
 
-    # 4. Warm-up outside the profiled range: JIT compilation and @triton.autotune benchmarking happen here.
+
+def _warm_and_profile(torch: Any, model_new: Any, inputs: list[Any], args: argparse.Namespace, t0: float,
+                      setup_s: float) -> float:
+    """4-5. Warm-up outside the profiled range (JIT compilation and @triton.autotune benchmarking happen here),
+    then exactly `--launches` forward calls between cudaProfilerStart/Stop. Returns the warm-up seconds;
+    raises _Failed("warmup" | "profiled", exc) when the candidate raises at run time."""
     step = "warmup"
     try:
         with torch.no_grad():
             for _ in range(args.warmup):
                 model_new(*inputs)
             torch.cuda.synchronize()
-            warm_s = time.perf_counter() - t0 - setup_s
-            # 5. The profiled range: exactly `launches` forward calls between cudaProfilerStart/Stop.
+            warm_s: float = time.perf_counter() - t0 - setup_s
             step = "profiled"
             torch.cuda.profiler.start()
             for _ in range(args.launches):
@@ -102,7 +106,30 @@ def main(argv: list[str] | None = None) -> int:
             torch.cuda.synchronize()
             torch.cuda.profiler.stop()
     except Exception as exc:  # candidate code raising at run time (Triton errors, shape errors, ...)
-        return _fail(args.result, step, exc, EXIT_FORWARD)
+        raise _Failed(step, exc) from exc
+    return warm_s
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    t0 = time.perf_counter()
+    # 1. The device. torch is imported here so `--help` works without it.
+    import torch
+
+    if not torch.cuda.is_available():
+        _write(args.result, {"ok": False, "step": "device", "error": "no CUDA device visible to the profiled "
+                             "process"})
+        return EXIT_NO_CUDA
+    device = torch.device("cuda")
+    try:
+        model_new, inputs, weight_notes = _setup(args, device)
+    except _Failed as failed:
+        return _fail(args.result, failed.step, failed.exc, EXIT_SETUP)
+    setup_s = time.perf_counter() - t0
+    try:
+        warm_s = _warm_and_profile(torch, model_new, inputs, args, t0, setup_s)
+    except _Failed as failed:
+        return _fail(args.result, failed.step, failed.exc, EXIT_FORWARD)
 
     # 6. Outcome for the parent.
     import triton

@@ -5,7 +5,8 @@ A search runs in phases over the kernel's space (tune/space.py): a coarse grid o
 sweep of pipeline depths (kernels with a loop), then local refinement around the best two. Each phase is
 one screening session: every config compiled and timed on the same inputs, unchecked. The fastest screened
 configs are then evaluated in full (correctness on inputs the screening never saw, full timing); only those
-can win. The evaluator and the comparer are injected (Protocols), so the selection logic runs on CPU with fakes.
+can win. The evaluator, the comparer and the clock are injected (tritonwright/seams.py), so the selection logic
+runs on CPU with fakes.
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from tritonwright.candidate import Candidate
 from tritonwright.decision import Decision
 from tritonwright.defaults import KEEP_THRESHOLD
 from tritonwright.errors import TaskError
 from tritonwright.eval.types import Comparison, EvalResult
+from tritonwright.seams import Clock, Comparer, Evaluator
 from tritonwright.tune import rewrite
 from tritonwright.tune.analysis import Analysis, analyse
 from tritonwright.tune.configs import LaunchConfig
@@ -47,18 +48,6 @@ REFINE_ROUNDS = 3  # local refinement follows the best at most this many steps f
 REFINE_FROM = 2  # refine around the best two: a second basin is often one step from the best
 DRY_RUN_CONFIGS = 12  # CPU: each config runs in the interpreter (seconds each); the nearest 12 are checked
 VERIFY_SEED_OFFSET = 500  # verification draws inputs the screening (seed + 1) never saw
-
-
-class Evaluator(Protocol):
-    def evaluate(self, candidate: Candidate, timed: bool) -> EvalResult:
-        """Correctness on fresh inputs (and, when `timed`, a TimingStats) of one candidate."""
-        ...
-
-
-class Comparer(Protocol):
-    def compare(self, a: Candidate, b: Candidate, threshold: float) -> Comparison:
-        """Interleaved A/B timing: is `b` significantly faster than `a` by at least `threshold`?"""
-        ...
 
 
 @dataclass(frozen=True)
@@ -168,9 +157,9 @@ class _Run:
     """One tuning run's state: the evaluator, what has been measured, and the report being filled in."""
 
     def __init__(self, candidate: Candidate, analysis: Analysis, evaluator: Evaluator, settings: TuneSettings,
-                 report: TuneReport, t0: float) -> None:
+                 report: TuneReport, t0: float, clock: Clock = time.monotonic) -> None:
         self.candidate, self.analysis, self.evaluator = candidate, analysis, evaluator
-        self.settings, self.report, self.t0 = settings, report, t0
+        self.settings, self.report, self.t0, self.clock = settings, report, t0, clock
         self.batches = 0
 
     def variant(self, source: str) -> Candidate:
@@ -180,18 +169,17 @@ class _Run:
         return [self.variant(rewrite.freeze(self.analysis, [plan], {plan.kernel: c})) for c in configs]
 
     def _spent(self, what: str, t: float) -> None:
-        self.report.seconds[what] = round(self.report.seconds.get(what, 0.0) + time.monotonic() - t, 3)
+        self.report.seconds[what] = round(self.report.seconds.get(what, 0.0) + self.clock() - t, 3)
 
     def over_budget(self) -> bool:
-        return time.monotonic() - self.t0 > self.settings.budget_s
+        return self.clock() - self.t0 > self.settings.budget_s
 
     def screen(self, plan: KernelPlan, configs: list[LaunchConfig], phase: str) -> list[ConfigResult]:
-        """Compile and time each config, unchecked (one session when the evaluator can screen)."""
+        """Compile and time each config, unchecked, in one session."""
         self.batches += 1
-        t = time.monotonic()
+        t = self.clock()
         variants = self._variants(plan, configs)
-        many = getattr(self.evaluator, "screen_many", None)
-        results = many(variants) if many else [self.evaluator.evaluate(v, timed=True) for v in variants]
+        results = self.evaluator.screen_many(variants)
         self._spent("screen", t)
         out = []
         for config, result in zip(configs, results, strict=True):
@@ -207,12 +195,10 @@ class _Run:
     def check(self, plan: KernelPlan, rows: list[ConfigResult], timed: bool) -> None:
         """Evaluate configs in full, in one session: correctness on inputs the screening never saw (and a full
         timing when timed). Updates the rows: a config that fails here can never win."""
-        t = time.monotonic()
+        t = self.clock()
         variants = self._variants(plan, [r.config for r in rows])
-        many = getattr(self.evaluator, "evaluate_many", None)
-        seed = VERIFY_SEED_OFFSET + int(getattr(getattr(self.evaluator, "config", None), "seed", 42))
-        results = many(variants, timed=timed, seed=seed) if many is not None else [
-            self.evaluator.evaluate(v, timed=timed) for v in variants]
+        seed = VERIFY_SEED_OFFSET + self.evaluator.config.seed
+        results = self.evaluator.evaluate_many(variants, timed=timed, seed=seed)
         self._spent("verify" if timed else "check", t)
         for r, result in zip(rows, results, strict=True):
             r.verified = True
@@ -297,84 +283,122 @@ def _revert(report: TuneReport, candidate: Candidate, reason: str) -> TuneReport
 
 
 def tune(candidate: Candidate, evaluator: Evaluator, comparer: Comparer | None,
-         settings: TuneSettings | None = None) -> TuneReport:
+         settings: TuneSettings | None = None, clock: Clock = time.monotonic) -> TuneReport:
     """Tune the launches of `candidate` for one stage; the report says what was tried and why it was decided."""
     s = settings or TuneSettings()
-    t0 = time.monotonic()
+    t0 = clock()
     report = TuneReport(s.stage, Decision.REFUSED, "", candidate)
     try:
-        report = _tune(candidate, evaluator, comparer, s, report)
+        report = _tune(candidate, evaluator, comparer, s, report, clock)
     finally:
-        report.wall_s = round(time.monotonic() - t0, 3)
+        report.wall_s = round(clock() - t0, 3)
     return report
 
 
 def _tune(candidate: Candidate, evaluator: Evaluator, comparer: Comparer | None, s: TuneSettings,
-          report: TuneReport) -> TuneReport:
+          report: TuneReport, clock: Clock = time.monotonic) -> TuneReport:
+    """Plans, the original's check, the search per kernel, the rewrite and its check, then the decision."""
+    prepared = _prepare(candidate, comparer, s, report)
+    if prepared is None:
+        return report
+    analysis, plans = prepared
+    t = clock()
+    original = evaluator.evaluate(candidate, timed=not s.dry_run)
+    report.seconds["original"] = round(clock() - t, 3)
+    if not original.ok:
+        report.reason = f"the original candidate fails its check ({original.status.value}: {original.reason})"
+        return report
+    report.original_ms = _ms(original)
+    run = _Run(candidate, analysis, evaluator, s, report, clock(), clock)
+    found = _search_all(run, plans)
+    if found.missing:
+        return _revert(report, candidate, f"no config of {found.missing} passed its check")
+    try:
+        source = _rewritten(analysis, plans, report.winners, found.configs, s.freeze)
+    except RewriteError as exc:
+        return _revert(report, candidate, f"rewrite failed: {exc}")
+    tuned = run.variant(source)
+    t = clock()
+    checked = evaluator.evaluate(tuned, timed=not s.dry_run)
+    report.seconds["rewritten"] = round(clock() - t, 3)
+    if not checked.ok:
+        return _revert(report, candidate, f"the rewritten code fails its check ({checked.status.value}: "
+                       f"{checked.reason})")
+    report.tuned_ms = _ms(checked)
+    return _decide(candidate, tuned, comparer, s, report, plans, found, clock)
+
+
+def _prepare(candidate: Candidate, comparer: Comparer | None, s: TuneSettings, report: TuneReport
+             ) -> tuple[Analysis, list[KernelPlan]] | None:
+    """The analysis and the plans that can be rewritten safely; None (the report says why) when there are none."""
     if s.freeze and s.dry_run:
         report.reason = "--freeze needs timing to pick a winner; --dry-run does not time"
-        return report
+        return None
     if not s.dry_run and comparer is None:
         raise ValueError("a timed tuning run needs a comparer")
     try:
         analysis = analyse(candidate.source)
     except SyntaxError as exc:
         report.reason = f"the candidate does not parse (line {exc.lineno}: {exc.msg})"
-        return report
+        return None
     plan = plans_for(analysis, s.stage)
     report.skipped = list(plan.skipped)
     plans = _usable_plans(analysis, plan.kernels, s, report.skipped)
     if not plans:
         why = "; ".join(f"{k}: {r}" for k, r in report.skipped) or "no @triton.jit kernel"
         report.reason = f"nothing to tune safely, code left unchanged ({why})"
-        return report
-    t = time.monotonic()
-    original = evaluator.evaluate(candidate, timed=not s.dry_run)
-    report.seconds["original"] = round(time.monotonic() - t, 3)
-    if not original.ok:
-        report.reason = f"the original candidate fails its check ({original.status.value}: {original.reason})"
-        return report
-    report.original_ms = _ms(original)
-    run = _Run(candidate, analysis, evaluator, s, report, time.monotonic())
-    passing: dict[str, list[ConfigResult]] = {}
-    best_ms: dict[str, float | None] = {}
+        return None
+    return analysis, plans
+
+
+@dataclass
+class _Found:
+    """What the search of every kernel found."""
+
+    configs: dict[str, list[ConfigResult]] = field(default_factory=dict)  # kernel -> passed, originals first
+    best_ms: dict[str, float | None] = field(default_factory=dict)  # kernel -> its winner's full-timing median
+    missing: str = ""  # a kernel none of whose configs passed (the search stops there)
+
+
+def _search_all(run: _Run, plans: list[KernelPlan]) -> _Found:
+    """Search each kernel; the winners go into the report (timed runs), every passing config into `configs`."""
+    found = _Found()
     for p in plans:
         results = run.search(p)
         if not results:
-            return _revert(report, candidate, f"no config of {p.kernel} passed its check")
-        if not s.dry_run:
-            report.winners[p.kernel], best_ms[p.kernel] = results[0].config, results[0].median_ms
+            found.missing = p.kernel
+            return found
+        if not run.settings.dry_run:
+            run.report.winners[p.kernel], found.best_ms[p.kernel] = results[0].config, results[0].median_ms
         # autotune lists the originals first (the original's own evaluation checked them), then the verified
-        originals = [ConfigResult(p.kernel, c, True, "OK", "the original code's config", report.original_ms)
+        originals = [ConfigResult(p.kernel, c, True, "OK", "the original code's config", run.report.original_ms)
                      for c in p.centres if c not in {r.config for r in results}]
-        passing[p.kernel] = sorted([*results, *originals], key=lambda r: (not r.original, r.median_ms or 0.0))
+        found.configs[p.kernel] = sorted([*results, *originals], key=lambda r: (not r.original, r.median_ms or 0.0))
+    return found
+
+
+def _rewritten(analysis: Analysis, plans: list[KernelPlan], winners: dict[str, LaunchConfig],
+               passing: dict[str, list[ConfigResult]], freeze: bool) -> str:
+    """The source with the winners frozen in, or with an autotune list of every passing config."""
     notes = {r.config: ", ".join(x for x in ("original" if r.original else "",
                                              f"{r.median_ms:.4g} ms" if r.median_ms is not None else "") if x)
              for rs in passing.values() for r in rs}
-    try:
-        if s.freeze:
-            source = rewrite.freeze(analysis, plans, report.winners)
-        else:
-            source = rewrite.autotune(analysis, plans, {k: [r.config for r in rs] for k, rs in passing.items()},
-                                      notes)
-    except RewriteError as exc:
-        return _revert(report, candidate, f"rewrite failed: {exc}")
-    tuned = run.variant(source)
-    t = time.monotonic()
-    checked = evaluator.evaluate(tuned, timed=not s.dry_run)
-    report.seconds["rewritten"] = round(time.monotonic() - t, 3)
-    if not checked.ok:
-        return _revert(report, candidate, f"the rewritten code fails its check ({checked.status.value}: "
-                       f"{checked.reason})")
-    report.tuned_ms = _ms(checked)
+    if freeze:
+        return rewrite.freeze(analysis, plans, winners)
+    return rewrite.autotune(analysis, plans, {k: [r.config for r in rs] for k, rs in passing.items()}, notes)
+
+
+def _decide(candidate: Candidate, tuned: Candidate, comparer: Comparer | None, s: TuneSettings, report: TuneReport,
+            plans: list[KernelPlan], found: _Found, clock: Clock) -> TuneReport:
+    """CHECKED on a dry run; else KEEP only when an A/B comparison finds the tuned code significantly faster."""
     if s.dry_run:
         report.decision, report.candidate = Decision.CHECKED, tuned
-        report.reason = (f"{sum(len(v) for v in passing.values())} configs passed their checks; "
+        report.reason = (f"{sum(len(v) for v in found.configs.values())} configs passed their checks; "
                          "not timed (--dry-run)")
         return report
     if all(len(p.centres) == 1 and report.winners.get(p.kernel) == p.centres[0] for p in plans):
         return _revert(report, candidate, "the original config is the fastest measured")
-    best = best_ms.get(plans[0].kernel)
+    best = found.best_ms.get(plans[0].kernel)
     if best is not None and report.original_ms is not None and len(plans) == 1 and \
             best > report.original_ms * (1 - s.threshold / 2):
         # Gains under half the threshold in full timings never clear the threshold in an A/B: skip it.
@@ -382,13 +406,13 @@ def _tune(candidate: Candidate, evaluator: Evaluator, comparer: Comparer | None,
                        f"{best:.4g} ms) is not faster than the original ({report.original_ms:.4g} ms) by "
                        f"{s.threshold / 2 * 100:g}%: no A/B needed")
     assert comparer is not None
-    t = time.monotonic()
+    t = clock()
     try:
         cmp = comparer.compare(candidate, tuned, s.threshold)
     except TaskError as exc:  # the harness could not time the pair: no evidence of a gain, keep the original
         return _revert(report, candidate, f"the A/B comparison failed: {exc}")
     finally:
-        report.seconds["ab"] = round(time.monotonic() - t, 3)
+        report.seconds["ab"] = round(clock() - t, 3)
     report.comparison = cmp
     if cmp.significant and cmp.speedup >= 1 + s.threshold:
         report.decision, report.candidate, report.reason = Decision.KEEP, tuned, f"kept: {cmp.reason}"

@@ -1,0 +1,60 @@
+"""The stop at the speed-of-light floor: the task's floor measured once (a resumed run reads the recorded
+one, so it makes the same stop decisions), and a SKIP row for each path a stage would take once the best
+candidate is within `floor_stop` of it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tritonwright.floor import FloorInfo, at_floor
+from tritonwright.pipeline.seams import FloorProbe
+from tritonwright.pipeline.steps import StepRecorder
+
+
+class FloorGuard:
+    """Measures the floor and says when the current best is at it."""
+
+    def __init__(self, probe: FloorProbe | None, steps: StepRecorder, timed: bool, floor_stop: float,
+                 say: Callable[[str], None]) -> None:
+        self.probe, self.steps, self.timed, self.floor_stop, self.say = probe, steps, timed, floor_stop, say
+        self.info: FloorInfo | None = None  # the task's floor, once known
+
+    def measure(self) -> float:
+        """Know the floor (recorded, or measured now and recorded); returns the device seconds it took."""
+        if self.probe is None:
+            return 0.0
+        row = self.steps.task_row() or {}
+        if row.get("floor"):
+            self.info = FloorInfo.from_dict(row["floor"])
+            return 0.0
+        self.say("floor")
+        info = self.probe.floor()
+        self.info = info
+        self.steps.update_task(floor=info.to_dict() | {"threshold": self.floor_stop})
+        if info.available and info.floor is not None:
+            self.say(f"floor {info.floor.ms:.4g} ms ({info.floor.limit} bound)")
+        else:
+            self.say(f"no floor: {info.reason}")
+        return info.wall_s if self.timed else 0.0  # a CPU run's floor is no device time
+
+    def why_at_floor(self) -> str | None:
+        """Why the current best is at the floor (within the floor_stop threshold), or None."""
+        info, best_ms = self.info, self.steps.state.best_ms
+        if not self.timed or info is None or info.floor is None or not info.available:
+            return None
+        if not at_floor(best_ms, info.floor, self.floor_stop):
+            return None
+        assert best_ms is not None
+        return (f"at the floor: {best_ms:.4g} ms vs floor {info.floor.ms:.4g} ms "
+                f"({best_ms / info.floor.ms:.2f}x, {info.floor.limit} bound; stop within "
+                f"{self.floor_stop * 100:g}%), nothing left to gain")
+
+    def stop(self, stage: str, keys: list[str]) -> bool:
+        """At the floor: record a SKIP under each key (no profile, no LLM, no tuner) and say so."""
+        why = self.why_at_floor()
+        if why is None:
+            return False
+        self.say(f"{stage}: skipped, {why}")
+        for key in keys:
+            self.steps.skip(key, stage, "floor", why)
+        return True
