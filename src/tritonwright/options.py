@@ -27,6 +27,14 @@ Precision = Annotated[str, typer.Option(help="Precision policy: fp32 (IEEE fp32,
                                              "What the candidate may compute in; tolerances and the eager/"
                                              "torch.compile baselines follow it")]
 PRECISION_DEFAULT = "fp32"  # today's meaning: a kernel is judged against real fp32 math, as a user expects
+PRECISIONS = ("fp32", "tf32", "fp16", "bf16")  # eval.precision.Policy's values (options cannot import torch)
+
+
+def check_precision(value: str) -> str:
+    """The --precision value, or a one-line error naming the choices."""
+    if value not in PRECISIONS:
+        raise typer.BadParameter(f"--precision {value}: expected one of {', '.join(PRECISIONS)}")
+    return value
 Fp64K = Annotated[float | None, typer.Option(min=1.0, help="Ground truth: the candidate's error against a "
                                                           "float64 run may be this many times the fp32 "
                                                           "reference's own (default: the policy's measured K)")]
@@ -54,6 +62,6 @@ Quiet = Annotated[bool, typer.Option(help="Log lines only, no live view")]
 Candidates = Annotated[int, typer.Option(min=1, max=16, help="LLM answers per seed/stage prompt; the best "
                                                              "correct one competes")]
 
-__all__ = ["DEVICE_DEFAULT", "OUT_DEFAULT", "PRECISION_DEFAULT", "Atol", "Fp64K", "Precision", "Candidates", "Device", "FloorStop", "Gpu", "Kind", "Llm",
+__all__ = ["DEVICE_DEFAULT", "OUT_DEFAULT", "PRECISIONS", "PRECISION_DEFAULT", "check_precision", "Atol", "Fp64K", "Precision", "Candidates", "Device", "FloorStop", "Gpu", "Kind", "Llm",
            "MaxRepairs", "NoCache", "Out", "Profile", "Quiet", "Resume", "Rtol", "Set", "Stages", "Style",
            "Threshold"]

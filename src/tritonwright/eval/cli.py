@@ -103,8 +103,7 @@ def eval_command(
     """Check a candidate's correctness (and time it on a GPU); exit non-zero unless OK."""
     if compile_mode not in {"default", "max-autotune", "reduce-overhead", "max-autotune-no-cudagraphs"}:
         raise typer.BadParameter(f"--compile-mode {compile_mode}: expected default or max-autotune")
-    if precision not in {"fp32", "tf32", "fp16", "bf16"}:
-        raise typer.BadParameter(f"--precision {precision}: expected fp32, tf32, fp16 or bf16")
+    opts.check_precision(precision)
     t = load_task(task, parse_overrides(set_))
     cand = read_candidate(candidate)
     config = EvalConfig(device=device, trials=trials, atol=atol, rtol=rtol, strict=strict,

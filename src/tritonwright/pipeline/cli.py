@@ -164,13 +164,16 @@ def _choice(flag: str, value: str | None, valid: tuple[str, ...]) -> None:
 def _settings(device: str, llm: str | None, gpu: str | None, kind: str | None, stages: str | None, style: str,
               max_repairs: int, threshold: float, set_: list[str] | None, profile: bool, no_cache: bool,
               atol: float | None = None, rtol: float | None = None, candidates: int = 1,
-              floor_stop: float = DEFAULT_FLOOR_STOP) -> RunSettings:
+              floor_stop: float = DEFAULT_FLOOR_STOP, precision: str = opts.PRECISION_DEFAULT,
+              fp64_k: float | None = None) -> RunSettings:
     _choice("--kind", kind, KINDS)
     _choice("--style", style, STYLES)
     return RunSettings(device=device, llm=llm, gpu=gpu, kind=kind,
                        optimize=OptimizeConfig(stages=_stages(stages), style=style, max_repairs=max_repairs,
                                                threshold=threshold, candidates=candidates, floor_stop=floor_stop),
-                       eval=EvalConfig(device=device, atol=atol, rtol=rtol), overrides=parse_overrides(set_), profile=profile,
+                       eval=EvalConfig(device=device, atol=atol, rtol=rtol, precision=opts.check_precision(precision),
+                                       fp64_k=fp64_k),
+                       overrides=parse_overrides(set_), profile=profile,
                        no_cache=no_cache)
 
 
@@ -263,7 +266,8 @@ def _record_env(store: RunStore, run_id: str, session: Session, sources: dict[st
     beside what the pool records, for reports and `export`."""
     env = store.run(run_id).get("env") or {}
     store.set_run_env(run_id, env | run_environment(session.device, session.gpu.name, session.gpu_note,
-                                                    session.settings.overrides, sources))
+                                                    session.settings.overrides, sources,
+                                                    session.settings.eval.precision))
 
 
 def optimize_command(
@@ -287,6 +291,8 @@ def optimize_command(
     atol: opts.Atol = None,
     rtol: opts.Rtol = None,
     candidates: opts.Candidates = 1,
+    precision: opts.Precision = opts.PRECISION_DEFAULT,
+    fp64_k: opts.Fp64K = None,
     gpus: Annotated[str | None, typer.Option(help="GPU index to run on (default: the first visible GPU)")] = None,
     start_: Annotated[str | None, typer.Option("--start", help="inductor: start from torch.compile's generated "
                                                "Triton code (the default without --from and --llm); none: never")
@@ -298,7 +304,8 @@ def optimize_command(
         settings, from_ = _resumed_optimize(store, resume, from_)
     else:
         settings = _settings(device, llm, gpu, kind, stages, style, max_repairs, threshold, set_, profile,
-                             no_cache, atol, rtol, candidates, floor_stop=floor_stop)
+                             no_cache, atol, rtol, candidates, floor_stop=floor_stop, precision=precision,
+                             fp64_k=fp64_k)
     run_id = resume or ""
     entry, start = _optimize_start(task, from_, start_, bool(resume), settings)
     device = _optimize_device(gpus, settings)
@@ -415,6 +422,8 @@ def batch_command(
     atol: opts.Atol = None,
     rtol: opts.Rtol = None,
     candidates: opts.Candidates = 1,
+    precision: opts.Precision = opts.PRECISION_DEFAULT,
+    fp64_k: opts.Fp64K = None,
     gpus: Annotated[str | None, typer.Option(help="GPU indexes, e.g. 0,1,3 (default: all visible); one "
                                                   "worker per GPU")] = None,
     workers: Annotated[int | None, typer.Option(min=1, help="CPU runs: interpreter workers (default 1); Ray: "
@@ -435,7 +444,8 @@ def batch_command(
         settings, sel = RunSettings.from_dict(run["config"]), BatchSelection.recorded(run["config"], folder)
     else:
         settings = _settings(device, llm, gpu, None, stages, style, max_repairs, threshold, set_, profile, no_cache,
-                             atol, rtol, candidates, floor_stop=floor_stop)
+                             atol, rtol, candidates, floor_stop=floor_stop, precision=precision,
+                             fp64_k=fp64_k)
         sel = BatchSelection(folder, level, range_, first_n, sample, seed, from_dir)
     entries = sel.entries()
     run_id = resume or store.create_run("batch", settings.to_dict() | {"batch": sel.to_config()})

@@ -97,6 +97,7 @@ def tune_command(
     device: opts.Device = opts.DEVICE_DEFAULT,
     atol: opts.Atol = None,
     rtol: opts.Rtol = None,
+    precision: opts.Precision = opts.PRECISION_DEFAULT,
     set_: opts.Set = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the config table as JSON here")] = None,
     all_rows: Annotated[bool, typer.Option("--all", help="List every screened config, not only the fastest")]
@@ -116,7 +117,8 @@ def tune_command(
         raise UserInputError(f"--budget-s {budget_s:g}: must be > 0 seconds")
     t = load_task(task, parse_overrides(set_))
     cand = read_candidate(candidate)
-    config = EvalConfig(device=device, atol=atol, rtol=rtol, baselines=False)
+    config = EvalConfig(device=device, atol=atol, rtol=rtol, baselines=False,
+                        precision=opts.check_precision(precision))
     evaluator = HarnessEvaluator(t, config)
     comparer = None if dry_run else HarnessComparer(t, config)
     settings = TuneSettings(stage=stage, freeze=freeze, dry_run=dry_run, threshold=threshold, budget_s=budget_s,
