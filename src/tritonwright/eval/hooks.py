@@ -202,14 +202,35 @@ def _poison(t: torch.Tensor) -> None:
         t.fill_(torch.iinfo(t.dtype).max)
 
 
-class CandidateMode(TorchDispatchMode):
-    """Poisons fresh allocations and records non-Triton compute ops dispatched by the candidate."""
+# Random fills that initialise parameters (nn.Linear, nn.Conv2d, nn.init.*): the weights are replaced by the
+# reference's afterwards, so this is not compute a candidate does for its results.
+_INIT_FILLS = frozenset({"aten::uniform_", "aten::normal_", "aten::bernoulli_", "aten::random_",
+                         "aten::exponential_", "aten::geometric_", "aten::log_normal_", "aten::cauchy_"})
+HOST_MATH = "numpy (host math)"  # the name under which tensors handed to numpy are recorded
 
-    def __init__(self, poison: bool, record: bool) -> None:
+
+class CandidateMode(TorchDispatchMode):
+    """Poisons fresh allocations and records non-Triton compute ops dispatched by the candidate.
+
+    `host`: the judge runs on a GPU, so PyTorch ops on CPU tensors are recorded as such ("... (on the CPU)"):
+    the profiler, which lists the GPU's kernels, cannot see them. Tensors handed to numpy are recorded too
+    (HOST_MATH): numpy's math never dispatches through PyTorch."""
+
+    def __init__(self, poison: bool, record: bool, host: bool = False) -> None:
         super().__init__()
         self.poison = poison
         self.record = record
+        self.host = host
         self.ops: Counter[str] = Counter()
+
+    def __enter__(self) -> CandidateMode:
+        _ACTIVE.append(self)
+        return super().__enter__()
+
+    def __exit__(self, *exc: Any) -> None:
+        super().__exit__(*exc)
+        if _ACTIVE and _ACTIVE[-1] is self:
+            _ACTIVE.pop()
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         name = func.name()
@@ -226,6 +247,27 @@ class CandidateMode(TorchDispatchMode):
             with torch.no_grad():
                 _poison(result)
         PROV.on_op(name, args, kwargs or {}, result)
-        if self.record and is_compute(name):
-            self.ops[name.removeprefix("aten::")] += 1
+        if self.record and is_compute(name) and name.split(".", 1)[0] not in _INIT_FILLS:
+            on_cpu = self.host and any(isinstance(a, torch.Tensor) and a.device.type == "cpu" for a in args)
+            self.ops[name.removeprefix("aten::") + (" (on the CPU)" if on_cpu else "")] += 1
         return result
+
+
+_ACTIVE: list[CandidateMode] = []  # the modes entered, innermost last (the numpy hooks record into it)
+
+
+def install_host_math_hooks() -> None:
+    """Before the candidate's import: Tensor.numpy/__array__/tolist record HOST_MATH while a recording mode
+    is active (bound here, so the candidate cannot unbind the judge's own references)."""
+    for attr in ("numpy", "__array__", "tolist"):
+        original = getattr(torch.Tensor, attr, None)
+        if original is None or getattr(original, "_tritonwright_host", False):
+            continue
+
+        def wrapped(self: torch.Tensor, *args: Any, _orig: Any = original, **kwargs: Any) -> Any:
+            if _ACTIVE and _ACTIVE[-1].record and not in_triton():
+                _ACTIVE[-1].ops[HOST_MATH] += 1
+            return _orig(self, *args, **kwargs)
+
+        wrapped._tritonwright_host = True  # type: ignore[attr-defined]
+        setattr(torch.Tensor, attr, wrapped)

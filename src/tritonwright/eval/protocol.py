@@ -60,6 +60,7 @@ class ReferenceLoaded:
 @dataclass(frozen=True)
 class CandidateLoaded:
     notes: list[str]  # how weights were matched (suffix, order, same seed), unused reference tensors
+    init_ops: dict[str, int] = field(default_factory=dict)  # PyTorch compute in ModelNew.__init__ (not init fills)
 
 
 @dataclass(frozen=True)

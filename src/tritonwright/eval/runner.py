@@ -371,6 +371,7 @@ def _run_many(task: Task, cands: list[Candidate], results: list[EvalResult], con
     """Drive one session; returns the indices whose result a session-wide CRASH/TIMEOUT decided."""
     labels = [f"c{i}" for i in range(len(cands))]
     active = list(range(len(cands)))
+    init_ops: dict[int, dict[str, int]] = {}  # PyTorch compute in each ModelNew.__init__
     steps: dict[str, float] = {}
 
     def timed(name: str, t: float) -> None:
@@ -390,6 +391,7 @@ def _run_many(task: Task, cands: list[Candidate], results: list[EvalResult], con
                 try:
                     loaded = cand.call("load", config.load_timeout_s, pr.LoadCandidate(labels[i], path))
                     results[i].notes.extend(loaded.notes)
+                    init_ops[i] = dict(loaded.init_ops)
                 except StepFailure as exc:
                     if exc.status in (Status.CRASH, Status.TIMEOUT) or exc.who == "reference":
                         raise
@@ -406,7 +408,7 @@ def _run_many(task: Task, cands: list[Candidate], results: list[EvalResult], con
             for i in active:
                 t = time.monotonic()
                 results[i].kernels = _kernel_share(cand, config, device, labels[i], first.get(labels[i]))
-                _integrity(results[i], config)
+                _integrity(results[i], config, init_ops.get(i, {}))
                 timed("integrity", t)
             active = [i for i in active if results[i].ok]
             # 4. timing (GPU only) and the cached baselines.
@@ -540,26 +542,37 @@ def _apply_checks(result: EvalResult, trial: int, groups: list[pr.CheckGroup]) -
     return True
 
 
+HOST_MATH = "numpy (host math)"  # eval.hooks.HOST_MATH (the parent does not import the hooks: torch)
+
+
 def _kernel_share(cand: _Child, config: EvalConfig, device: str, label: str, first: pr.CandidateRun | None
                   ) -> KernelShare:
     if device == "cuda":
         d = cand.call("integrity", config.timing_timeout_s, pr.MeasureKernelShare(label))
-        return KernelShare(triton_launches=dict(d.launches), other_ops=dict(d.other_kernels),
+        other = dict(d.other_kernels)  # the GPU's non-Triton kernels, from the profiler ...
+        if first is not None:  # ... and what it cannot see: PyTorch on CPU tensors, numpy
+            other.update({n: c for n, c in first.ops.items() if n.endswith("(on the CPU)") or n == HOST_MATH})
+        return KernelShare(triton_launches=dict(d.launches), other_ops=other,
                            triton_time_ms=d.triton_ms, other_time_ms=d.other_ms, streams=d.streams)
     if first is None:
         return KernelShare()
     return KernelShare(triton_launches=dict(first.launches), other_ops=dict(first.ops))
 
 
-def _integrity(result: EvalResult, config: EvalConfig) -> None:
+def _integrity(result: EvalResult, config: EvalConfig, init_ops: dict[str, int]) -> None:
     k = result.kernels
     assert k is not None
+    if init_ops:
+        result.notes.append("ModelNew.__init__ computes with PyTorch: " + ", ".join(sorted(init_ops)))
     if not k.triton_launches:
         result.status = Status.REJECTED
         result.reason = "ModelNew.forward launched no Triton kernel"
     elif config.strict and k.other_ops:
         result.status = Status.REJECTED
         result.reason = "--strict: non-Triton compute in forward: " + ", ".join(sorted(k.other_ops))
+    elif config.strict and init_ops:
+        result.status = Status.REJECTED
+        result.reason = "--strict: non-Triton compute in __init__: " + ", ".join(sorted(init_ops))
 
 
 def _settings(config: EvalConfig, device_sync: bool) -> pr.RunSettings:

@@ -330,6 +330,7 @@ class _Candidate:
         torch.backends.cudnn.allow_tf32 = tf32
         # 1. Hooks before the candidate's import: launch counting, autotune pinning on CPU.
         hooks.install_launch_hooks(interpret=self.interpret, pin_autotune=self.interpret)
+        hooks.install_host_math_hooks()
         # 2. Init args and the reference's weights, from the reference child.
         kind, args, kwargs, state = data.recv()
         assert kind == "init"
@@ -344,19 +345,22 @@ class _Candidate:
         self.buffers_free = False
         self.sender = wire.Sender(data)  # outputs leave in order, without blocking a step (eval.wire)
 
-    def load(self, label: str, path: str) -> list[str]:
+    def load(self, label: str, path: str) -> pr.CandidateLoaded:
         module = loading.load_candidate_module(path, f"tritonwright_candidate_{label}")
         hooks.install_late_hooks()  # Inductor's own launcher, if the candidate brought it
         cls = getattr(module, "ModelNew", None)
         if cls is None:
             raise loading.LoadError(f"{path}: no class ModelNew")
-        model = loading.construct(cls, self.init, self.spec["seed"], self.device, f"{path}: ModelNew")
+        # __init__ is watched as forward is (strict mode reports PyTorch compute there too); no poisoning:
+        # the weights it allocates are overwritten with the reference's below.
+        with hooks.CandidateMode(poison=False, record=True, host=not self.interpret) as watch:
+            model = loading.construct(cls, self.init, self.spec["seed"], self.device, f"{path}: ModelNew")
         match = loading.match_weights(model, self.state)
         err = match.error()
         if err:
             raise loading.LoadError(f"{path}: ModelNew's parameters cannot be matched to Model's: {err}")
         self.models[label] = model
-        return match.notes()
+        return pr.CandidateLoaded(notes=match.notes(), init_ops=dict(watch.ops))
 
     def trial(self, req: pr.CandidateTrial) -> pr.CandidateTrialRan:
         """Run the given candidates on this trial's inputs; outputs go to the reference, pass by pass.
@@ -401,7 +405,7 @@ class _Candidate:
             # for the first pass, so the reference reads them after forward without a transfer.
             mine = [b.copy_(x) for b, x in zip(self.in_bufs, inputs, strict=True)] if use_bufs else \
                 [x.clone() for x in inputs]
-            mode = hooks.CandidateMode(poison=True, record=record and p == 0)
+            mode = hooks.CandidateMode(poison=True, record=record and p == 0, host=not self.interpret)
             PROV.reset(active=p == 0)  # which outputs come from data a Triton kernel wrote (first pass)
             with torch.no_grad(), mode:
                 result = model(*mine)
@@ -615,7 +619,7 @@ def candidate_main(ctrl: Connection, data: Connection, spec: dict[str, Any]) -> 
 
     def load(req: pr.LoadCandidate) -> pr.CandidateLoaded:
         try:
-            return pr.CandidateLoaded(notes=cand.load(req.label, req.path))
+            return cand.load(req.label, req.path)
         except loading.LoadError:
             raise
         except Exception as exc:
