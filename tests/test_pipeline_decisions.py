@@ -60,6 +60,7 @@ def test_the_tuners_report_maps_onto_the_runs_decisions() -> None:
                                           tuned_ms=2.0))
     assert checked.decision is Decision.REVERT and checked.candidate is None and checked.tuned_ms is None
     assert checked.reason.startswith("timing needs a GPU: configs checked") and checked.status == "OK"
+    assert checked.configs == (passed[0].row(),) and kept.configs == ()  # every config tried, for the store
     refused = KeepRevert.tuned(TuneReport("launch", Decision.REFUSED, "nothing to tune", cand))
     assert (refused.decision, refused.reason, refused.candidate) == (Decision.SKIP, "nothing to tune", None)
 

@@ -65,6 +65,16 @@ def test_skip_rows_and_a_step_recorded_twice(recorder: StepRecorder) -> None:
     assert kept.decision is Decision.SKIP  # a recorded step is never redone
 
 
+def test_a_tuner_step_is_recorded_with_its_configs(recorder: StepRecorder) -> None:
+    row = {"kernel": "k", "label": "warps=8 stages=3", "config": {"num_warps": 8, "num_stages": 3},
+           "phase": "coarse", "round": 1, "original": False, "screen_ms": 1.0, "verified": True,
+           "verified_ms": 1.1, "status": "OK", "error": None, "chosen": True}
+    rec = AttemptRecord("stage:a:tune", "a", "tuner", Decision.KEEP)
+    recorder.record(rec, None, None, [row])
+    recorder.record(rec, None, None, [row, row])  # recorded already: neither the step nor its rows again
+    assert recorder.store.tuner_configs(recorder.run_id, "t", "stage:a:tune") == [row]
+
+
 def test_baselines_go_to_the_state_and_the_task_row(recorder: StepRecorder) -> None:
     recorder.take_baselines(EvalResult(Status.OK))  # none measured: nothing written
     row = recorder.task_row()

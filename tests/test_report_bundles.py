@@ -59,7 +59,8 @@ def attempt(seq: int, stage: str, decision: str, *, status: str | None = "OK", m
             origin: str = "llm", reason: str = "", decision_reason: str = "", diff: str | None = None,
             metrics_before: dict[str, Any] | None = None, metrics_after: dict[str, Any] | None = None,
             parent: str | None = None, llm: dict[str, Any] | None = None,
-            eager_ms: float | None = EAGER_MS, compiled_ms: float | None = COMPILED_MS) -> dict[str, Any]:
+            eager_ms: float | None = EAGER_MS, compiled_ms: float | None = COMPILED_MS,
+            configs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """One attempt row; the speedups follow from the median and the baselines, as the pipeline computes them."""
     def ratio(base: float | None) -> float | None:
         return None if base is None or median_ms is None else base / median_ms
@@ -70,7 +71,7 @@ def attempt(seq: int, stage: str, decision: str, *, status: str | None = "OK", m
         "speedup_eager": ratio(eager_ms), "speedup_compiled": ratio(compiled_ms),
         "decision": decision, "decision_reason": decision_reason,
         "metrics_before": metrics_before, "metrics_after": metrics_after, "diff": diff,
-        "wall_s": 4.0 + seq, "llm": llm,
+        "wall_s": 4.0 + seq, "llm": llm, "configs": configs or [],
     }
 
 
@@ -83,6 +84,31 @@ SEED_TRACEBACK = (
     "triton.compiler.errors.CompilationError: at 12:8: <script>alert('x')</script> & more"
 )
 KERNEL = "softmax_kernel"
+
+
+def config(i: int, block: int, warps: int, stages: int, phase: str, screen_ms: float | None, *,
+           status: str = "OK", verified_ms: float | None = None, verified: bool = False, error: str | None = None,
+           original: bool = False, chosen: bool = False) -> dict[str, Any]:
+    """One launch config a tuner step tried, as the run store's tuner_configs row (tune.search ConfigResult.row)."""
+    return {"kernel": KERNEL, "label": f"BLOCK={block} warps={warps} stages={stages}",
+            "config": {"BLOCK": block, "num_warps": warps, "num_stages": stages}, "phase": phase, "round": i,
+            "original": original, "screen_ms": screen_ms, "verified": verified, "verified_ms": verified_ms,
+            "status": status, "error": error, "chosen": chosen}
+
+
+COMPILE_ERROR_LINE = "CompilationError: out of resource: shared memory, Required: 262144 <b>limit</b> 232448"
+MISMATCH_LINE = "output 0: 12 elements out of tolerance"
+# The advanced_memory tuner step (attempt 7), in the order tried: the fastest screened config computes the wrong
+# thing and one does not compile. Read in screening order, passing first: 2048/8/3 (chosen), 2048/8/4,
+# 2048/4/3, the original, then the failures in the order tried: 4096/16/3, 8192/32/3.
+TUNE_CONFIGS = [
+    config(1, 1024, 4, 3, "coarse", 0.040, verified=True, verified_ms=0.0401, original=True),
+    config(1, 2048, 8, 3, "coarse", 0.035, verified=True, verified_ms=0.036, chosen=True),
+    config(1, 4096, 16, 3, "coarse", 0.030, verified=True, status="MISMATCH", error=MISMATCH_LINE),
+    config(1, 8192, 32, 3, "coarse", None, status="COMPILE_ERROR", error=COMPILE_ERROR_LINE),
+    config(2, 2048, 8, 4, "stages", 0.037),
+    config(3, 2048, 4, 3, "refine", 0.038),
+]
 
 
 def softmax_task() -> dict[str, Any]:
@@ -111,7 +137,7 @@ def softmax_task() -> dict[str, Any]:
                 decision_reason="long-scoreboard stalls 8.2% <= 15%: memory access already fine",
                 metrics_before=stalls),
         attempt(7, "advanced_memory", "KEEP", median_ms=0.036, origin="tuner", parent="cand-0003", diff=TUNE_DIFF,
-                decision_reason="11.1% faster, noise 0.5%"),
+                decision_reason="11.1% faster, noise 0.5%", configs=TUNE_CONFIGS),
         attempt(8, "final", "BASE", median_ms=0.0362, origin="tuner", parent="cand-0007",
                 decision_reason="fresh inputs: correct; timed against both baselines"),
     ]

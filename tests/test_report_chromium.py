@@ -27,6 +27,7 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason=f"no Chromium binary on
 
 BROWSER_TIMEOUT_S = 90  # a cold headless start takes a few seconds; this bounds a hung browser
 VIRTUAL_TIME_MS = 5000  # lets load-time work (image decode, the probe) finish before the dump
+SUMMARY_MAX_PX = 60  # a folded <details> shows its summary: one or two 14 px lines, far below its 6-row table
 WINDOW = (1280, 2000)  # desktop width, tall enough to hold the header, the chart and the timeline
 
 # In <head>, before anything loads: every script error, failed resource (capture phase) and console.error or
@@ -45,6 +46,7 @@ window.addEventListener("load", () => {
     images: [...document.images].map((i) => ({id: i.id, complete: i.complete, natural: [i.naturalWidth, i.naturalHeight], box: box(i)})),
     errors: window.__errors,
     tables: Object.fromEntries([...document.querySelectorAll("table[id]")].map((t) => [t.id, {rows: t.tBodies.length ? t.tBodies[0].rows.length : 0, box: box(t)}])),
+    details: Object.fromEntries([...document.querySelectorAll("details[id]")].map((d) => [d.id, {open: d.open, box: box(d)}])),
   };
   const out = document.createElement("pre");
   out.id = "probe";
@@ -89,6 +91,9 @@ def test_task_report_renders_timeline_and_chart(tmp_path: Path) -> None:
     dom, facts = _probe(page, tmp_path)
     assert len(re.findall(r'<tr class="attempt"', dom)) == 8
     assert facts["tables"]["timeline"]["rows"] == 8 and facts["tables"]["timeline"]["box"]["h"] > 8 * 20
+    assert facts["tables"]["configs-7"]["rows"] == 6  # the tuner step's configs: all there...
+    folded = facts["details"]["configs-7-details"]  # ...folded away until opened: only the summary line shows
+    assert not folded["open"] and 0 < folded["box"]["h"] < SUMMARY_MAX_PX, folded
     chart = next(i for i in facts["images"] if i["id"] == "speedup-chart")
     assert _rendered(chart), chart
     assert chart["natural"][0] >= 600  # the PNG decoded at its real size, not a broken-image icon

@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 
 from tests.test_report_bundles import (
+    COMPILE_ERROR_LINE,
     EAGER_MS,
     FINAL_SOURCE,
     GRID_DIFF,
+    MISMATCH_LINE,
     SEED_TRACEBACK,
     run,
     small_task,
@@ -100,6 +102,46 @@ def test_kept_steps_show_their_diffs_and_reverted_ones_do_not(report: dict) -> N
     assert '<span class="del">-num_warps = 4</span>' in section
     assert "REVERTED_MARKER" not in report["html"] and "REVERTED_MARKER" not in report["md"]
     assert "```diff\n" + GRID_DIFF in report["md"]
+
+
+# The tuner step's configs in the order the report lists them: passing by screening time, then the failures.
+CONFIG_ORDER = ["BLOCK=2048 warps=8 stages=3", "BLOCK=2048 warps=8 stages=4", "BLOCK=2048 warps=4 stages=3",
+                "BLOCK=1024 warps=4 stages=3", "BLOCK=4096 warps=16 stages=3", "BLOCK=8192 warps=32 stages=3"]
+
+
+def test_each_tuner_step_lists_every_config_tried_collapsed(report: dict) -> None:
+    section = report["html"].split('<section id="tuner-configs">')[1].split("</section>")[0]
+    assert section.count("<details") == 1 and "<details open" not in section  # collapsed by default
+    summary = re.search(r"<summary>(.*?)</summary>", section, flags=re.S).group(1)
+    assert "#7 advanced_memory" in summary and "6 configs tried, 3 checked in full, 2 failed" in summary
+    assert "chosen: <span class=\"mono\">BLOCK=2048 warps=8 stages=3</span>" in summary
+    rows = re.findall(r'<tr class="config.*?</tr>', section, flags=re.S)
+    assert [re.search(r'<td class="mono">(BLOCK=\d+ warps=\d+ stages=\d+)', r).group(1) for r in rows] == CONFIG_ORDER
+    chosen, *_, mismatch, compile_error = rows
+    assert 'class="config chosen"' in chosen and "0.035 ms" in chosen and "0.036 ms" in chosen
+    assert "coarse grid (original)" in rows[3] and "stage sweep" in rows[1] and "screened only" in rows[1]
+    assert "failed" in mismatch and MISMATCH_LINE in mismatch and "badge MISMATCH" in mismatch
+    assert "screening:" in compile_error and html.escape(COMPILE_ERROR_LINE, quote=False) in compile_error
+    assert "<b>limit</b>" not in report["html"]  # the error text is escaped
+
+
+def test_markdown_lists_every_config_of_the_tuner_step(report: dict) -> None:
+    md = report["md"].split("## Launch configs the tuner tried")[1].split("## Profiler metrics")[0]
+    assert "### #7 advanced\\_memory: KEEP, 6 configs tried, 3 checked in full, 2 failed; chosen BLOCK=2048" in md
+    rows = [line for line in md.splitlines() if line.startswith("| BLOCK=")]
+    assert [r.split(" | ")[0].removeprefix("| ").removesuffix(" (chosen)") for r in rows] == CONFIG_ORDER
+    assert rows[0].startswith("| BLOCK=2048 warps=8 stages=3 (chosen) | coarse grid | 0.035 ms | OK | 0.036 ms |")
+    assert rows[-1].endswith(" 262144 \\<b\\>limit\\</b\\> 232448 |") and "screening: COMPILE\\_ERROR" in rows[-1]
+    assert "| MISMATCH | — | output 0: 12 elements out of tolerance |" in rows[-2]
+
+
+def test_a_run_without_tuner_rows_has_no_config_section(tmp_path: Path) -> None:
+    bundle = task_bundle()
+    for a in bundle["tasks"][0]["attempts"]:
+        a.pop("configs")  # a bundle exported before the rows existed
+    page, md, _ = write_task_report(bundle, "23_Softmax", tmp_path)
+    assert "tuner-configs" not in page.read_text(encoding="utf-8")
+    assert "Launch configs" not in md.read_text(encoding="utf-8")
 
 
 def test_final_code_is_escaped_in_html_and_fenced_safely_in_markdown(report: dict) -> None:

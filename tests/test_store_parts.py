@@ -18,8 +18,9 @@ from tritonwright.store.base import StoreBase
 from tritonwright.store.llm_calls import LlmCallQueries
 from tritonwright.store.records import AttemptRecord, atomic_write, natural, safe_key
 from tritonwright.store.runs import RunQueries
-from tritonwright.store.schema import ADDED_COLUMNS, create_tables, decode_row, dump
+from tritonwright.store.schema import ADDED_COLUMNS, ADDED_TABLES, create_tables, decode_row, dump
 from tritonwright.store.tasks import TaskQueries
+from tritonwright.store.tuner_configs import FIELDS, TunerConfigQueries, insert_tuner_configs
 
 
 def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
@@ -38,6 +39,8 @@ def test_the_schema_is_created_and_an_old_one_migrated() -> None:
     create_tables(old)  # opening again changes nothing
     for table, column, _ in ADDED_COLUMNS:
         assert column in _columns(old, table)
+    for table in ADDED_TABLES:
+        assert _columns(old, table) >= set(FIELDS)
 
 
 def test_rows_decode_their_json_columns() -> None:
@@ -119,6 +122,21 @@ def test_attempts_alone(tmp_path: Path) -> None:
     assert got is not None and got.llm == {"calls": 1} and type(got.decision) is Decision
     path = attempts.save_candidate("r", "t", "c1", "x = 1\n")
     assert path == tmp_path / "r" / "t" / "candidates" / "c1.py" and attempts.load_candidate("r", "t", "c1") == "x = 1\n"
+
+
+def test_tuner_configs_alone(tmp_path: Path) -> None:
+    configs = TunerConfigQueries(tmp_path)
+    row = {"kernel": "k", "label": "BLOCK=64 warps=2 stages=1", "config": {"BLOCK": 64, "num_warps": 2,
+           "num_stages": 1}, "phase": "refine", "round": 3, "original": False, "screen_ms": None, "verified": False,
+           "verified_ms": None, "status": "COMPILE_ERROR", "error": "OutOfResources: shared memory", "chosen": False}
+    with configs._tx() as c:
+        insert_tuner_configs(c, "r", "t", "stage:a:tune", [row, {**row, "status": "OK", "error": None}])
+    got = configs.tuner_configs("r", "t", "stage:a:tune")
+    assert got[0] == row and got[1]["status"] == "OK" and type(got[0]["original"]) is bool
+    assert list(configs.tuner_configs_by_step("r", "t")) == ["stage:a:tune"] and configs.tuner_configs_by_step("r", "u") == {}
+    with pytest.raises(ValueError, match=r"missing \['chosen'\]"), configs._tx() as c:
+        insert_tuner_configs(c, "r", "t", "stage:b:tune", [{k: v for k, v in row.items() if k != "chosen"}])
+    assert configs.tuner_configs("r", "t", "stage:b:tune") == []
 
 
 def test_llm_calls_alone(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ are named for the type checker only, so importing this module does not import th
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tritonwright.candidate import Candidate
 from tritonwright.decision import Decision
@@ -56,10 +56,14 @@ class Comparer(Protocol):
 
 
 class CheckedConfig(Protocol):
-    """One launch config the tuner tried (tune.search.ConfigResult): whether it passed."""
+    """One launch config the tuner tried (tune.search.ConfigResult): whether it passed, and its row."""
 
     @property
     def ok(self) -> bool: ...
+
+    def row(self) -> dict[str, Any]:
+        """The config, its phase, timings, checks, error and choice as plain JSON (the run store keeps it)."""
+        ...
 
 
 class TuneOutcome(Protocol):

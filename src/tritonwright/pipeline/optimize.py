@@ -250,7 +250,7 @@ class TaskOptimizer:
                             median_ms=verdict.tuned_ms, wall_s=report.wall_s, status=verdict.status)
         rec.speedup_eager, rec.speedup_compiled = self.state.speedups(verdict.tuned_ms)
         cand = None if tuned is None else Candidate(source=tuned.source, origin="tune", parent=self.state.best.id)
-        self.steps.record(rec, cand, None)
+        self.steps.record(rec, cand, None, verdict.configs)
         if cand is not None:
             self._accept(cand, verdict.tuned_ms)
 

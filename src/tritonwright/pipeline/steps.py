@@ -4,6 +4,7 @@ source and its speedups), read back by key when a resumed run meets it again, an
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,8 +55,10 @@ class StepRecorder:
     def __init__(self, store: RunStore, run_id: str, key: str, state: TaskState) -> None:
         self.store, self.run_id, self.key, self.state = store, run_id, key, state
 
-    def record(self, rec: AttemptRecord, cand: Candidate | None, result: EvalResult | None) -> AttemptRecord:
-        """Store a step; the candidate's source is saved beside it and the result fills in what it measured."""
+    def record(self, rec: AttemptRecord, cand: Candidate | None, result: EvalResult | None,
+               configs: Sequence[Mapping[str, Any]] = ()) -> AttemptRecord:
+        """Store a step; the candidate's source is saved beside it, the result fills in what it measured, and a
+        tuner step's `configs` (every launch config it tried) go with it in one transaction."""
         if cand is not None:
             rec.candidate_id = cand.id
             rec.parent_id = rec.parent_id or cand.parent
@@ -67,7 +70,7 @@ class StepRecorder:
             rec.speedup_eager, rec.speedup_compiled = self.state.speedups(rec.median_ms)
             rec.result = result.to_dict()
             rec.wall_s = rec.wall_s or result.wall_s
-        return self.store.record_attempt(self.run_id, self.key, rec)
+        return self.store.record_attempt(self.run_id, self.key, rec, configs)
 
     def skip(self, key: str, stage: str, origin: str, why: str, metrics: dict[str, Any] | None = None) -> None:
         """A SKIP row: nothing was tried, and `why` says so."""

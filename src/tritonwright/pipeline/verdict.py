@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from tritonwright.candidate import Candidate
 from tritonwright.decision import Decision, attempt_decision
@@ -28,6 +29,7 @@ class TunerVerdict:
     candidate: Candidate | None  # the tuned code to keep, or None
     tuned_ms: float | None  # its median, when kept
     status: str | None  # "OK" when some config passed its check
+    configs: tuple[dict[str, Any], ...] = ()  # every config tried, as rows for the run store
 
 
 def _ms(result: EvalResult) -> float:
@@ -70,4 +72,5 @@ class KeepRevert:
         cand = report.candidate if report.decision is Decision.KEEP else None
         tuned_ms = report.tuned_ms if cand is not None else None
         status = "OK" if report.results and any(r.ok for r in report.results) else None
-        return TunerVerdict(attempt_decision(report.decision), why, cand, tuned_ms, status)
+        configs = tuple(r.row() for r in report.results)
+        return TunerVerdict(attempt_decision(report.decision), why, cand, tuned_ms, status, configs)

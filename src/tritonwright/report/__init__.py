@@ -11,7 +11,11 @@ Bundle schema (absent figures are null, never inf or -1):
         attempts[] {seq, stage, origin, candidate_id, parent_id, status, reason, median_ms, speedup_eager,
                     speedup_compiled, decision ("BASE"|"KEEP"|"REVERT"|"FAILED"|"SKIP"), decision_reason,
                     metrics_before, metrics_after ({kernel: {metric: value}} or {kernel: [{...}, ...]}),
-                    diff (unified, vs the parent), wall_s, llm {input_tokens, output_tokens, cost_usd, calls}},
+                    diff (unified, vs the parent), wall_s, llm {input_tokens, output_tokens, cost_usd, calls},
+                    configs[] (a tuner step's launch configs in the order tried, else []) {kernel, label,
+                        config {<constexpr>: v, num_warps, num_stages}, phase ("coarse"|"stages"|"refine"|
+                        "dry-run"), round, original, screen_ms, verified, verified_ms, status, error (one line,
+                        null when it passed), chosen}},
         best {candidate_id, median_ms, speedup_eager, speedup_compiled, source},
         usage {input_tokens, output_tokens, cost_usd, calls}, wall_s, gpu_s
 """

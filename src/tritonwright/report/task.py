@@ -30,8 +30,9 @@ def write_task_report(bundle: dict[str, Any], task_key: str, out_dir: str | Path
     Files: `<slug>.html` (self-contained: CSS inline, chart as a data URI, no network), `<slug>.md`
     (links the PNG beside it) and `<slug>-speedup.png`, `<slug>` being the task key made file-safe
     (fmt.slug). They show the baselines, the best speedup over attempts, the timeline of attempts
-    (stage, origin, status, time, speedup vs eager and vs torch.compile, decision and reason), the ncu
-    metrics before/after each step, the diff of each kept step and the final code. All text is escaped.
+    (stage, origin, status, time, speedup vs eager and vs torch.compile, decision and reason), per tuner step
+    every launch config it tried (folded away in HTML), the ncu metrics before/after each step, the diff of
+    each kept step and the final code. All text is escaped.
     Raises ReportInputError when the task is not in the bundle or a figure breaks the bundle's schema.
     """
     view = build_task_view(bundle, task_key)

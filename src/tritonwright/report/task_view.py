@@ -122,6 +122,86 @@ class KeptStep:
     lines: tuple[DiffLine, ...]
 
 
+# The tuner's search phases (tune/search.py), as the report names them.
+PHASES = {"coarse": "coarse grid", "stages": "stage sweep", "refine": "refinement", "dry-run": "dry run"}
+
+
+@dataclass(frozen=True)
+class ConfigRow:
+    """One launch config a tuner step tried (the bundle's attempts[].configs[])."""
+
+    kernel: str
+    label: str
+    phase: str  # PHASES' name, "(original)" added for a config the code ran before tuning
+    screen_ms: float | None  # the unchecked screening's median; None when not screened (dry run) or it failed
+    verified: bool  # evaluated in full (correctness on fresh inputs, full timing)
+    verified_ms: float | None
+    status: str  # the full check's status when verified, else the screening's
+    error: str  # one line; "" when it passed
+    chosen: bool  # the search's pick for its kernel
+
+    @property
+    def failed(self) -> bool:
+        return self.status != "OK"
+
+
+@dataclass(frozen=True)
+class TunerTable:
+    """Every config one tuner step tried: the passing ones fastest screened first, then the failures."""
+
+    seq: int
+    stage: str
+    decision: str
+    decision_reason: str
+    rows: tuple[ConfigRow, ...]
+    kernels: tuple[str, ...]  # in the order first tried; the tables name the kernel when there are several
+
+    @property
+    def verified(self) -> int:
+        return sum(r.verified for r in self.rows)
+
+    @property
+    def failed(self) -> int:
+        return sum(r.failed for r in self.rows)
+
+    @property
+    def chosen(self) -> tuple[str, ...]:
+        return tuple(r.label if len(self.kernels) == 1 else f"{r.kernel}: {r.label}" for r in self.rows if r.chosen)
+
+
+def _config_row(c: dict[str, Any], where: str) -> ConfigRow:
+    phase = str(c.get("phase") or "?")
+    return ConfigRow(
+        kernel=str(c.get("kernel") or "?"),
+        label=str(c.get("label") or "?"),
+        phase=PHASES.get(phase, phase) + (" (original)" if c.get("original") else ""),
+        screen_ms=positive(c.get("screen_ms"), f"{where} screen_ms"),
+        verified=bool(c.get("verified")),
+        verified_ms=positive(c.get("verified_ms"), f"{where} verified_ms"),
+        status=str(c.get("status") or "?"),
+        error=str(c.get("error") or ""),
+        chosen=bool(c.get("chosen")),
+    )
+
+
+def tuner_table(att: dict[str, Any], row: Row, key: str) -> TunerTable | None:
+    """The configs of a tuner step, sorted for reading: per kernel, those that passed by screening time (the
+    unscreened after them, in the order tried), then the failures in the order tried. None: no config rows."""
+    configs = att.get("configs") or []
+    if not configs:
+        return None
+    rows = [_config_row(c, f"task {key!r} attempt {row.seq} config {i}") for i, c in enumerate(configs)]
+    kernels = tuple(dict.fromkeys(r.kernel for r in rows))
+
+    def place(i: int) -> tuple[int, bool, bool, float, int]:
+        r = rows[i]
+        timed = r.screen_ms is not None and not r.failed  # a failure's screening time orders nothing
+        return kernels.index(r.kernel), r.failed, not timed, r.screen_ms if timed and r.screen_ms else 0.0, i
+
+    order = sorted(range(len(rows)), key=place)
+    return TunerTable(row.seq, row.stage, row.decision, row.decision_reason, tuple(rows[i] for i in order), kernels)
+
+
 @dataclass(frozen=True)
 class FloorView:
     """The task's speed-of-light floor and how far the best is from it, or why there is none."""
@@ -167,6 +247,7 @@ class TaskView:
     wall_s: float | None
     gpu_s: float | None
     floor: FloorView | None = None
+    tuner_tables: tuple[TunerTable, ...] = ()  # per tuner step that recorded them, every launch config tried
 
     @property
     def compiled_vs_eager(self) -> float | None:
@@ -269,6 +350,7 @@ def build_task_view(bundle: dict[str, Any], task_key: str) -> TaskView:
     attempts = sorted(task.get("attempts") or [], key=lambda a: int(a["seq"]))
     rows = tuple(_row(a, task_key, eager, compiled) for a in attempts)
     tables = tuple(t for a, r in zip(attempts, rows, strict=True) if (t := _metric_table(a, r)) is not None)
+    tuner = tuple(tt for a, r in zip(attempts, rows, strict=True) if (tt := tuner_table(a, r, task_key)) is not None)
     kept = tuple(
         KeptStep(r.seq, r.stage, r.origin, r.candidate_id, r.parent_id, r.decision_reason, r.speedup_eager,
                  diff_lines(a.get("diff") or ""))
@@ -295,4 +377,5 @@ def build_task_view(bundle: dict[str, Any], task_key: str) -> TaskView:
         wall_s=duration(task.get("wall_s"), f"task {task_key!r} wall_s"),
         gpu_s=duration(task.get("gpu_s"), f"task {task_key!r} gpu_s"),
         floor=floor_view(task),
+        tuner_tables=tuner,
     )

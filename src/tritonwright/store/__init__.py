@@ -11,7 +11,8 @@ Layout under the store root (default ./runs):
 
 `RunStore` is the one object the rest of the package opens; each of its parts owns one table: the schema and
 its migrations (schema.py), the connection (base.py), runs (runs.py), tasks (tasks.py), attempts and candidate
-files (attempts.py), LLM calls and usage (llm_calls.py). The export bundle reads them all (here).
+files (attempts.py), the launch configs each tuner step tried (tuner_configs.py), LLM calls and usage
+(llm_calls.py). The export bundle reads them all (here).
 """
 
 from __future__ import annotations
@@ -24,19 +25,24 @@ from tritonwright.store.records import AttemptRecord, safe_key
 from tritonwright.store.runs import RunQueries
 from tritonwright.store.schema import SCHEMA
 from tritonwright.store.tasks import TaskQueries
+from tritonwright.store.tuner_configs import TunerConfigQueries
 
 __all__ = ["SCHEMA", "AttemptRecord", "RunStore", "safe_key"]
 
 
-class RunStore(RunQueries, TaskQueries, AttemptQueries, LlmCallQueries):
-    """The run store: runs, tasks, attempts and LLM calls over one connection (see the parts' modules)."""
+class RunStore(RunQueries, TaskQueries, AttemptQueries, TunerConfigQueries, LlmCallQueries):
+    """The run store: runs, tasks, attempts, tuner configs and LLM calls over one connection (see the parts'
+    modules)."""
 
     def bundle(self, run_id: str) -> dict[str, Any]:
         """The whole run as plain JSON data (the input of reports and of `tritonwright export`)."""
         run = self.run(run_id)
         tasks = []
         for t in self.tasks(run_id):
-            attempts = [{k: v for k, v in a.__dict__.items() if k not in {"result", "extra", "step_key"}}
+            configs = self.tuner_configs_by_step(run_id, t["key"])
+            # Every attempt carries `configs`: the launch configs a tuner step tried ([] for other steps).
+            attempts = [{**{k: v for k, v in a.__dict__.items() if k not in {"result", "extra", "step_key"}},
+                         "configs": configs.get(a.step_key, [])}
                         for a in self.attempts(run_id, t["key"])]
             tasks.append({
                 "key": t["key"], "path": t["path"], "hash": t["hash"], "level": t["level"], "kind": t["kind"],

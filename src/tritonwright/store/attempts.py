@@ -4,12 +4,15 @@ candidates' sources beside them as files."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from tritonwright.decision import Decision
 from tritonwright.store.base import StoreBase
 from tritonwright.store.records import AttemptRecord, atomic_write, now
 from tritonwright.store.schema import decode_row, dump
+from tritonwright.store.tuner_configs import insert_tuner_configs
 
 
 def attempt_from_row(row: sqlite3.Row) -> AttemptRecord:
@@ -21,8 +24,10 @@ def attempt_from_row(row: sqlite3.Row) -> AttemptRecord:
 
 
 class AttemptQueries(StoreBase):
-    def record_attempt(self, run_id: str, task_key: str, a: AttemptRecord) -> AttemptRecord:
-        """Store one step; a step already recorded under the same key is returned unchanged."""
+    def record_attempt(self, run_id: str, task_key: str, a: AttemptRecord,
+                       configs: Sequence[Mapping[str, Any]] = ()) -> AttemptRecord:
+        """Store one step, with the launch configs a tuner step tried (tuner_configs.py) in the same transaction;
+        a step already recorded under the same key is returned unchanged."""
         existing = self.attempt(run_id, task_key, a.step_key)
         if existing is not None:
             return existing
@@ -35,6 +40,7 @@ class AttemptQueries(StoreBase):
                  a.reason, a.median_ms, a.speedup_eager, a.speedup_compiled, a.decision, a.decision_reason,
                  dump(a.metrics_before), dump(a.metrics_after), a.diff, a.wall_s, dump(a.llm), dump(a.result),
                  now()))
+            insert_tuner_configs(c, run_id, task_key, a.step_key, configs)
         return a
 
     def attempt(self, run_id: str, task_key: str, step_key: str) -> AttemptRecord | None:

@@ -30,9 +30,19 @@ CREATE TABLE IF NOT EXISTS llm_calls (
     answered INTEGER,
     PRIMARY KEY (run_id, task_key, step_key)
 );
+CREATE TABLE IF NOT EXISTS tuner_configs (
+    run_id TEXT NOT NULL, task_key TEXT NOT NULL, step_key TEXT NOT NULL, idx INTEGER NOT NULL,
+    kernel TEXT NOT NULL, label TEXT NOT NULL, config TEXT NOT NULL, phase TEXT NOT NULL, round INTEGER,
+    original INTEGER NOT NULL, screen_ms REAL, verified INTEGER NOT NULL, verified_ms REAL, status TEXT NOT NULL,
+    error TEXT, chosen INTEGER NOT NULL,
+    PRIMARY KEY (run_id, task_key, step_key, idx)
+);
 """
 # Columns added after the first release: a store created before them gets them on open (NULL in old rows).
 ADDED_COLUMNS = (("tasks", "floor", "TEXT"), ("llm_calls", "answered", "INTEGER"))
+# Tables added after the first release: SCHEMA's CREATE TABLE IF NOT EXISTS makes them (empty) when an older
+# store opens, so its steps read back with no rows in them.
+ADDED_TABLES = ("tuner_configs",)
 
 JSON_COLUMNS = {"config", "env", "baselines", "best", "usage", "metrics_before", "metrics_after", "llm", "result",
                 "floor"}

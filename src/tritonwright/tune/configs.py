@@ -41,6 +41,11 @@ class LaunchConfig:
         return LaunchConfig.make(self.num_warps if num_warps is None else num_warps,
                                  self.num_stages if num_stages is None else num_stages, merged)
 
+    def as_dict(self) -> dict[str, int]:
+        """The constexprs, then num_warps and num_stages, in one flat dict (triton.Config's names; Triton
+        reserves the two launch names, so no constexpr can shadow them)."""
+        return {**self.meta_dict, "num_warps": self.num_warps, "num_stages": self.num_stages}
+
     @property
     def label(self) -> str:
         """Short human form: `BLOCK_SIZE=1024 warps=4 stages=3`."""

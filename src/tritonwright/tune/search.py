@@ -14,11 +14,13 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from tritonwright.candidate import Candidate
 from tritonwright.decision import Decision
 from tritonwright.defaults import KEEP_THRESHOLD
 from tritonwright.errors import TaskError
+from tritonwright.eval.errtext import headline
 from tritonwright.eval.types import Comparison, EvalResult
 from tritonwright.seams import Clock, Comparer, Evaluator
 from tritonwright.tune import rewrite
@@ -48,6 +50,24 @@ REFINE_ROUNDS = 3  # local refinement follows the best at most this many steps f
 REFINE_FROM = 2  # refine around the best two: a second basin is often one step from the best
 DRY_RUN_CONFIGS = 12  # CPU: each config runs in the interpreter (seconds each); the nearest 12 are checked
 VERIFY_SEED_OFFSET = 500  # verification draws inputs the screening (seed + 1) never saw
+ERROR_CHARS = 200  # a failed config's error is one cell of a report's table: the exception line, not a traceback
+# How eval.errtext.describe_exception's text starts when it holds frames, a compile message, or was cut:
+# the exception line comes last there, after the frames.
+_TRACEBACK_STARTS = ("Traceback", "CompilationError:", "...")
+
+
+def error_line(reason: str) -> str:
+    """A failure's reason on one line, cut to ERROR_CHARS: the exception line of a traceback (the compile
+    message's last line when that line only points at it), else the first line."""
+    lines = [ln.strip() for ln in reason.strip().splitlines() if ln.strip() and not ln.startswith("hint: ")]
+    if not lines:
+        return ""
+    head = lines[0]
+    if head.startswith(_TRACEBACK_STARTS):
+        head = headline(reason).strip()
+        if head.endswith("message above)") and len(lines) > 1:  # "CompilationError (see the message above)"
+            head = f"{head.split(' (')[0]}: {lines[-2]}"
+    return head if len(head) <= ERROR_CHARS else head[:ERROR_CHARS - 1] + "…"
 
 
 @dataclass(frozen=True)
@@ -75,10 +95,24 @@ class ConfigResult:
     phase: str = "coarse"  # coarse | stages | refine | dry-run
     screen_ms: float | None = None  # screening median (unchecked ranking)
     verified: bool = False  # evaluated in full: correctness on fresh inputs and a full timing
+    chosen: bool = False  # the search's pick for its kernel (the fastest that passed its full check)
 
     @property
     def ok(self) -> bool:
         return self.status == "OK"
+
+    @property
+    def error(self) -> str | None:
+        """Why a config failed, on one line (error_line); None when it passed."""
+        return None if self.ok else (error_line(self.reason) or self.status)
+
+    def row(self) -> dict[str, Any]:
+        """This config as plain JSON data: one row of the run store's tuner_configs table and of the reports.
+        `status` is the full check's when `verified`, else the screening's."""
+        return {"kernel": self.kernel, "label": self.config.label, "config": self.config.as_dict(),
+                "phase": self.phase, "round": self.round, "original": self.original, "screen_ms": self.screen_ms,
+                "verified": self.verified, "verified_ms": self.median_ms if self.verified else None,
+                "status": self.status, "error": self.error, "chosen": self.chosen}
 
 
 @dataclass
@@ -97,6 +131,10 @@ class TuneReport:
     wall_s: float = 0.0
     notes: list[str] = field(default_factory=list)  # the spaces searched, budget stops, verification misses
     seconds: dict[str, float] = field(default_factory=dict)  # where the time went: screen, verify, check, A/B
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Every config tried, in the order tried, as plain rows (ConfigResult.row)."""
+        return [r.row() for r in self.results]
 
 
 def _ms(result: EvalResult) -> float | None:
@@ -370,6 +408,7 @@ def _search_all(run: _Run, plans: list[KernelPlan]) -> _Found:
             return found
         if not run.settings.dry_run:
             run.report.winners[p.kernel], found.best_ms[p.kernel] = results[0].config, results[0].median_ms
+            results[0].chosen = True
         # autotune lists the originals first (the original's own evaluation checked them), then the verified
         originals = [ConfigResult(p.kernel, c, True, "OK", "the original code's config", run.report.original_ms)
                      for c in p.centres if c not in {r.config for r in results}]
