@@ -131,9 +131,10 @@ def tune_command(
         to.write_text(report.candidate.source, encoding="utf-8")
         console.print(f"wrote {to}", highlight=False)
     if json_out is not None:
-        rows = [{"kernel": r.kernel, "config": r.config.label, "original": r.original, "status": r.status,
-                 "reason": r.reason, "median_ms": r.median_ms, "round": r.round, "phase": r.phase,
-                 "screen_ms": r.screen_ms, "verified": r.verified} for r in report.results]
+        rows = [{"kernel": r.kernel, "config": r.config.label, "params": r.config.as_dict(), "original": r.original,
+                 "status": r.status, "reason": r.reason, "error": r.error, "median_ms": r.median_ms,
+                 "round": r.round, "phase": r.phase, "screen_ms": r.screen_ms, "verified": r.verified,
+                 "chosen": r.chosen} for r in report.results]  # the store's row fields, `config` as its label
         json_out.write_text(json.dumps({"decision": report.decision.value, "reason": report.reason,
                                         "original_ms": report.original_ms, "tuned_ms": report.tuned_ms,
                                         "wall_s": report.wall_s, "seconds": report.seconds,
