@@ -42,3 +42,11 @@ def test_recording_only_compute_is_a_mismatch_on_the_gpu(task, cfg, monkeypatch)
 def test_an_honest_candidate_is_timed(task, cfg) -> None:
     r = evaluate(task, candidate("return launch(x, torch.empty_like(x), self.scale)"), cfg)
     assert r.status is Status.OK and r.timing is not None, r.reason
+
+
+def test_a_b_that_goes_stale_during_the_ab_rounds_is_never_faster(task, cfg) -> None:
+    from tritonwright.eval.runner import compare
+
+    honest = candidate("return launch(x, torch.empty_like(x), self.scale)")
+    c = compare(task, honest, candidate(FIRST_N.format(n=20)), cfg)
+    assert not c.significant and c.reason.startswith("B is wrong after the A/B rounds"), c.reason

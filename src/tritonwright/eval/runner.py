@@ -441,7 +441,8 @@ def _run_many(task: Task, cands: list[Candidate], results: list[EvalResult], con
     return []
 
 
-def _recheck(ref: _Child, cand: _Child, config: EvalConfig, label: str, result: EvalResult, seed: int) -> None:
+def _recheck(ref: _Child, cand: _Child, config: EvalConfig, label: str, result: EvalResult, seed: int,
+             after: str | None = None) -> None:
     """After timing (on a CPU, after the checks): the reference writes fresh values into the timing inputs in
     place and the candidate runs once more on them, as a timed call does. A candidate right for its first
     calls, or only while the judge records, and stale afterwards is MISMATCH here."""
@@ -460,7 +461,8 @@ def _recheck(ref: _Child, cand: _Child, config: EvalConfig, label: str, result: 
     bad = next((c for g in checked.passes for c in g.checks if not c.ok), None)
     if bad is not None:
         result.status = Status.MISMATCH
-        result.reason = (f"on fresh inputs written into the memory the timed calls read (after {_calls(result)}): "
+        result.reason = (f"on fresh inputs written into the memory the timed calls read (after "
+                         f"{after or _calls(result)}): "
                          f"{bad.reason} (outputs kept from earlier calls?)")
 
 
@@ -656,6 +658,13 @@ def compare_repeated(task: Task, a: Candidate, b: Candidate, config: EvalConfig 
                     raise cand.malformed("compare", f"{len(d.a)} and {len(d.b)} positive round medians expected, "
                                                     f"{rounds} each")
                 out.append(decide(d.a, d.b, threshold))
+            # B's outputs once more on fresh values in the memory its timed rounds read: a B that returned kept
+            # results during the rounds (fast because it did no work) is never "significantly faster".
+            check = EvalResult(status=Status.OK)
+            _recheck(ref, cand, config, "b", check, seed + 2, after=f"{rounds * repeats} A/B rounds")
+            if not check.ok:
+                out = [dataclasses.replace(c, significant=False, reason=f"B is wrong after the A/B rounds: "
+                                           f"{check.reason}") for c in out]
         except StepFailure as exc:
             raise TaskError(f"A/B comparison failed ({exc.status.value}): {exc.message}") from None
     return out

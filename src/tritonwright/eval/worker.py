@@ -156,7 +156,8 @@ class _Reference:
             raise _TaskFailure(f"{_task_frame(exc, self.task.path)}: {type(exc).__name__}: {exc}") from exc
         ref_inputs = [x.clone() for x in inputs]
         self.trial_note = ""
-        outs64 = self._outputs64(inputs)
+        # The float64 run serves the checks only: timing-only sessions (A/B, screening) skip its cost.
+        outs64 = self._outputs64(inputs) if req.buffers else None
         with torch.no_grad():
             outs = checks.as_output_list(self.model(*ref_inputs))
         for i, o in enumerate(outs):
