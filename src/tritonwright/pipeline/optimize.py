@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from tritonwright.candidate import Candidate
 from tritonwright.decision import Decision
 from tritonwright.defaults import KEEP_THRESHOLD, STAGES
+from tritonwright.errors import one_line
 from tritonwright.eval.types import EvalResult
 from tritonwright.floor import ratio_to_floor
 from tritonwright.gpus.spec import GpuSpec
@@ -123,7 +124,7 @@ class TaskOptimizer:
         if current is None or result is None or not result.ok:
             why = result.reason if result is not None else "no candidate could be produced"
             status = result.status.value if result is not None else "FAILED"
-            return TaskOutcome(self.key, "failed", f"no correct candidate ({status}): {why.splitlines()[0][:300]}")
+            return TaskOutcome(self.key, "failed", f"no correct candidate ({status}): {one_line(why)[:300]}")
         self._accept(current, result.timing.median_ms if result.timing else self.state.best_ms)
         self.state.device_s += self.floor_guard.measure()
         for stage in self.cfg.stages:
