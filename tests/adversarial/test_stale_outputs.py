@@ -52,3 +52,21 @@ def test_an_honest_candidate_passes_the_recheck(task) -> None:
     r = evaluate(task, candidate("return launch(x, torch.empty_like(x), self.scale)"),
                  EvalConfig(**{**CPU.__dict__, "trials": 1}))
     assert r.status is Status.OK, r.reason
+
+
+def test_the_recheck_samples_the_same_secret_positions_of_large_outputs() -> None:
+    import torch
+
+    from tritonwright.eval.worker import RECHECK_SAMPLE, _sample
+
+    ref = torch.arange(RECHECK_SAMPLE + 5000, dtype=torch.float32).reshape(-1, 8)
+    out = ref.clone()
+    a, b = _sample(out, ref)
+    assert a.numel() == RECHECK_SAMPLE and torch.equal(a, b)  # the same positions on both sides
+    c, _ = _sample(out, ref)
+    assert not torch.equal(a, c)  # drawn afresh each time: a candidate cannot know which elements count
+    out.view(-1)[::2] += 1.0  # stale in half the elements: the sample sees it
+    a, b = _sample(out, ref)
+    assert not torch.equal(a, b)
+    small = torch.ones(10)
+    assert _sample(small, small)[0] is small  # small outputs are compared whole

@@ -197,7 +197,7 @@ class _Reference:
             outs = checks.as_output_list(self.model(*[x.clone() for x in self.timing_inputs]))
         _sync(self.device)
         # Outputs only (inputs were checked in the trials); the ground truth too was measured there.
-        self.trial_state = {"inputs": [], "ref_inputs": [], "outs": outs, "outs64": None,
+        self.trial_state = {"inputs": [], "ref_inputs": [], "outs": outs, "outs64": None, "sample": True,
                             "no64": "the recheck after timing compares with the fp32 reference only"}
         self.out_bufs = [torch.empty_like(o, memory_format=torch.contiguous_format) for o in outs]
         self.in_bufs = []
@@ -227,8 +227,10 @@ class _Reference:
             results = []
             outs64 = st.get("outs64")
             for i, (o, r) in enumerate(zip(cand_outs, st["outs"], strict=True)):
+                if st.get("sample") and isinstance(o, torch.Tensor) and o.shape == r.shape:
+                    o, r = _sample(o, r)  # the recheck: secret random positions of the output
                 check = checks.compare_output(o, r, self._tol_for(r), index, i, label)
-                if check.ok and isinstance(o, torch.Tensor):
+                if check.ok and isinstance(o, torch.Tensor) and not st.get("sample"):
                     self._ground_truth(check, o, r, outs64[i] if outs64 and i < len(outs64) else None,
                                        st.get("no64") or "not measured for this check")
                 results.append(check)
@@ -306,6 +308,20 @@ class _Reference:
             return self.model, inputs
         model = copy.deepcopy(self.model).to(dtype)
         return model, [x.to(dtype) if x.is_floating_point() else x for x in inputs]
+
+
+RECHECK_SAMPLE = 1 << 20  # elements the recheck compares: a stale output differs almost everywhere, so a million
+# secret random positions find it for sure, reading under 0.1 % of a KernelBench-size output
+
+
+def _sample(out: torch.Tensor, ref: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The same secret random positions of both (all of them when the output is small)."""
+    if ref.numel() <= RECHECK_SAMPLE:
+        return out, ref
+    gen = torch.Generator(device=ref.device)
+    gen.manual_seed(int.from_bytes(os.urandom(8), "little") >> 1)  # not the evaluation's seed: unknowable
+    idx = torch.randint(0, ref.numel(), (RECHECK_SAMPLE,), device=ref.device, generator=gen)
+    return out.to(ref.device).reshape(-1)[idx], ref.reshape(-1)[idx]
 
 
 def _timing_settings(settings: pr.RunSettings) -> timing_mod.TimingSettings:
