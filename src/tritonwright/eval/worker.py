@@ -135,8 +135,18 @@ class _Reference:
             with torch.no_grad():
                 outs = checks.as_output_list(self.model64(
                     *[x.to(torch.float64) if x.is_floating_point() else x.clone() for x in inputs]))
-        except Exception as exc:  # an op without float64 kernels, or no memory for a second copy
+        except torch.cuda.OutOfMemoryError as exc:  # no room for a float64 copy: no later trial has any either
+            self.no64 = f"no GPU memory for a float64 run of Model ({str(exc)[:120]})"
+            self.model64 = None
+            outs = None
+        except Exception as exc:  # an op without float64 kernels
             self.trial_note = f"Model does not run in float64: {type(exc).__name__}: {str(exc)[:200]}"
+            outs = None
+        if self.device.type == "cuda":
+            # The float64 inputs and intermediates go back to the driver, not to this process's cache: the GPU is
+            # shared with the candidate's process, which must not run out of memory because of the judge.
+            torch.cuda.empty_cache()
+        if outs is None:
             return None
         return [o if isinstance(o, torch.Tensor) else None for o in outs]
 
@@ -148,6 +158,8 @@ class _Reference:
     def trial(self, req: pr.Trial) -> pr.TrialRan:
         index = req.index
         t = time.perf_counter()
+        # The previous trial's tensors (outputs, float64 outputs, buffers) go before this trial's are made.
+        self.trial_state, self.out_bufs, self.in_bufs = {}, [], []
         try:
             inputs = loading.make_inputs(self.module, self.task.path, req.seed, self.device)
         except loading.LoadError:
