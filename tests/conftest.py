@@ -21,3 +21,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture()
+def step_recorder(tmp_path):  # type: ignore[no-untyped-def]
+    """A StepRecorder over a fresh store with one started task "t" (the pipeline's step tests share it)."""
+    from tritonwright.pipeline.steps import StepRecorder, TaskState
+    from tritonwright.store import RunStore
+
+    store = RunStore(tmp_path)
+    run_id = store.create_run("optimize", {})
+    store.start_task(run_id, "t", "t.py", "h", 1, "single")
+    return StepRecorder(store, run_id, "t", TaskState())

@@ -3,8 +3,6 @@ the floor (floor_stop.py), each alone with fakes (tests/fakes.py): no evaluation
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from tests.fakes import FASTER, FakeClock, FakeComparer, FakeFloor, FakeTuner
@@ -14,9 +12,8 @@ from tritonwright.defaults import STAGES
 from tritonwright.eval.types import EvalResult, Status, TimingStats
 from tritonwright.pipeline.floor_stop import FloorGuard
 from tritonwright.pipeline.stage_plan import launch_stage, plan_stage
-from tritonwright.pipeline.steps import StepRecorder, TaskState
+from tritonwright.pipeline.steps import StepRecorder
 from tritonwright.pipeline.verdict import NO_TIMING, KeepRevert, rank
-from tritonwright.store import RunStore
 from tritonwright.tune.configs import LaunchConfig
 from tritonwright.tune.search import ConfigResult, TuneReport
 
@@ -92,11 +89,8 @@ def test_with_an_llm_the_tuner_joins_advanced_memory_only() -> None:
 
 
 @pytest.fixture()
-def steps(tmp_path: Path) -> StepRecorder:
-    store = RunStore(tmp_path)
-    run_id = store.create_run("optimize", {})
-    store.start_task(run_id, "t", "t.py", "h", 1, "single")
-    return StepRecorder(store, run_id, "t", TaskState())
+def steps(step_recorder: StepRecorder) -> StepRecorder:
+    return step_recorder  # conftest.py: a fresh store with one started task
 
 
 def test_the_floor_is_measured_once_and_read_back(steps: StepRecorder) -> None:

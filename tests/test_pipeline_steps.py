@@ -3,15 +3,13 @@ on resume, SKIP rows, baselines kept in the state and the task's row; the task s
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from tritonwright.candidate import Candidate
 from tritonwright.decision import Decision
 from tritonwright.eval.types import EvalResult, Status, TimingStats
 from tritonwright.pipeline.steps import StepRecorder, TaskState, diff_from
-from tritonwright.store import AttemptRecord, RunStore
+from tritonwright.store import AttemptRecord
 
 
 def _timing(ms: float) -> TimingStats:
@@ -19,11 +17,8 @@ def _timing(ms: float) -> TimingStats:
 
 
 @pytest.fixture()
-def recorder(tmp_path: Path) -> StepRecorder:
-    store = RunStore(tmp_path)
-    run_id = store.create_run("optimize", {})
-    store.start_task(run_id, "t", "t.py", "h", 1, "single")
-    return StepRecorder(store, run_id, "t", TaskState())
+def recorder(step_recorder: StepRecorder) -> StepRecorder:
+    return step_recorder  # conftest.py: a fresh store with one started task
 
 
 def test_speedups_need_a_median_and_a_baseline() -> None:

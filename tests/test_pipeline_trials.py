@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from tests.fakes import FakeEvaluator, FakeLLM
@@ -15,9 +13,8 @@ from tritonwright.eval.types import EvalConfig, EvalResult, Status, TimingStats
 from tritonwright.gpus.spec import get_gpu
 from tritonwright.pipeline.exchange import Answer, LlmExchange
 from tritonwright.pipeline.seed_repair import NO_START, SeedAndRepair
-from tritonwright.pipeline.steps import StepRecorder, TaskState
+from tritonwright.pipeline.steps import StepRecorder
 from tritonwright.pipeline.trials import Trials
-from tritonwright.store import RunStore
 from tritonwright.task import Task
 
 
@@ -33,11 +30,8 @@ def judge(c: Candidate) -> EvalResult:
 
 
 @pytest.fixture()
-def steps(tmp_path: Path) -> StepRecorder:
-    store = RunStore(tmp_path)
-    run_id = store.create_run("optimize", {})
-    store.start_task(run_id, "t", "t.py", "h", 1, "single")
-    return StepRecorder(store, run_id, "t", TaskState())
+def steps(step_recorder: StepRecorder) -> StepRecorder:
+    return step_recorder  # conftest.py: a fresh store with one started task
 
 
 def test_evaluations_count_device_time_and_keep_baselines(steps: StepRecorder) -> None:
