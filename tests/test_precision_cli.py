@@ -41,3 +41,10 @@ def test_the_policy_reaches_the_evaluation_and_survives_a_resume() -> None:
 def test_the_run_environment_states_the_policy() -> None:
     env = run_environment("cpu", "H100 SXM", "assumed", {}, {}, "bf16")
     assert env["precision"] == PRECISION_POLICIES["bf16"] and "baselines run in bf16" in env["precision"]
+
+
+def test_the_options_list_of_policies_is_eval_precisions() -> None:
+    from tritonwright import options
+    from tritonwright.eval.precision import Policy
+
+    assert tuple(p.value for p in Policy) == options.PRECISIONS  # options stays torch-free: pinned here

@@ -11,6 +11,7 @@ import torch
 
 from tritonwright.eval import mismatch
 from tritonwright.eval.types import OutputCheck, Tolerance, finite_or_none
+from tritonwright.eval.wire import NotATensor
 
 # Reductions run over chunks of this many elements so a 6 GB output does not need 12 GB of float64 scratch.
 _CHUNK = 1 << 26
@@ -51,16 +52,16 @@ def compare_output(out: Any, ref: torch.Tensor, tol: Tolerance, trial: int, inde
     dtype = str(ref.dtype).removeprefix("torch.")
     check = OutputCheck(trial=trial, index=index, ok=False, shape=shape, dtype=dtype, numel=ref.numel(),
                         config=config)
-    if not isinstance(out, torch.Tensor):  # eval.wire.NotATensor describes what the candidate returned
-        describe = getattr(out, "describe", None)
-        check.reason = describe(index) if callable(describe) else \
-            f"output {index} is a {type(out).__name__}, the reference returns a tensor"
-        got_shape = getattr(out, "shape", None)
-        if got_shape is not None and list(got_shape) != shape:
-            check.reason = f"output {index} shape {list(got_shape)} != reference {shape}"
-            check.shape = list(got_shape)
-        elif getattr(out, "dtype", None) and out.dtype != dtype:
+    if isinstance(out, NotATensor):  # what came over the wire instead of a tensor's data
+        check.reason = out.describe(index)
+        if out.shape is not None and list(out.shape) != shape:
+            check.reason = f"output {index} shape {list(out.shape)} != reference {shape}"
+            check.shape = list(out.shape)
+        elif out.dtype is not None and out.dtype != dtype:
             check.reason = f"output {index} dtype {out.dtype} != reference {dtype}"
+        return check
+    if not isinstance(out, torch.Tensor):
+        check.reason = f"output {index} is a {type(out).__name__}, the reference returns a tensor"
         return check
     if list(out.shape) != shape:
         check.reason = f"output {index} shape {list(out.shape)} != reference {shape}"

@@ -93,6 +93,7 @@ def eval_command(
     fp64_k: opts.Fp64K = None,
     set_: opts.Set = None,
     seed: Annotated[int | None, typer.Option(
+        min=0, max=2**63 - 1,  # what torch.manual_seed takes
         help="Fix the seed of weights and inputs (to repeat a run; the result shows the seed it used). "
              "Default: a fresh secret seed per evaluation, so a candidate cannot precompute answers")] = None,
     no_baselines: Annotated[bool, typer.Option("--no-baselines", help="Skip eager/torch.compile timing")] = False,

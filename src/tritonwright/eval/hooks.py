@@ -17,6 +17,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from tritonwright.eval.provenance import PROV
+from tritonwright.eval.types import HOST_MATH
 
 
 @dataclass
@@ -206,7 +207,6 @@ def _poison(t: torch.Tensor) -> None:
 # reference's afterwards, so this is not compute a candidate does for its results.
 _INIT_FILLS = frozenset({"aten::uniform_", "aten::normal_", "aten::bernoulli_", "aten::random_",
                          "aten::exponential_", "aten::geometric_", "aten::log_normal_", "aten::cauchy_"})
-HOST_MATH = "numpy (host math)"  # the name under which tensors handed to numpy are recorded
 
 
 class CandidateMode(TorchDispatchMode):

@@ -31,6 +31,7 @@ from tritonwright.eval import baseline_cache, confine
 from tritonwright.eval import protocol as pr
 from tritonwright.eval.types import (
     DEFAULT_TOLERANCES,
+    HOST_MATH,
     Comparison,
     EvalConfig,
     EvalResult,
@@ -542,9 +543,6 @@ def _apply_checks(result: EvalResult, trial: int, groups: list[pr.CheckGroup]) -
         if skipped and not any(n.startswith("ground truth") for n in result.notes):
             result.notes.append(f"ground truth: {skipped} (the elementwise check decided alone)")
     return True
-
-
-HOST_MATH = "numpy (host math)"  # eval.hooks.HOST_MATH (the parent does not import the hooks: torch)
 
 
 def _kernel_share(cand: _Child, config: EvalConfig, device: str, label: str, first: pr.CandidateRun | None

@@ -35,6 +35,9 @@ DEFAULT_TOLERANCES: dict[str, Tolerance] = {
 }
 
 
+HOST_MATH = "numpy (host math)"  # how tensors handed to numpy are named among the non-Triton compute ops
+
+
 @dataclass(frozen=True)
 class EvalConfig:
     """Settings of one evaluation; frozen and hashable so it can be part of cache keys."""

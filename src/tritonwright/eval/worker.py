@@ -48,6 +48,15 @@ def _task_frame(exc: BaseException, path: str) -> str:
     return f"{path}:{f.lineno} in {f.name}()"
 
 
+def _failed_run(exc: Exception, started: float) -> pr.CandidateRun:
+    """A candidate's run that raised: its own failure (the others still run); a CRASH ends the process."""
+    status = classify(exc)
+    if status is Status.CRASH:
+        raise exc
+    return pr.CandidateRun(seconds=round(time.perf_counter() - started, 3), passes=0,
+                           error=pr.Fail(status, _tail(exc), errtext.full_traceback(exc)))
+
+
 def _tail(exc: BaseException) -> str:
     return errtext.describe_exception(exc)[-_TAIL_CHARS:]  # the candidate's part; full_traceback keeps the rest
 
@@ -160,12 +169,7 @@ class _Reference:
         t = time.perf_counter()
         # The previous trial's tensors (outputs, float64 outputs, buffers) go before this trial's are made.
         self.trial_state, self.out_bufs, self.in_bufs = {}, [], []
-        try:
-            inputs = loading.make_inputs(self.module, self.task.path, req.seed, self.device)
-        except loading.LoadError:
-            raise
-        except Exception as exc:  # the task's own get_inputs() raised: the task's failure, not the Model's
-            raise _TaskFailure(f"{_task_frame(exc, self.task.path)}: {type(exc).__name__}: {exc}") from exc
+        inputs = self._inputs(req.seed)
         ref_inputs = [x.clone() for x in inputs]
         self.trial_note = ""
         # The float64 run serves the checks only: timing-only sessions (A/B, screening) skip its cost.
@@ -190,16 +194,20 @@ class _Reference:
         return pr.TrialRan(outputs=[pr.OutputSpec(shape=list(o.shape), dtype=str(o.dtype)) for o in outs],
                            seconds=round(time.perf_counter() - t, 3))
 
-    def refill(self, req: pr.Refill) -> pr.TrialRan:
-        """Fresh values into the timing inputs, in place (eval.protocol.Refill)."""
-        t = time.perf_counter()
-        assert self.timing_inputs is not None
+    def _inputs(self, seed: int) -> list[torch.Tensor]:
+        """get_inputs() under `seed`; when the task's own code raises, that is the task's failure, not Model's."""
         try:
-            fresh = loading.make_inputs(self.module, self.task.path, req.seed, self.device)
+            return loading.make_inputs(self.module, self.task.path, seed, self.device)
         except loading.LoadError:
             raise
         except Exception as exc:
             raise _TaskFailure(f"{_task_frame(exc, self.task.path)}: {type(exc).__name__}: {exc}") from exc
+
+    def refill(self, req: pr.Refill) -> pr.TrialRan:
+        """Fresh values into the timing inputs, in place (eval.protocol.Refill)."""
+        t = time.perf_counter()
+        assert self.timing_inputs is not None
+        fresh = self._inputs(req.seed)
         same = len(fresh) == len(self.timing_inputs) and all(
             a.shape == b.shape and a.dtype == b.dtype for a, b in zip(fresh, self.timing_inputs, strict=False))
         if same:  # a task whose input shapes vary by seed keeps its values: nothing to refill in place
@@ -412,11 +420,7 @@ class _Candidate:
                 info = self._trial_one(label, index, self.trial_inputs, record)
                 out[label] = pr.CandidateRun(seconds=round(time.perf_counter() - t, 3), **info)
             except Exception as exc:  # one candidate's failure is its own; the others still run
-                status = classify(exc)
-                if status is Status.CRASH:
-                    raise
-                out[label] = pr.CandidateRun(seconds=round(time.perf_counter() - t, 3), passes=0,
-                                             error=pr.Fail(status, _tail(exc), errtext.full_traceback(exc)))
+                out[label] = _failed_run(exc, t)
         return pr.CandidateTrialRan(runs=out)
 
     def _trial_one(self, label: str, index: int, inputs: list[torch.Tensor], record: bool) -> dict[str, Any]:
@@ -473,11 +477,7 @@ class _Candidate:
             _sync(self.device)
             run = pr.CandidateRun(seconds=round(time.perf_counter() - t, 3), passes=1)
         except Exception as exc:
-            status = classify(exc)
-            if status is Status.CRASH:
-                raise
-            run = pr.CandidateRun(seconds=round(time.perf_counter() - t, 3), passes=0,
-                                  error=pr.Fail(status, _tail(exc), errtext.full_traceback(exc)))
+            run = _failed_run(exc, t)
         return pr.CandidateTrialRan(runs={req.label: run})
 
     def inputs(self, req: pr.TakeInputs) -> pr.Nothing:
