@@ -70,3 +70,20 @@ def test_the_recheck_samples_the_same_secret_positions_of_large_outputs() -> Non
     assert not torch.equal(a, b)
     small = torch.ones(10)
     assert _sample(small, small)[0] is small  # small outputs are compared whole
+
+
+def test_kernels_launched_only_while_recorded_are_named_when_the_output_holds() -> None:
+    """GPU integrity: the correctness pass saw launches, the unobserved profiled call none. The recheck runs
+    first (a stale result is MISMATCH); a right result without Triton is REJECTED with the reason."""
+    from tritonwright.eval import protocol as pr
+    from tritonwright.eval.types import EvalResult, KernelShare
+
+    first = pr.CandidateRun(seconds=0.1, passes=1, launches={"scale_kernel": 1})
+    hidden = EvalResult(status=Status.OK, kernels=KernelShare())
+    assert runner._launched_only_while_recorded(hidden, first)
+    assert not runner._launched_only_while_recorded(EvalResult(status=Status.OK, kernels=KernelShare()),
+                                                    pr.CandidateRun(seconds=0.1, passes=1))
+    seen = EvalResult(status=Status.OK, kernels=KernelShare(triton_launches={"scale_kernel": 1}))
+    assert not runner._launched_only_while_recorded(seen, first)
+    runner._integrity(hidden, CPU, {}, unobserved=True)
+    assert hidden.status is Status.REJECTED and "only while recorded" in hidden.reason

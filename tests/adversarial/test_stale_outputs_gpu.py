@@ -36,7 +36,8 @@ def test_stale_after_n_calls_is_a_mismatch_on_the_gpu(task, cfg) -> None:
 
 def test_recording_only_compute_is_a_mismatch_on_the_gpu(task, cfg, monkeypatch) -> None:
     monkeypatch.setattr(runner, "_static", lambda cand, task: None)
-    assert evaluate(task, candidate(WHILE_RECORDING), cfg).status is Status.MISMATCH
+    r = evaluate(task, candidate(WHILE_RECORDING), cfg)
+    assert r.status is Status.MISMATCH, r.reason
 
 
 def test_an_honest_candidate_is_timed(task, cfg) -> None:
