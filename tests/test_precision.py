@@ -313,3 +313,82 @@ def test_aliases_unknowns_and_unparseable_source():
 
 def textwrap_indent(src: str) -> str:
     return "".join("    " + line for line in src.splitlines(keepends=True))
+
+
+def test_large_outputs_are_measured_on_secret_positions_with_the_same_verdicts(monkeypatch):
+    """The reference child measures float64 error on GROUND_TRUTH_SAMPLE random positions of a large output:
+    a TF32-rounded result still fails fp32 and passes tf32, a reordered fp32 one passes, and the verdict says
+    it was sampled."""
+    from types import SimpleNamespace
+
+    from tritonwright.eval import worker
+    from tritonwright.eval.types import OutputCheck
+
+    monkeypatch.setattr(worker, "GROUND_TRUTH_SAMPLE", 4096)
+    g = torch.Generator().manual_seed(3)
+    a, b = torch.randn(256, 128, generator=g), torch.randn(128, 192, generator=g)
+    ref64 = a.double() @ b.double()
+    ref = a @ b
+    tf32 = round_to_tf32(a) @ round_to_tf32(b)
+    reordered = sum(a[:, k:k + 32] @ b[k:k + 32] for k in range(96, -1, -32))
+
+    def judge(out, policy):
+        check = OutputCheck(0, 0, True, list(ref.shape), "float32")
+        worker._Reference._ground_truth(SimpleNamespace(policy=policy, fp64_k=None), check, out, ref, ref64, "")
+        return check
+
+    bad = judge(tf32, Policy.FP32)
+    assert not bad.ok and bad.ground_truth == "fail" and "4096 secret random positions" in bad.reason
+    assert judge(tf32, Policy.TF32).ok
+    good = judge(reordered, Policy.FP32)
+    assert good.ok and good.ground_truth == "pass" and good.fp64_ratio is not None
+
+
+def test_round_mantissa_keeps_ten_bits_to_nearest_and_leaves_the_rest() -> None:
+    from tritonwright.eval.precision import round_mantissa
+
+    x = torch.tensor([1.0, 1.0 + 2 ** -10, 1.0 + 2 ** -12, 1.0 + 3 * 2 ** -12, -(1.0 + 3 * 2 ** -12),
+                      float("inf"), float("nan")])
+    r = round_mantissa(x)
+    assert r[:5].tolist() == [1.0, 1.0 + 2 ** -10, 1.0, 1.0 + 2 ** -10, -(1.0 + 2 ** -10)]  # to nearest
+    assert math.isinf(r[5].item()) and math.isnan(r[6].item())
+    d = torch.randn(1000, dtype=torch.float64)
+    assert round_mantissa(d).dtype == torch.float64
+    assert ((round_mantissa(d) - d).abs() <= d.abs() * 2 ** -11 * 1.0001).all()  # half an ulp of 10 bits
+    ints = torch.arange(5)
+    assert round_mantissa(ints) is ints
+
+
+def _positive_sum_case():
+    """fp16-cast operands on positive inputs against a reference that accumulates as a GPU library can: the
+    error ratio stays under K, which is what an fp16-cast matmul did on an H200 (28x)."""
+    from tritonwright.eval.precision import round_mantissa, rounded_error
+
+    g = torch.Generator().manual_seed(1)
+    a, b = torch.rand(128, 4096, generator=g), torch.rand(4096, 128, generator=g)
+    ref64 = a.double() @ b.double()
+    ref = torch.zeros(128, 128)
+    for k in range(0, 4096, 8):
+        ref += a[:, k:k + 8] @ b[k:k + 8]
+    cheat = a.half().float() @ b.half().float()
+    legit = sum(a[:, k:k + 64] @ b[k:k + 64] for k in range(0, 4096, 64))
+    rounded = rounded_error(round_mantissa(a).double() @ round_mantissa(b).double(), ref64)
+    return ref, ref64, cheat, legit, rounded
+
+
+def test_a_cheat_under_k_on_positive_sums_is_caught_by_the_rounded_input_run() -> None:
+    ref, ref64, cheat, legit, rounded = _positive_sum_case()
+    assert ground_truth(cheat, ref, ref64, Policy.FP32).status is GroundTruthStatus.PASS  # K alone: fooled
+    gt = ground_truth(cheat, ref, ref64, Policy.FP32, rounded_err=rounded)
+    assert gt.status is GroundTruthStatus.FAIL and gt.ratio is not None and gt.ratio < 32
+    assert "10-bit mantissa" in gt.reason and gt.accepted_by == "tf32" and gt.rounded_err == rounded
+    assert ground_truth(legit, ref, ref64, Policy.FP32, rounded_err=rounded).status is GroundTruthStatus.PASS
+    assert ground_truth(cheat, ref, ref64, Policy.TF32, rounded_err=rounded).ok  # the matching policy accepts
+    # the user's own K is their decision: the rule stands aside
+    assert ground_truth(cheat, ref, ref64, Policy.FP32, rounded_err=rounded, k=32).ok
+
+
+def test_the_lookalike_rule_spares_kernels_near_the_reference_where_rounding_costs_little() -> None:
+    ref, ref64, _, legit, _ = _positive_sum_case()
+    tiny = float(((legit.double() - ref64).norm() / ref64.norm()).item())  # rounding as cheap as its own error
+    assert ground_truth(legit, ref, ref64, Policy.FP32, rounded_err=tiny).ok

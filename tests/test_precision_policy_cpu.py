@@ -68,3 +68,18 @@ def test_a_model_that_cannot_run_in_float64_skips_the_ground_truth_and_says_why(
     assert r.status is Status.OK, r.reason
     assert r.outputs[0].ground_truth == "skipped"
     assert any(n.startswith("ground truth:") and "fp32 only" in n for n in r.notes), r.notes
+
+
+def test_an_fp16_cast_under_k_on_positive_sums_fails_as_a_lookalike_and_fp32_passes() -> None:
+    """Positive inputs and a reference that accumulates a few products at a time (as cuBLAS can): the fp16-cast
+    kernel errs only ~19x the reference, under K, and is still rejected because it errs as much as rounding the
+    inputs to 10 mantissa bits does on these inputs; the IEEE kernel passes with that figure recorded."""
+    task = load_task(FIXTURES / "matmul_task.py", {"shift": "10.0", "K": "2048", "sloppy": "4"})
+    r = evaluate(task, _candidate(FP16), CPU)
+    assert r.status is Status.MISMATCH, r.reason
+    assert "10-bit mantissa" in r.reason and "--precision fp16" in r.reason
+    ok = evaluate(task, _candidate(IEEE), CPU)
+    assert ok.status is Status.OK, ok.reason
+    (out,) = [o for o in ok.outputs if o.index == 0]
+    assert out.fp64_rounded_err is not None and out.fp64_err is not None
+    assert out.fp64_err < 0.5 * out.fp64_rounded_err

@@ -37,7 +37,9 @@ def check_precision(value: str) -> str:
     return value
 Fp64K = Annotated[float | None, typer.Option(min=1.0, help="Ground truth: the candidate's error against a "
                                                           "float64 run may be this many times the fp32 "
-                                                          "reference's own (default: the policy's measured K)")]
+                                                          "reference's own (default: the policy's measured K); "
+                                                          "setting it also turns off the fp32 check that the "
+                                                          "error is not that of 10-bit-mantissa inputs")]
 Out = Annotated[Path, typer.Option(help="Run store folder (runs.sqlite and one folder per run)")]
 Llm = Annotated[str | None, typer.Option(help="LLM spec: openai:MODEL, anthropic:MODEL, "
                                               "openai-compatible:URL#MODEL, replay:PATH or manual (keys from "

@@ -7,6 +7,7 @@ fp32 rounding from reduced-precision inputs whatever the size of the outputs (is
     detect_precision(source) -> Detection        # from @triton.jit source text, with the evidence lines
     advice(detection, policy) -> str             # the sentence for a rejected verdict ("" when none)
     round_to_tf32(t) -> Tensor                   # what TF32 tensor cores keep of fp32 inputs
+    round_mantissa(t), rounded_error(r64, ref64)  # the lookalike rule's float64 run on 10-bit-mantissa inputs
 
 The elementwise check (|cand - ref| <= atol + rtol*|ref|) cannot tell a 10-bit mantissa from fp32 rounding
 when outputs are large: atol 1e-4 is a relative error of 1e-6 at |ref| = 100. The ground-truth check runs the
@@ -75,6 +76,18 @@ _K32 = 32.0
 # Reduced policies: matching cheats measured up to 4.5x max(reference error, the format's unit roundoff)
 # (softmax of logits with RMS 4, where exp multiplies input rounding by |x|): 16 leaves 3.6x for wider ones.
 _K_REDUCED = 16.0
+# The lookalike rule (fp32 policy): K alone is a ratio to the reference's own error, which depends on the data.
+# With positive inputs (torch.rand) an fp16-cast matmul of K=4096 measured 28x cuBLAS's fp32 error on an H200
+# (bench/results/2026-12-04-H200-replay, 1_Square_matrix_multiplication_), under K=32: input rounding averages
+# out of a positive sum while accumulation error does not. So the reference also runs in float64 on inputs and
+# weights rounded to a 10-bit mantissa (what TF32 and fp16 keep), which measures what such rounding costs on
+# this task's own data; a candidate erring at least LOOKALIKE_SHARE of that looks like it rounded its inputs.
+LOOKALIKE_SHARE = 0.5  # a cheat errs by at least the rounding error (plus its own accumulation); half leaves
+# room for round-to-nearest vs TF32's truncation and for sampling, and legitimate fp32 kernels sit far below it
+LOOKALIKE_MIN_RATIO = 8.0  # ... and only beyond 8x the reference's own error: blocked fp32 sums measured 0.5-2x,
+# fast-math elementwise a few ulps; where input rounding costs little (the output barely depends on it) a
+# legitimate kernel near the reference is never called a lookalike
+LOOKALIKE_BITS = 10  # the mantissa a TF32 tensor core or an fp16 cast keeps (bf16's 7 bits err more still)
 _SPECS: dict[Policy, PolicySpec] = {
     # fp32: today's elementwise tolerance unchanged (types.DEFAULT_TOLERANCES); floor: one fp32 rounding
     Policy.FP32: PolicySpec(23, DEFAULT_TOLERANCES["float32"], _K32, _U32, "fp32, TF32 off"),
@@ -148,6 +161,7 @@ class GroundTruth:
     ref_err: float | None = None  # the reference (task dtype, fp32 for fp32 tasks) vs fp64
     ratio: float | None = None  # cand_err / ref_err; None when ref_err is 0 and cand_err is not
     allowed: float | None = None  # k * max(ref_err, floor): cand_err above this fails
+    rounded_err: float | None = None  # fp64 run on inputs/weights rounded to 10 mantissa bits, vs fp64 (fp32 only)
     k: float | None = None
     floor: float | None = None
     accepted_by: str | None = None  # the most precise policy whose bound this error meets (None: none does)
@@ -184,7 +198,7 @@ def _nonfinite_mismatch(cand: torch.Tensor, ref: torch.Tensor) -> int:
 
 def ground_truth(cand: torch.Tensor, ref: torch.Tensor, ref64: torch.Tensor | None,
                  policy: Policy = Policy.FP32, *, index: int = 0, no_fp64_reason: str = "",
-                 k: float | None = None) -> GroundTruth:
+                 k: float | None = None, rounded_err: float | None = None) -> GroundTruth:
     """Judge one output against float64 truth: its error may be up to `k` times the reference's own.
 
     cand: the candidate's output; ref: the reference Model's output in the task's dtype (fp32 for fp32 tasks);
@@ -199,6 +213,12 @@ def ground_truth(cand: torch.Tensor, ref: torch.Tensor, ref64: torch.Tensor | No
     blow up there). It averages over every element, so one unlucky element neither fails a kernel nor hides a
     bad one, and it is invariant to the output's scale: the verdict does not change with the size of the
     outputs. Wrong regions are the elementwise check's business, not this one's.
+
+    `rounded_err` (fp32 policy): the relative RMS error, against ref64, of the reference run in float64 on inputs
+    and weights rounded to 10 mantissa bits (rounded_error()). A candidate erring at least LOOKALIKE_SHARE of it,
+    and more than LOOKALIKE_MIN_RATIO x the reference's own error, fails whatever K says: it looks like it
+    rounded its inputs (the constants' comments say why K alone is not enough). A given `k` (the user's
+    --fp64-k) turns this rule off.
 
     Integer/bool outputs are compared exactly (NOT_APPLICABLE when equal). NaN/Inf positions must match the
     reference's (a FAIL otherwise) and are left out of the measure. An empty output passes.
@@ -241,11 +261,11 @@ def ground_truth(cand: torch.Tensor, ref: torch.Tensor, ref64: torch.Tensor | No
         gt.status = GroundTruthStatus.SKIPPED
         gt.reason = f"output {index}: no fp64 reference ({why}): ground-truth check skipped"
         return gt
-    return _measure(cand, ref, ref64.to(ref.device), policy, index, gt, k)
+    return _measure(cand, ref, ref64.to(ref.device), policy, index, gt, k, rounded_err)
 
 
 def _measure(cand: torch.Tensor, ref: torch.Tensor, ref64: torch.Tensor, policy: Policy, index: int,
-             gt: GroundTruth, k: float | None = None) -> GroundTruth:
+             gt: GroundTruth, k: float | None = None, rounded_err: float | None = None) -> GroundTruth:
     # Slots: sum (cand - r64)^2, sum (ref - r64)^2, sum r64^2, finite count; float64 so counts stay exact.
     acc = torch.zeros(4, dtype=torch.float64, device=ref.device)
     for c, r, t in zip(_chunks(cand), _chunks(ref), _chunks(ref64), strict=True):
@@ -269,8 +289,19 @@ def _measure(cand: torch.Tensor, ref: torch.Tensor, ref64: torch.Tensor, policy:
     gt.ratio = cand_err / ref_err if ref_err > 0 else (0.0 if cand_err == 0 else None)
     gt.allowed, gt.k, gt.floor = allowed, policy.spec.k if k is None else k, floor
     gt.accepted_by = next((p.value for p in _ORDER if cand_err <= _bound(p, ref_err, ref.dtype)[0]), None)
-    if cand_err <= allowed:
+    # The user's own K (--fp64-k) is their decision on this task's numerics: the lookalike rule stands aside.
+    gt.rounded_err = finite_or_none(rounded_err) if policy is Policy.FP32 and rounded_err and k is None else None
+    if cand_err <= allowed and not _lookalike(cand_err, ref_err, floor, gt.rounded_err):
         gt.status = GroundTruthStatus.PASS
+        return gt
+    if cand_err <= allowed:
+        assert gt.rounded_err is not None
+        gt.accepted_by = Policy.TF32.value
+        gt.reason = (f"output {index}: error vs a float64 run of the reference {cand_err:.2g} (relative RMS, "
+                     f"{gt.ratio:.0f}x the reference's own {ref_err:.2g}) is {cand_err / gt.rounded_err:.0%} "
+                     f"of what rounding the inputs and weights to a 10-bit mantissa (TF32, fp16) costs on these "
+                     f"inputs ({gt.rounded_err:.2g}): it looks like reduced precision; the fp32 policy allows "
+                     f"under {LOOKALIKE_SHARE:.0%} of that")
         return gt
     times = f"{gt.ratio:.0f}x the reference's own error {ref_err:.2g}" if gt.ratio is not None else \
         "where the reference is exact"
@@ -283,6 +314,39 @@ def _measure(cand: torch.Tensor, ref: torch.Tensor, ref64: torch.Tensor, policy:
 
 # ---------------------------------------------------------------------------------------------------------
 # Emulation
+
+
+def _lookalike(cand_err: float, ref_err: float, floor: float, rounded_err: float | None) -> bool:
+    """The candidate errs like a kernel that rounded its inputs to 10 mantissa bits (fp32 policy)."""
+    return rounded_err is not None and cand_err >= LOOKALIKE_SHARE * rounded_err and \
+        cand_err > LOOKALIKE_MIN_RATIO * max(ref_err, floor)
+
+
+def round_mantissa(t: torch.Tensor, bits: int = LOOKALIKE_BITS) -> torch.Tensor:
+    """Floating values rounded to nearest with `bits` stored mantissa bits (the exponent range of fp32 kept),
+    returned in t's dtype; other dtypes unchanged. Ties round away from zero: a bias of half an ulp once in a
+    while does not matter for an error estimate."""
+    if not t.is_floating_point() or t.is_complex():
+        return t
+    drop = 23 - bits
+    x = t.detach().to(torch.float32).contiguous().view(torch.int32)
+    out = ((x + (1 << (drop - 1))) & ~((1 << drop) - 1)).view(torch.float32)
+    return torch.where(torch.isfinite(t), out.to(t.dtype), t)  # NaN/Inf as they were (no carry into them)
+
+
+def rounded_error(rounded64: torch.Tensor, ref64: torch.Tensor) -> float | None:
+    """Relative RMS error of the float64 run on rounded inputs against the float64 run, over the elements
+    finite in both; None when there are none or the truth is all zeros."""
+    if not ref64.is_floating_point() or list(rounded64.shape) != list(ref64.shape) or ref64.numel() == 0:
+        return None
+    acc = torch.zeros(2, dtype=torch.float64, device=ref64.device)
+    for r, t in zip(_chunks(rounded64.to(ref64.device)), _chunks(ref64), strict=True):
+        r64, t64 = r.to(torch.float64), t.to(torch.float64)
+        fin = torch.isfinite(r64) & torch.isfinite(t64)
+        acc[0] += ((r64 - t64).masked_fill(~fin, 0.0) ** 2).sum()
+        acc[1] += (t64.masked_fill(~fin, 0.0) ** 2).sum()
+    s_err, s_truth = acc.tolist()
+    return math.sqrt(s_err / s_truth) if s_truth > 0 else None
 
 
 def round_to_tf32(t: torch.Tensor) -> torch.Tensor:

@@ -92,6 +92,7 @@ class OutputCheck:
     fp64_err: float | None = None  # the candidate's
     ref_fp64_err: float | None = None  # the fp32 reference's own
     fp64_ratio: float | None = None  # fp64_err / ref_fp64_err (the policy allows up to its K)
+    fp64_rounded_err: float | None = None  # fp32 policy: the error 10-bit-mantissa inputs give (lookalike rule)
     ground_truth: str | None = None  # pass | fail | not_applicable | skipped (eval.precision.GroundTruthStatus)
 
 
