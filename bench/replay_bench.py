@@ -630,9 +630,16 @@ def render(res: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_results(out: Path, res: dict[str, Any]) -> None:
-    (out / "results.json").write_text(json.dumps(res, indent=1))
-    (out / "results.md").write_text(render(res))
+def mask_paths(text: str, out: Path, corpus: Path) -> str:
+    """The results folder and the corpus by name, not by this machine's absolute paths (results are committed)."""
+    for path, name in sorted(((str(out), "$RESULTS"), (str(corpus), "$CORPUS")), key=lambda x: -len(x[0])):
+        text = text.replace(path, name)
+    return text
+
+
+def write_results(out: Path, res: dict[str, Any], corpus: Path) -> None:
+    (out / "results.json").write_text(mask_paths(json.dumps(res, indent=1), out, corpus))
+    (out / "results.md").write_text(mask_paths(render(res), out, corpus))
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -714,7 +721,7 @@ def main(argv: list[str] | None = None) -> int:
         state["parts"].append(part)
         save_state(out, state)
         res = collect(out, state, corpus)
-        write_results(out, res)
+        write_results(out, res, corpus)
     left = res["remaining"]
     print(f"run {state.get('run_id')}: {len(keys) - len(left)}/{len(keys)} tasks finished"
           + (f"; {len(left)} remain: run the same command again to resume" if left else "")

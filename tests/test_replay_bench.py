@@ -146,6 +146,9 @@ def test_run_render_resume_and_leaks(corpus: Path, tmp_path: Path) -> None:
                  "harness was loose", "1.25x", "None found.", "`repair:1` (llm) REJECTED -> FAILED",
                  "NameError: name 'undefined_scale' is not defined", "**other**: GPU = tasks.gpu_s"):
         assert text in md, text
+    # committed results name the folders, not this machine's absolute paths
+    for text in (md, (out / "results.json").read_text()):
+        assert str(out.resolve()) not in text and "$RESULTS" in text
 
     # A kill in the middle of 1_ReLU (what Ctrl-C leaves): the next invocation resumes the same run, redoes only
     # that task, and replays its recorded steps instead of evaluating or asking again.
