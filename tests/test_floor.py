@@ -19,6 +19,7 @@ from tritonwright.floor import (
     FloorInfo,
     Traffic,
     at_floor,
+    below_floor,
     floor_of,
     measure_floor,
     task_traffic,
@@ -88,7 +89,9 @@ def test_floor_with_fake_ceilings_takes_the_longer_bound(tmp_path):
 
 def test_at_floor_threshold_and_off_switch():
     f = Floor(2.0, 2.0, None, "memory")
-    assert at_floor(2.09, f, 0.05) and at_floor(1.9, f, 0.05)  # under the floor counts as at it
+    assert at_floor(2.09, f, 0.05) and at_floor(1.9, f, 0.05)  # a little under the floor counts as at it
+    assert not at_floor(1.7, f, 0.05) and below_floor(1.7, f)  # clearly under it: the floor is wrong there
+    assert not below_floor(1.9, f) and not below_floor(None, f)
     assert not at_floor(2.11, f, 0.05)
     assert not at_floor(2.0, f, 0.0)  # 0 turns the stop off
     assert not at_floor(None, f, 0.05) and not at_floor(2.0, None, 0.05)

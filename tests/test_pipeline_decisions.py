@@ -127,3 +127,15 @@ def test_at_the_floor_each_path_gets_a_skip_row(steps: StepRecorder) -> None:
         assert found is not None and found[0].decision is Decision.SKIP and found[0].origin == "floor"
         assert found[0].decision_reason.startswith("at the floor: 3.06 ms vs floor 3 ms (1.02x, memory bound")
     assert said[-1].startswith("memory_access: skipped, at the floor")
+
+
+def test_a_best_clearly_below_the_floor_stops_nothing_and_says_why_once(steps: StepRecorder) -> None:
+    """An fp16-cast fp32 matmul ran at 0.18x of a floor charging fp32 FLOPs: no floor stop on a wrong floor."""
+    said: list[str] = []
+    guard = FloorGuard(FakeFloor(3.0), steps, timed=True, floor_stop=0.05, say=said.append)
+    guard.measure()
+    steps.state.best_ms = 0.6
+    assert guard.why_at_floor() is None and not guard.stop("grid_and_parallel", ["k1"])
+    assert not guard.stop("block_tiling", ["k2"])
+    notes = [s for s in said if "the floor's model does not hold" in s]
+    assert len(notes) == 1 and "0.20x of the floor" in notes[0]

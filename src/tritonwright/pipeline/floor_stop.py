@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tritonwright.floor import FloorInfo, at_floor
+from tritonwright.floor import FloorInfo, at_floor, below_floor
 from tritonwright.pipeline.seams import FloorProbe
 from tritonwright.pipeline.steps import StepRecorder
 
@@ -18,6 +18,7 @@ class FloorGuard:
                  say: Callable[[str], None]) -> None:
         self.probe, self.steps, self.timed, self.floor_stop, self.say = probe, steps, timed, floor_stop, say
         self.info: FloorInfo | None = None  # the task's floor, once known
+        self.said_below = False  # the note that the best is below the floor was given
 
     def measure(self) -> float:
         """Know the floor (recorded, or measured now and recorded); returns the device seconds it took."""
@@ -42,6 +43,12 @@ class FloorGuard:
         info, best_ms = self.info, self.steps.state.best_ms
         if not self.timed or info is None or info.floor is None or not info.available:
             return None
+        if below_floor(best_ms, info.floor) and not self.said_below:
+            self.said_below = True  # once per task: the stages go on, the floor is no reason to stop
+            assert best_ms is not None
+            self.say(f"best {best_ms:.4g} ms is {best_ms / info.floor.ms:.2f}x of the floor ({info.floor.ms:.4g} ms, "
+                     f"{info.floor.limit} bound): the floor's model does not hold for this kernel (reduced "
+                     f"precision, or work PyTorch's FLOP count misses), so it stops nothing")
         if not at_floor(best_ms, info.floor, self.floor_stop):
             return None
         assert best_ms is not None
