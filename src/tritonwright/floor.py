@@ -193,7 +193,7 @@ def task_traffic(task: Any, seed: int = 42, device: str = "meta") -> Traffic:
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         outputs = [o for o in as_output_list(model(*inputs)) if isinstance(o, torch.Tensor)]
     writes = tuple(_spec(o) for o in outputs)
-    return Traffic(reads=tuple(_spec(t) for t in [*inputs, *state]), writes=writes,
+    return Traffic(reads=tuple(_spec(t) for t in [*loading.tensors(inputs), *state]), writes=writes,
                    flops=int(counter.get_total_flops()),
                    compute_dtype=writes[0].dtype if writes else "float32")
 

@@ -49,8 +49,13 @@ def make_init_args(task_module: types.ModuleType, path: str) -> InitArgs:
     raise LoadError(f"{path}: get_init_inputs() must return a list or a dict, got {type(value).__name__}")
 
 
-def make_inputs(task_module: types.ModuleType, path: str, seed: int, device: torch.device) -> list[torch.Tensor]:
-    """Fresh inputs from get_inputs() under `seed`, on `device`. Anything but tensors is a task error."""
+Input = torch.Tensor | bool | int | float  # what get_inputs() may return: tensors, and numbers passed as they are
+
+
+def make_inputs(task_module: types.ModuleType, path: str, seed: int, device: torch.device) -> list[Input]:
+    """Fresh inputs from get_inputs() under `seed`, tensors on `device`. Python numbers pass through as they are
+    (KernelBench's 5_Matrix_scalar_multiplication gives `[A, s]`, and a kernel takes `s` as a scalar argument,
+    which a 0-dim tensor would not be: Triton passes tensors as pointers); anything else is a task error."""
     torch.manual_seed(seed)
     with torch.device(device):  # tensors made straight on the device: no host RNG and copy of gigabytes
         value = task_module.get_inputs()
@@ -58,12 +63,29 @@ def make_inputs(task_module: types.ModuleType, path: str, seed: int, device: tor
         value = [value]
     if not isinstance(value, list | tuple):
         raise LoadError(f"{path}: get_inputs() must return a list of tensors, got {type(value).__name__}")
-    out = []
+    out: list[Input] = []
     for i, item in enumerate(value):
-        if not isinstance(item, torch.Tensor):
-            raise LoadError(f"{path}: get_inputs() item {i} is a {type(item).__name__}, not a tensor")
-        out.append(item.to(device))
+        if isinstance(item, torch.Tensor):
+            out.append(item.to(device))
+        elif type(item) in (bool, int, float):  # exactly these: a subclass could carry behaviour into forward
+            out.append(item)
+        else:
+            raise LoadError(f"{path}: get_inputs() item {i} is a {type(item).__name__}, not a tensor or a number")
     return out
+
+
+def tensors(inputs: list[Input]) -> list[torch.Tensor]:
+    """The tensor inputs, in order (numbers cannot be changed in place, so only tensors are checked after)."""
+    return [x for x in inputs if isinstance(x, torch.Tensor)]
+
+
+def map_tensors(inputs: list[Input], fn: Callable[[torch.Tensor], torch.Tensor]) -> list[Input]:
+    """`fn` applied to every tensor input; numbers as they are."""
+    return [fn(x) if isinstance(x, torch.Tensor) else x for x in inputs]
+
+
+def clone_inputs(inputs: list[Input]) -> list[Input]:
+    return map_tensors(inputs, torch.Tensor.clone)
 
 
 def construct(cls: type, init: InitArgs, seed: int, device: torch.device, what: str) -> torch.nn.Module:

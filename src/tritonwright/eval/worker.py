@@ -98,6 +98,17 @@ def _driver_version() -> str | None:
     return line[0].strip() if line else None
 
 
+def _into(inputs: list[loading.Input], bufs: list[torch.Tensor]) -> list[loading.Input]:
+    """The tensor inputs copied into `bufs` (one per tensor, in order); numbers as they are."""
+    it = iter(bufs)
+    return loading.map_tensors(inputs, lambda x: next(it).copy_(x))
+
+
+def _as_float64(x: torch.Tensor) -> torch.Tensor:
+    """A float64 copy of a floating tensor (the ground truth's run); other tensors cloned."""
+    return x.to(torch.float64) if x.is_floating_point() else x.clone()
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         timing_mod._synchronize()
@@ -124,7 +135,7 @@ class _Reference:
         self.model = loading.construct(self.module.Model, self.init, spec["seed"], self.device,
                                        f"{self.task.path}: Model")
         self.trial_state: dict[str, Any] = {}
-        self.timing_inputs: list[torch.Tensor] | None = None
+        self.timing_inputs: list[loading.Input] | None = None
         self.policy = precision.Policy(spec.get("precision", "fp32"))
         self.fp64_k: float | None = spec.get("fp64_k")
         self.model64: torch.nn.Module | None = None  # Model in float64, built at the first trial (ground truth)
@@ -132,7 +143,7 @@ class _Reference:
         self.trial_note = ""  # why this trial has no float64 run, when only this one failed
         self.rounded: list[float | None] | None = None  # per output: what 10-bit-mantissa inputs cost (fp32 policy)
 
-    def _outputs64(self, inputs: list[torch.Tensor]) -> list[torch.Tensor | None] | None:
+    def _outputs64(self, inputs: list[loading.Input]) -> list[torch.Tensor | None] | None:
         """Model in float64 on the same inputs (eval.precision's ground truth), or None with self.no64 set."""
         if self.model64 is None and not self.no64:
             try:
@@ -144,7 +155,7 @@ class _Reference:
         try:
             with torch.no_grad():
                 outs = checks.as_output_list(self.model64(
-                    *[x.to(torch.float64) if x.is_floating_point() else x.clone() for x in inputs]))
+                    *loading.map_tensors(inputs, _as_float64)))
         except torch.cuda.OutOfMemoryError as exc:  # no room for a float64 copy: no later trial has any either
             self.no64 = f"no GPU memory for a float64 run of Model ({str(exc)[:120]})"
             self.model64 = None
@@ -160,7 +171,7 @@ class _Reference:
             return None
         return [o if isinstance(o, torch.Tensor) else None for o in outs]
 
-    def _rounded_errors(self, inputs: list[torch.Tensor], outs64: list[torch.Tensor | None] | None
+    def _rounded_errors(self, inputs: list[loading.Input], outs64: list[torch.Tensor | None] | None
                         ) -> list[float | None]:
         """fp32 policy: per output, what rounding inputs and weights to a 10-bit mantissa costs against the
         float64 run (eval.precision's lookalike rule); [] when there is no float64 run or it cannot be made."""
@@ -172,9 +183,8 @@ class _Reference:
                 for t in [*model.parameters(), *model.buffers()]:
                     if t.is_floating_point():
                         t.copy_(precision.round_mantissa(t))
-                outs = checks.as_output_list(model(
-                    *[precision.round_mantissa(x).to(torch.float64) if x.is_floating_point() else x.clone()
-                      for x in inputs]))
+                outs = checks.as_output_list(model(*loading.map_tensors(
+                    inputs, lambda x: _as_float64(precision.round_mantissa(x)))))
             errs: list[float | None] = []
             for o, t64 in zip(outs, outs64, strict=False):
                 if not isinstance(o, torch.Tensor) or t64 is None or list(o.shape) != list(t64.shape):
@@ -201,7 +211,7 @@ class _Reference:
         # The previous trial's tensors (outputs, float64 outputs, buffers) go before this trial's are made.
         self.trial_state, self.out_bufs, self.in_bufs = {}, [], []
         inputs = self._inputs(req.seed)
-        ref_inputs = [x.clone() for x in inputs]
+        ref_inputs = loading.clone_inputs(inputs)
         self.trial_note = ""
         # The float64 run serves the checks only: timing-only sessions (A/B, screening) skip its cost.
         outs64 = self._outputs64(inputs) if req.buffers else None
@@ -225,12 +235,12 @@ class _Reference:
         # so nothing the candidate's child made is ever unpickled on this side.
         self.out_bufs = [torch.empty_like(o, memory_format=torch.contiguous_format) for o in outs] \
             if req.buffers else []
-        self.in_bufs = [torch.empty_like(x) for x in inputs] if req.buffers else []
+        self.in_bufs = [torch.empty_like(x) for x in loading.tensors(inputs)] if req.buffers else []
         self.data.send(("inputs", index, inputs, self.out_bufs, self.in_bufs))
         return pr.TrialRan(outputs=[pr.OutputSpec(shape=list(o.shape), dtype=str(o.dtype)) for o in outs],
                            seconds=round(time.perf_counter() - t, 3))
 
-    def _inputs(self, seed: int) -> list[torch.Tensor]:
+    def _inputs(self, seed: int) -> list[loading.Input]:
         """get_inputs() under `seed`; when the task's own code raises, that is the task's failure, not Model's."""
         try:
             return loading.make_inputs(self.module, self.task.path, seed, self.device)
@@ -244,13 +254,14 @@ class _Reference:
         t = time.perf_counter()
         assert self.timing_inputs is not None
         fresh = self._inputs(req.seed)
-        same = len(fresh) == len(self.timing_inputs) and all(
-            a.shape == b.shape and a.dtype == b.dtype for a, b in zip(fresh, self.timing_inputs, strict=False))
+        new, old = loading.tensors(fresh), loading.tensors(self.timing_inputs)  # numbers stay as they were
+        same = len(new) == len(old) and all(
+            a.shape == b.shape and a.dtype == b.dtype for a, b in zip(new, old, strict=False))
         if same:  # a task whose input shapes vary by seed keeps its values: nothing to refill in place
-            for dst, src in zip(self.timing_inputs, fresh, strict=True):
+            for dst, src in zip(old, new, strict=True):
                 dst.copy_(src)
         with torch.no_grad():
-            outs = checks.as_output_list(self.model(*[x.clone() for x in self.timing_inputs]))
+            outs = checks.as_output_list(self.model(*loading.clone_inputs(self.timing_inputs)))
         _sync(self.device)
         # Outputs only (inputs were checked in the trials); the ground truth too was measured there.
         self.trial_state = {"inputs": [], "ref_inputs": [], "outs": outs, "outs64": None, "sample": True,
@@ -299,13 +310,14 @@ class _Reference:
     def _inputs_reason(self, cand_inputs: list[torch.Tensor | wire.NotATensor]) -> str | None:
         """Inputs may change only as the reference changes them (eval.checks.compare_inputs)."""
         st = self.trial_state
-        if len(cand_inputs) != len(st["inputs"]):
-            return f"{len(cand_inputs)} inputs came back after forward, {len(st['inputs'])} went in"
+        if len(cand_inputs) != len(loading.tensors(st["inputs"])):
+            return f"{len(cand_inputs)} inputs came back after forward, {len(loading.tensors(st['inputs']))} went in"
         for i, x in enumerate(cand_inputs):
             if isinstance(x, wire.NotATensor):
                 return f"input {i} after forward is {x.what} (changed in place by ModelNew.forward)"
         tensors = [x for x in cand_inputs if isinstance(x, torch.Tensor)]
-        return checks.compare_inputs(tensors, st["ref_inputs"], st["inputs"], self._tol)
+        return checks.compare_inputs(tensors, loading.tensors(st["ref_inputs"]), loading.tensors(st["inputs"]),
+                                     self._tol)
 
     def _ground_truth(self, check: OutputCheck, out: torch.Tensor, ref: torch.Tensor, ref64: torch.Tensor | None,
                       no64: str, rounded_err: float | None = None) -> None:
@@ -367,14 +379,14 @@ class _Reference:
         finally:
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
 
-    def _baseline_model(self, inputs: list[torch.Tensor]) -> tuple[torch.nn.Module, list[torch.Tensor]]:
+    def _baseline_model(self, inputs: list[loading.Input]) -> tuple[torch.nn.Module, list[loading.Input]]:
         """The reference as the policy's baselines run it: fp16/bf16 policies cast weights and floating inputs
         (a speed-up is against the same precision); fp32 and tf32 use the fp32 Model itself."""
         dtype = {precision.Policy.FP16: torch.float16, precision.Policy.BF16: torch.bfloat16}.get(self.policy)
         if dtype is None:
             return self.model, inputs
         model = copy.deepcopy(self.model).to(dtype)
-        return model, [x.to(dtype) if x.is_floating_point() else x for x in inputs]
+        return model, loading.map_tensors(inputs, lambda x: x.to(dtype) if x.is_floating_point() else x)
 
 
 RECHECK_SAMPLE = 1 << 20  # elements the recheck compares: a stale output differs almost everywhere, so a million
@@ -433,9 +445,9 @@ class _Candidate:
         self.init = loading.InitArgs(args=args, kwargs=kwargs)
         self.state = state
         self.models: dict[str, torch.nn.Module] = {}
-        self.timing_inputs: list[torch.Tensor] | None = None
+        self.timing_inputs: list[loading.Input] | None = None
         self.trial_index: int | None = None
-        self.trial_inputs: list[torch.Tensor] = []
+        self.trial_inputs: list[loading.Input] = []
         self.out_bufs: list[torch.Tensor] = []  # the reference's buffers for this trial (eval.wire)
         self.in_bufs: list[torch.Tensor] = []
         self.buffers_free = False
@@ -482,7 +494,7 @@ class _Candidate:
                 out[label] = _failed_run(exc, t)
         return pr.CandidateTrialRan(runs=out)
 
-    def _trial_one(self, label: str, index: int, inputs: list[torch.Tensor], record: bool) -> dict[str, Any]:
+    def _trial_one(self, label: str, index: int, inputs: list[loading.Input], record: bool) -> dict[str, Any]:
         model = self.models[label]
         hooks.LOG.autotune_configs.clear()
         hooks.LOG.used_configs.clear()
@@ -491,12 +503,11 @@ class _Candidate:
         while p < passes:
             hooks.LOG.pinned = p
             hooks.LOG.launches.clear()
-            use_bufs = self.buffers_free and p == 0 and len(self.in_bufs) == len(inputs)
+            use_bufs = self.buffers_free and p == 0 and len(self.in_bufs) == len(loading.tensors(inputs))
             self.buffers_free = self.buffers_free and not use_bufs
             # The forward's inputs: copies the candidate may change in place; in the reference's buffers
             # for the first pass, so the reference reads them after forward without a transfer.
-            mine = [b.copy_(x) for b, x in zip(self.in_bufs, inputs, strict=True)] if use_bufs else \
-                [x.clone() for x in inputs]
+            mine = _into(inputs, self.in_bufs) if use_bufs else loading.clone_inputs(inputs)
             mode = hooks.CandidateMode(poison=True, record=record and p == 0, host=not self.interpret)
             PROV.reset(active=p == 0)  # which outputs come from data a Triton kernel wrote (first pass)
             with torch.no_grad(), mode:
@@ -513,7 +524,7 @@ class _Candidate:
             label_cfg = "; ".join(f"{k}: {v}" for k, v in hooks.LOG.used_configs.items()) or None
             # Copied on the current stream, as a consumer would read them (work left running on a side stream
             # is caught), into the reference's buffers or as raw bytes: never pickled (eval.wire).
-            self.sender.send(index, label_cfg if passes > 1 else None, outs, mine,
+            self.sender.send(index, label_cfg if passes > 1 else None, outs, loading.tensors(mine),
                              self.out_bufs if use_bufs else [], self.in_bufs if use_bufs else [])
             _sync(self.device)
             del outs, mine, result

@@ -102,7 +102,8 @@ class _Capture:
         return found[-1] if found else None
 
 
-def _slot(t: torch.Tensor, named: dict[str, tuple[str, torch.Tensor]], inputs: list[torch.Tensor]) -> Slot | None:
+def _slot(t: torch.Tensor, named: dict[str, tuple[str, torch.Tensor]], inputs: list[loading.Input]
+          ) -> Slot | None:
     for i, x in enumerate(inputs):
         if t is x:
             return Slot("input", index=i)
@@ -114,7 +115,7 @@ def _slot(t: torch.Tensor, named: dict[str, tuple[str, torch.Tensor]], inputs: l
         return a.data_ptr() == b.data_ptr() and a.shape == b.shape and a.stride() == b.stride() \
             and a.dtype == b.dtype
     for i, x in enumerate(inputs):
-        if same(t, x):
+        if isinstance(x, torch.Tensor) and same(t, x):
             return Slot("input", index=i)
     for name, (kind, p) in named.items():
         if same(t, p):
@@ -143,7 +144,7 @@ def _configs(module: Any, names: list[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _compile_and_capture(model: torch.nn.Module, inputs: list[torch.Tensor], max_autotune_gemm: bool,
+def _compile_and_capture(model: torch.nn.Module, inputs: list[loading.Input], max_autotune_gemm: bool,
                          stop_at_wrapper: bool) -> tuple[str, Any, list[torch.Tensor]]:
     compile_fx, code_cache = _inductor_api()
     seen: dict[str, list[torch.Tensor]] = {}
@@ -177,7 +178,7 @@ def _compile_and_capture(model: torch.nn.Module, inputs: list[torch.Tensor], max
     return got[0], got[1], seen["inputs"]
 
 
-def _spec(model: torch.nn.Module, inputs: list[torch.Tensor], graph_inputs: list[torch.Tensor],
+def _spec(model: torch.nn.Module, inputs: list[loading.Input], graph_inputs: list[torch.Tensor],
           eager_out: Any, configs: dict[str, dict[str, Any]], device: str) -> SeedSpec:
     named: dict[str, tuple[str, torch.Tensor]] = {n: ("param", p) for n, p in model.named_parameters()}
     named.update({n: ("buffer", b) for n, b in model.named_buffers() if b is not None})
@@ -201,7 +202,7 @@ def _spec(model: torch.nn.Module, inputs: list[torch.Tensor], graph_inputs: list
 
 
 def _check(path: Path, module: Any, task: Task, model: torch.nn.Module, init: loading.InitArgs,
-           inputs: list[torch.Tensor], eager_out: Any, seed: int, device: str) -> str | None:
+           inputs: list[loading.Input], eager_out: Any, seed: int, device: str) -> str | None:
     """Run the written ModelNew like the judge would; the reason it fails, or None."""
     try:
         cand = loading.load_candidate_module(str(path), f"tritonwright_inductor_seed_{path.stem}")
@@ -210,7 +211,7 @@ def _check(path: Path, module: Any, task: Task, model: torch.nn.Module, init: lo
         if match.error():
             return match.error()
         with torch.no_grad():
-            out = new(*[x.clone() for x in inputs])
+            out = new(*loading.clone_inputs(inputs))
     except Exception as exc:  # the seed's own code failing is a verdict on the conversion, reported in a line
         first = (str(exc).strip().splitlines() or [""])[0]
         return f"{type(exc).__name__}: {first[:300]}"
@@ -239,18 +240,18 @@ def build(task: Task, seed: int, device: str, workdir: str) -> dict[str, Any]:
     model = loading.construct(module.Model, init, seed, dev, f"{task.path}: Model")
     inputs = loading.make_inputs(module, task.path, seed, dev)
     with torch.no_grad():
-        eager_out = model(*[x.clone() for x in inputs])
+        eager_out = model(*loading.clone_inputs(inputs))
     # On CPU Inductor's own run of its kernels would need libdevice, which the interpreter lacks: the
     # module is captured once loaded (kernels defined, configs known) and only the converted seed runs.
     cpu = device == "cpu"
-    call_inputs = [x.clone() for x in inputs]
+    call_inputs = loading.clone_inputs(inputs)
     wrapper, wmod, graph_inputs = _compile_and_capture(model, call_inputs, False, stop_at_wrapper=cpu)
     notes: list[str] = []
     if not _KERNEL_ASSIGN.search(wrapper) and device != "cpu":
         # Inductor sends plain matmuls to cuBLAS; its Triton matmul templates give a Triton starting point.
         notes.append("torch.compile's default mode made no Triton kernel (library calls only): this seed uses "
                      "its Triton GEMM templates (max_autotune_gemm, TRITON backend)")
-        call_inputs = [x.clone() for x in inputs]
+        call_inputs = loading.clone_inputs(inputs)
         wrapper, wmod, graph_inputs = _compile_and_capture(model, call_inputs, True, stop_at_wrapper=False)
     names = _KERNEL_ASSIGN.findall(wrapper)
     spec = _spec(model, call_inputs, graph_inputs, eager_out, _configs(wmod, names), device)
