@@ -186,6 +186,12 @@ CASES: dict[str, Case] = {
                                MATMUL.replace("DOT_CALL", call).replace("DOT_WHAT", what),
                                smoke_skip=BF16_DOT_SKIP if v == "bf16cast" else "")
        for v, (call, what) in DOTS.items()},
+    # The H200 replay's case (1_Square_matrix_multiplication_): an fp16-cast kernel on positive inputs at K=4096
+    # erred 28x cuBLAS's fp32 error, under K; the lookalike rule (eval.precision) must reject it under fp32.
+    "llm:matmul_fp16cast_positive": Case(
+        "bench/tasks/precision/matmul.py", "", ("fp32", "fp16"), {"M": "40", "N": "48", "K": "512", "positive": "1"},
+        MATMUL.replace("DOT_CALL", DOTS["fp16cast"][0]).replace("DOT_WHAT", DOTS["fp16cast"][1]),
+        overrides={"M": "4096", "N": "4096", "K": "4096", "positive": "1"}),
     # Smoke row sum: 2500 columns are two full 1024-wide blocks and a masked third.
     "llm:rowsum_blocked": Case("bench/tasks/precision/rowsum.py", "", POLICIES, {"rows": "6", "cols": "2500"},
                                ROWSUM),

@@ -44,3 +44,10 @@ def test_the_floor_counts_the_tensor_inputs_only() -> None:
 
     t = task_traffic(load_task(FIXTURES / "task.py"))
     assert [r.shape for r in t.reads] == [(48, 70)] and [w.shape for w in t.writes] == [(48, 70)]
+
+
+@pytest.mark.gpu
+def test_a_number_input_on_the_gpu_is_judged_and_timed(tmp_path: Path) -> None:
+    r = evaluate(load_task(FIXTURES / "task.py", {"M": "4096", "N": "4096"}), _candidate("s"),
+                 EvalConfig(device="cuda", cache_dir=str(tmp_path)))
+    assert r.status is Status.OK and r.timing is not None and r.eager is not None, r.reason

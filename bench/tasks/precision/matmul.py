@@ -15,10 +15,12 @@ class Model(nn.Module):
 M = 2048
 N = 2048
 K = 2048
+positive = 0  # 1: torch.rand inputs (as KernelBench's square matmul): positive sums hide input rounding from K
 
 
 def get_inputs():
-    return [torch.randn(M, K), torch.randn(K, N)]
+    make = torch.rand if positive else torch.randn
+    return [make(M, K), make(K, N)]
 
 
 def get_init_inputs():
