@@ -108,6 +108,17 @@ def test_kernel_error_keeps_candidate_frames_and_root_line(cand):
                                       "index 0: 32 and 64")
 
 
+def test_headline_after_a_compilation_error_names_the_error_not_the_pointer() -> None:
+    """As the H200 replay printed them: the final line only points up at the compiler's message."""
+    shape = ("CompilationError: at 22:14:\n    offsets = tl.reshape(offsets, -1)\n              ^\n"
+             "Shape element 0 must be a power of 2\nValueError (in the message above)")
+    assert errtext.headline(shape) == "ValueError: Shape element 0 must be a power of 2"
+    missing = ("CompilationError: at 47:7:\n    if tl.launch_id(1) == 0:\n       ^\n"
+               "AttributeError(\"module 'triton.language' has no attribute 'launch_id'\")\n"
+               "CompilationError (see the message above)\nhint: tl.launch_id does not exist in Triton 3.6.0.")
+    assert errtext.headline(missing).startswith("CompilationError: AttributeError(\"module 'triton.language'")
+
+
 def test_full_traceback_is_kept_apart(cand):
     exc = _fail(cand, "shape")
     full = errtext.full_traceback(exc)

@@ -59,9 +59,19 @@ def full_traceback(exc: BaseException) -> str:
     return text[-_FULL_CHARS:]
 
 
+_POINTERS = ("(in the message above)", "(see the message above)")  # describe_exception's final line after a
+# Triton CompilationError whose message (source excerpt, caret, error) is already printed above it
+
+
 def headline(reason: str) -> str:
-    """The last line of a reason that is not a hint: the exception line, for one-line summaries."""
+    """The last line of a reason that is not a hint: the exception line, for one-line summaries. After a Triton
+    compilation error that line only points up ("ValueError (in the message above)"), so the error line it
+    points to (the one before) is taken, with the exception's type named."""
     lines = [ln for ln in reason.strip().splitlines() if ln.strip() and not ln.startswith("hint: ")]
+    if len(lines) >= 2 and lines[-1].endswith(_POINTERS):
+        kind = lines[-1].split(" (", 1)[0]
+        above = lines[-2].strip()
+        return above if above.startswith(kind) else f"{kind}: {above}"
     return lines[-1] if lines else ""
 
 
