@@ -66,6 +66,24 @@ def test_a_repair_asks_for_an_analysis_then_the_fix(store: tuple[RunStore, str])
     assert answer.usage == {"input_tokens": 200, "output_tokens": 100, "calls": 2, "cost_usd": 0.002}
 
 
+def test_a_repair_refused_for_good_skips_the_fix_call_and_says_so(store: tuple[RunStore, str]) -> None:
+    s, run_id = store
+    refused = LLMReply(ReplyStatus.FAILED, "", "error", "fake", "coder", error="bad_request: no reply left",
+                       refused=True)
+    llm = FakeLLM({"analysis:repair:1": refused})
+    answer = LlmExchange(llm, s, run_id, "t").ask_repair("repair:1", status="MISMATCH", log="wrong values",
+                                                         reference="class Model: ...", broken="class ModelNew: ...",
+                                                         history=[], gpu=get_gpu("H100 SXM"))
+    assert llm.asked == ["analysis:repair:1"] and answer.refused and answer.text is None
+    # a failure that may pass (retries given up): the fix call is still asked
+    gave_up = LLMReply(ReplyStatus.FAILED, "", "error", "fake", "coder", error="gave up after 4 attempts")
+    llm = FakeLLM({"analysis:repair:2": gave_up, "repair:2": fenced(code())})
+    answer = LlmExchange(llm, s, run_id, "t").ask_repair("repair:2", status="MISMATCH", log="wrong values",
+                                                         reference="class Model: ...", broken="class ModelNew: ...",
+                                                         history=[], gpu=get_gpu("H100 SXM"))
+    assert llm.asked == ["analysis:repair:2", "repair:2"] and not answer.refused and answer.text is not None
+
+
 def test_usage_adds_up_and_an_unknown_cost_stays_unknown() -> None:
     a = {"input_tokens": 1, "output_tokens": 2, "calls": 1, "cost_usd": 0.5}
     assert add_usage(a, {"input_tokens": 3, "calls": 1, "cost_usd": None}) == {

@@ -134,7 +134,8 @@ def test_run_render_resume_and_leaks(corpus: Path, tmp_path: Path) -> None:
     assert seed["step"] == "seed" and seed["decision"] == "FAILED" and "undefined_scale" in seed["reason"]
     repairs = [s for s in scale["path"] if s["step"].startswith("repair:")]
     assert repairs and all("no recorded reply" in s["reason"] for s in repairs)
-    assert scale["llm"]["answered"] == 1 and scale["llm"]["refused"] == 2 * len(repairs)  # analysis + fix each
+    # the first repair's analysis call is refused for good: no fix call, no further repair rounds
+    assert len(repairs) == 1 and scale["llm"]["answered"] == 1 and scale["llm"]["refused"] == 1
     # the refused calls name the replay file (under the results folder): the user's path, not a leak
     assert res["leaks"] == {"count": 0, "items": []}
 

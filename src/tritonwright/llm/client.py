@@ -180,7 +180,8 @@ class LLMClient:
         raise AssertionError("unreachable: the second try always returns")
 
     def _reply(self, status: ReplyStatus, exchanges: list[Exchange], attempts: int, notes: list[str],
-               start: float, *, error: str | None = None, finish_reason: str | None = None) -> LLMReply:
+               start: float, *, error: str | None = None, finish_reason: str | None = None,
+               refused: bool = False) -> LLMReply:
         input_tokens = _total([e.input_tokens for e in exchanges]) if exchanges else 0
         output_tokens = _total([e.output_tokens for e in exchanges]) if exchanges else 0
         if not self.backend.billed:
@@ -194,7 +195,7 @@ class LLMClient:
             provider=self.backend.kind, model=self.backend.model, input_tokens=input_tokens,
             output_tokens=output_tokens, latency_s=max(0.0, self._clock() - start), cost_usd=cost,
             attempts=attempts, error=self._scrub(error) if error else None, notes=tuple(notes),
-            exchanges=tuple(exchanges))
+            exchanges=tuple(exchanges), refused=refused)
 
     def _failure(self, exc: ProviderCallError, tries: int, exchanges: list[Exchange], attempts: int,
                  notes: list[str], start: float) -> LLMReply:
@@ -218,7 +219,7 @@ class LLMClient:
         else:
             error = f"request refused, not retried: {detail}"
         return self._reply(ReplyStatus.FAILED, exchanges, attempts, notes, start, error=error,
-                           finish_reason="error")
+                           finish_reason="error", refused=not exc.kind.retryable)
 
     def _scrub(self, text: str) -> str:
         return redact(text, self.backend.secrets())

@@ -91,6 +91,8 @@ class LLMReply:
     attempts: int = 1  # HTTP requests made, retries included
     cached: bool = False  # served from the response cache: nothing was paid this time
     error: str | None = None  # the reason, when status is not OK (already redacted)
+    refused: bool = False  # the provider refused this request for good (not retryable): asking the same again is
+    # refused again, so the pipeline stops a repair loop instead of spending its rounds on refusals
     notes: tuple[str, ...] = ()
     exchanges: tuple[Exchange, ...] = field(default=(), repr=False)
 

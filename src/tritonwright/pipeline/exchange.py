@@ -25,6 +25,7 @@ class Answer(NamedTuple):
     text: str | None  # None: the call failed (see `failure`)
     usage: dict[str, Any]  # input_tokens, output_tokens, cost_usd (None: no price known), calls
     failure: str  # why there is no text; "" when there is
+    refused: bool = False  # the provider refused the request for good (LLMReply.refused)
 
 
 def add_usage(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
@@ -71,7 +72,8 @@ class LlmExchange:
         usage = {"input_tokens": reply.input_tokens or 0, "output_tokens": reply.output_tokens or 0,
                  "cost_usd": reply.cost_usd, "calls": 1 if reply.answered else 0}
         if not reply.ok:
-            return Answer(None, usage, f"LLM call failed ({reply.status.value}): {reply.error or reply.finish_reason}")
+            return Answer(None, usage, f"LLM call failed ({reply.status.value}): {reply.error or reply.finish_reason}",
+                          reply.refused)
         return Answer(reply.text, usage, "")
 
     def ask(self, step_key: str, prompt: str, attempt: int = 0) -> Answer:
@@ -97,6 +99,8 @@ class LlmExchange:
 
         first = self.ask(f"analysis:{step_key}", render_analysis_prompt(
             status=status, error_log=log, reference_code=reference, broken_code=broken))
+        if first.refused:  # the fix call would carry the same material: not asked
+            return Answer(None, first.usage, first.failure, True)
         parsed = parse_analysis(first.text or "")
         # Without a usable analysis the fix call still gets the error log; the analysis is a hint only.
         analysis = parsed.analysis or Analysis(status, "the analysis reply could not be parsed",
@@ -104,4 +108,4 @@ class LlmExchange:
         prompt = render_repair_prompt(gpu=gpu, status=status, error_log=log, reference_code=reference,
                                       broken_code=broken, analysis=analysis, history=history)
         fix = self.ask(step_key, prompt)
-        return Answer(fix.text, add_usage(first.usage, fix.usage), fix.failure)
+        return Answer(fix.text, add_usage(first.usage, fix.usage), fix.failure, fix.refused)

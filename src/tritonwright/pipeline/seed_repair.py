@@ -35,6 +35,7 @@ class SeedAndRepair:
         self.steps, self.trials, self.exchange, self.say = steps, trials, exchange, say
         self.history: list[FailedAttempt] = []  # failed repair attempts, for the repair prompt
         self.history_text = ""  # the raw reply when a seed reply held no usable code (the repair's "broken code")
+        self.refused = False  # the last repair's request was refused for good by the provider (Answer.refused)
 
     def seed(self, start: Candidate | None) -> Found:
         done = self.steps.recorded("seed")
@@ -84,6 +85,9 @@ class SeedAndRepair:
                 return cand, result
             self.say(f"repair {i}/{self.max_repairs}")
             cand, result, _, _ = self.repair_once(f"repair:{i}", "repair", cand, result)
+            if self.refused:
+                self.say("repair: the LLM refused the request for good (not retryable): no further repair rounds")
+                break
             i += 1
         return cand, result
 
@@ -98,9 +102,9 @@ class SeedAndRepair:
         status = result.status.value if result is not None else "REJECTED"
         log = result.reason if result is not None else "the reply held no usable code"
         broken = cand.source if cand is not None else self.history_text
-        text, usage, failure = self.exchange.ask_repair(step_key, status=status, log=log,
-                                                        reference=self.task.source, broken=broken,
-                                                        history=self.history, gpu=self.gpu)
+        text, usage, failure, self.refused = self.exchange.ask_repair(step_key, status=status, log=log,
+                                                                      reference=self.task.source, broken=broken,
+                                                                      history=self.history, gpu=self.gpu)
         new, failure2 = code_from(text, "repair", self.steps.state.best_id)
         if new is None:
             if record:
