@@ -392,3 +392,10 @@ def test_the_lookalike_rule_spares_kernels_near_the_reference_where_rounding_cos
     ref, ref64, _, legit, _ = _positive_sum_case()
     tiny = float(((legit.double() - ref64).norm() / ref64.norm()).item())  # rounding as cheap as its own error
     assert ground_truth(legit, ref, ref64, Policy.FP32, rounded_err=tiny).ok
+    # where rounding the inputs costs little more than the reference's own error (inputs that mostly have 10
+    # mantissa bits already), the rule has nothing to tell apart: a candidate 10x the reference (under K) passes
+    ref_err = float(((ref.double() - ref64).norm() / ref64.norm()).item())
+    legit_err = float(((legit.double() - ref64).norm() / ref64.norm()).item())
+    worse = (ref64 + (legit.double() - ref64) * (10 * ref_err / legit_err)).float()
+    gt = ground_truth(worse, ref, ref64, Policy.FP32, rounded_err=2 * ref_err)
+    assert gt.ok and gt.ratio is not None and 8 < gt.ratio < 32

@@ -317,9 +317,12 @@ def _measure(cand: torch.Tensor, ref: torch.Tensor, ref64: torch.Tensor, policy:
 
 
 def _lookalike(cand_err: float, ref_err: float, floor: float, rounded_err: float | None) -> bool:
-    """The candidate errs like a kernel that rounded its inputs to 10 mantissa bits (fp32 policy)."""
-    return rounded_err is not None and cand_err >= LOOKALIKE_SHARE * rounded_err and \
-        cand_err > LOOKALIKE_MIN_RATIO * max(ref_err, floor)
+    """The candidate errs like a kernel that rounded its inputs to 10 mantissa bits (fp32 policy). Only where
+    such rounding is itself clearly visible above the reference's own error: inputs that already have 10 bits or
+    fewer (an fp16 task) cost nothing to round, and there the rule has nothing to tell apart."""
+    own = LOOKALIKE_MIN_RATIO * max(ref_err, floor)
+    return rounded_err is not None and rounded_err > own and cand_err >= LOOKALIKE_SHARE * rounded_err and \
+        cand_err > own
 
 
 def round_mantissa(t: torch.Tensor, bits: int = LOOKALIKE_BITS) -> torch.Tensor:
