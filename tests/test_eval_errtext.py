@@ -291,3 +291,24 @@ def test_evaluation_reason_is_trimmed_and_detail_kept():
     _clean(r.reason)
     assert "KeyError: ''" in r.reason and 'File "candidate.py"' in r.reason and "in forward" in r.reason
     assert "worker.py" in r.detail and "tritonwright-eval-" in r.detail
+
+
+@pytest.mark.parametrize("text", ['AssertionError: Input must be on CUDA for Triton kernels.',
+                                  "AssertionError: Torch not compiled with CUDA enabled"])
+def test_cuda_only_code_in_cpu_mode_gets_a_hint_and_not_on_a_gpu(text: str, monkeypatch) -> None:
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    (hint,) = errtext.api_hints(text, "3.9.0")
+    assert "runs on a CPU" in hint and "device=x.device" in hint
+    monkeypatch.delenv("TRITON_INTERPRET")
+    assert errtext.api_hints(text, "3.9.0") == []  # on a GPU the message means what it says
+
+
+def test_cuda_only_code_in_cpu_mode_end_to_end() -> None:
+    from tests.test_eval_cpu import CPU, FIXTURES, candidate
+    from tritonwright.eval.runner import evaluate
+    from tritonwright.task import load_task
+
+    r = evaluate(load_task(FIXTURES / "scale_task.py"),
+                 candidate('assert x.is_cuda, "Input must be on CUDA"\nreturn launch(x, torch.empty_like(x), '
+                           'self.scale)'), EvalConfig(**{**CPU.__dict__, "trials": 1}))
+    assert r.status is Status.RUNTIME_ERROR and "hint: this evaluation runs on a CPU" in r.reason, r.reason

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib
 import linecache
+import os
 import re
 import sysconfig
 import traceback
@@ -339,6 +340,14 @@ def _hint_interpreter_libdevice(m: re.Match[str], version: str) -> str | None:
             "for a check on CPU use tl functions, e.g. tanh(x) = 2*tl.sigmoid(2*x) - 1.")
 
 
+def _hint_cuda_on_cpu(m: re.Match[str], version: str) -> str | None:
+    if os.environ.get("TRITON_INTERPRET") != "1":  # on a GPU the message means what it says
+        return None
+    return ("hint: this evaluation runs on a CPU (--device cpu: Triton's interpreter on CPU tensors), so code that "
+            "requires CUDA tensors or allocates on 'cuda' fails here; allocate on the inputs' device "
+            "(torch.empty_like(x), device=x.device), or evaluate on a GPU.")
+
+
 @dataclass(frozen=True)
 class ApiChange:
     """One entry of the version table: an error text pattern, the Triton versions it applies to, a hint."""
@@ -369,6 +378,10 @@ API_CHANGES: tuple[ApiChange, ...] = (
     # Seen on 3.9.0: libdevice.tanh under TRITON_INTERPRET=1 returns None, the next op fails on it.
     ApiChange(re.compile(r"libdevice[\s\S]*cannot convert None|cannot convert None[\s\S]*libdevice"), "0", None,
               _hint_interpreter_libdevice),
+    # CPU mode with candidates written for a GPU (seen on the replay corpus: `assert x.is_cuda, "Input must be on
+    # CUDA ..."`; `device='cuda'` on a CPU-only torch says "Torch not compiled with CUDA enabled").
+    ApiChange(re.compile(r"is_cuda|on CUDA|CUDA tensor|not compiled with CUDA|no CUDA GPUs|Found no NVIDIA driver",
+                         re.IGNORECASE), "0", None, _hint_cuda_on_cpu),
 )
 
 
