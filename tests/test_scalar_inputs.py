@@ -22,7 +22,7 @@ def _candidate(factor: str) -> Candidate:
     return Candidate(source=(FIXTURES / "candidate.py").read_text().replace("FACTOR", factor))
 
 
-@pytest.mark.parametrize("kind", ["float", "int"])
+@pytest.mark.parametrize("kind", ["float", "int", "numpy"])
 def test_a_kernel_taking_the_number_as_a_scalar_argument_passes(kind: str) -> None:
     r = evaluate(load_task(FIXTURES / "task.py", {"kind": repr(kind)}), _candidate("s"), CPU)
     assert r.status is Status.OK, r.reason

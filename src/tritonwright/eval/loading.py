@@ -7,6 +7,7 @@ Problems the user must fix raise `LoadError` with a one-line message naming the 
 from __future__ import annotations
 
 import importlib.util
+import numbers
 import sys
 import types
 from collections.abc import Callable
@@ -67,8 +68,9 @@ def make_inputs(task_module: types.ModuleType, path: str, seed: int, device: tor
     for i, item in enumerate(value):
         if isinstance(item, torch.Tensor):
             out.append(item.to(device))
-        elif type(item) in (bool, int, float):  # exactly these: a subclass could carry behaviour into forward
-            out.append(item)
+        elif isinstance(item, numbers.Real):  # numpy scalars too, as the builtin type: no subclass behaviour
+            out.append(bool(item) if isinstance(item, bool) else
+                       int(item) if isinstance(item, numbers.Integral) else float(item))
         else:
             raise LoadError(f"{path}: get_inputs() item {i} is a {type(item).__name__}, not a tensor or a number")
     return out

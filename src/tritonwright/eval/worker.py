@@ -219,7 +219,6 @@ class _Reference:
             # A property of the task and its input distribution, not of a candidate: measured once (one more
             # float64 forward per evaluation), applied to every trial.
             self.rounded = self._rounded_errors(inputs, outs64)
-        rounded = self.rounded or []
         with torch.no_grad():
             outs = checks.as_output_list(self.model(*ref_inputs))
         for i, o in enumerate(outs):
@@ -228,7 +227,7 @@ class _Reference:
                                         "not a tensor")
         _sync(self.device)
         self.trial_state = {"inputs": inputs, "ref_inputs": ref_inputs, "outs": outs, "outs64": outs64,
-                            "rounded": rounded, "no64": self.no64 or self.trial_note}
+                            "no64": self.no64 or self.trial_note}
         if self.timing_inputs is None:
             self.timing_inputs = inputs
         # Buffers the candidate writes its outputs and its view of the inputs into (eval.wire): allocated here,
@@ -292,13 +291,12 @@ class _Reference:
                 groups.append(pr.CheckGroup(checks=[bad], input_reason=None))
                 continue
             results = []
-            outs64 = st.get("outs64")
+            outs64, rounded = st.get("outs64"), self.rounded or []
             for i, (o, r) in enumerate(zip(cand_outs, st["outs"], strict=True)):
                 if st.get("sample") and isinstance(o, torch.Tensor) and o.shape == r.shape:
                     o, r = _sample(o, r)  # the recheck: secret random positions of the output
                 check = checks.compare_output(o, r, self._tol_for(r), index, i, label)
                 if check.ok and isinstance(o, torch.Tensor) and not st.get("sample"):
-                    rounded = st.get("rounded") or []
                     self._ground_truth(check, o, r, outs64[i] if outs64 and i < len(outs64) else None,
                                        st.get("no64") or "not measured for this check",
                                        rounded[i] if i < len(rounded) else None)
@@ -310,14 +308,14 @@ class _Reference:
     def _inputs_reason(self, cand_inputs: list[torch.Tensor | wire.NotATensor]) -> str | None:
         """Inputs may change only as the reference changes them (eval.checks.compare_inputs)."""
         st = self.trial_state
-        if len(cand_inputs) != len(loading.tensors(st["inputs"])):
-            return f"{len(cand_inputs)} inputs came back after forward, {len(loading.tensors(st['inputs']))} went in"
+        sent = loading.tensors(st["inputs"])  # numbers are passed as they are: only tensors come back
+        if len(cand_inputs) != len(sent):
+            return f"{len(cand_inputs)} inputs came back after forward, {len(sent)} went in"
         for i, x in enumerate(cand_inputs):
             if isinstance(x, wire.NotATensor):
                 return f"input {i} after forward is {x.what} (changed in place by ModelNew.forward)"
         tensors = [x for x in cand_inputs if isinstance(x, torch.Tensor)]
-        return checks.compare_inputs(tensors, loading.tensors(st["ref_inputs"]), loading.tensors(st["inputs"]),
-                                     self._tol)
+        return checks.compare_inputs(tensors, loading.tensors(st["ref_inputs"]), sent, self._tol)
 
     def _ground_truth(self, check: OutputCheck, out: torch.Tensor, ref: torch.Tensor, ref64: torch.Tensor | None,
                       no64: str, rounded_err: float | None = None) -> None:
