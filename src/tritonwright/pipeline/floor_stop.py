@@ -43,12 +43,6 @@ class FloorGuard:
         info, best_ms = self.info, self.steps.state.best_ms
         if not self.timed or info is None or info.floor is None or not info.available:
             return None
-        if below_floor(best_ms, info.floor) and not self.said_below:
-            self.said_below = True  # once per task: the stages go on, the floor is no reason to stop
-            assert best_ms is not None
-            self.say(f"best {best_ms:.4g} ms is {best_ms / info.floor.ms:.2f}x of the floor ({info.floor.ms:.4g} ms, "
-                     f"{info.floor.limit} bound): the floor's model does not hold for this kernel (reduced "
-                     f"precision, or work PyTorch's FLOP count misses), so it stops nothing")
         if not at_floor(best_ms, info.floor, self.floor_stop):
             return None
         assert best_ms is not None
@@ -60,8 +54,20 @@ class FloorGuard:
         """At the floor: record a SKIP under each key (no profile, no LLM, no tuner) and say so."""
         why = self.why_at_floor()
         if why is None:
+            self._note_below()
             return False
         self.say(f"{stage}: skipped, {why}")
         for key in keys:
             self.steps.skip(key, stage, "floor", why)
         return True
+
+    def _note_below(self) -> None:
+        """Once per task, when the best is clearly under the floor: say why the floor stops nothing."""
+        info, best_ms = self.info, self.steps.state.best_ms
+        if self.said_below or not self.timed or info is None or info.floor is None or best_ms is None \
+                or not below_floor(best_ms, info.floor):
+            return
+        self.said_below = True  # the stages go on; saying it at every stage would add nothing
+        self.say(f"best {best_ms:.4g} ms is {best_ms / info.floor.ms:.2f}x of the floor ({info.floor.ms:.4g} ms, "
+                 f"{info.floor.limit} bound): the floor's model does not hold for this kernel (reduced "
+                 f"precision, or work PyTorch's FLOP count misses), so it stops nothing")
