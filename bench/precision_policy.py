@@ -188,10 +188,13 @@ CASES: dict[str, Case] = {
        for v, (call, what) in DOTS.items()},
     # The H200 replay's case (1_Square_matrix_multiplication_): an fp16-cast kernel on positive inputs at K=4096
     # erred 28x cuBLAS's fp32 error, under K; the lookalike rule (eval.precision) must reject it under fp32.
-    "llm:matmul_fp16cast_positive": Case(
-        "bench/tasks/precision/matmul.py", "", ("fp32", "fp16"), {"M": "40", "N": "48", "K": "512", "positive": "1"},
-        MATMUL.replace("DOT_CALL", DOTS["fp16cast"][0]).replace("DOT_WHAT", DOTS["fp16cast"][1]),
-        overrides={"M": "4096", "N": "4096", "K": "4096", "positive": "1"}),
+    # Beside it, on the same positive inputs: the IEEE kernel (legitimate: must pass under fp32, its serial fp32
+    # accumulation errs like cuBLAS's) and the TF32 one (must fail under fp32 like the fp16 cast).
+    **{f"llm:matmul_{v}_positive": Case(
+        "bench/tasks/precision/matmul.py", "", ("fp32", pol), {"M": "40", "N": "48", "K": "512", "positive": "1"},
+        MATMUL.replace("DOT_CALL", DOTS[v][0]).replace("DOT_WHAT", DOTS[v][1]),
+        overrides={"M": "4096", "N": "4096", "K": "4096", "positive": "1"})
+       for v, pol in (("fp16cast", "fp16"), ("ieee", "tf32"), ("tf32dot", "tf32"))},
     # Smoke row sum: 2500 columns are two full 1024-wide blocks and a masked third.
     "llm:rowsum_blocked": Case("bench/tasks/precision/rowsum.py", "", POLICIES, {"rows": "6", "cols": "2500"},
                                ROWSUM),
@@ -278,7 +281,8 @@ def run_entry(name: str, policy: str, smoke: bool) -> dict[str, Any]:
     t0 = time.monotonic()
     r = HarnessEvaluator(task, cfg).evaluate(cand, timed=not smoke, baselines=not smoke)
     outputs = [{"trial": o.trial, "index": o.index, "ok": o.ok, "fp64_err": o.fp64_err,
-                "ref_fp64_err": o.ref_fp64_err, "fp64_ratio": o.fp64_ratio, "ground_truth": o.ground_truth,
+                "ref_fp64_err": o.ref_fp64_err, "fp64_rounded_err": o.fp64_rounded_err, "fp64_ratio": o.fp64_ratio,
+                "ground_truth": o.ground_truth,
                 "bound_use": _bound_use(o, policy)} for o in r.outputs[:OUTPUT_ROWS]]
     ratios = [o.fp64_ratio for o in r.outputs if o.fp64_ratio is not None]
     uses = [u for u in (_bound_use(o, policy) for o in r.outputs) if u is not None]

@@ -399,3 +399,31 @@ def test_the_lookalike_rule_spares_kernels_near_the_reference_where_rounding_cos
     worse = (ref64 + (legit.double() - ref64) * (10 * ref_err / legit_err)).float()
     gt = ground_truth(worse, ref, ref64, Policy.FP32, rounded_err=2 * ref_err)
     assert gt.ok and gt.ratio is not None and 8 < gt.ratio < 32
+
+
+def test_the_lookalike_rule_holds_where_the_reference_accumulates_serially() -> None:
+    """On the H200 cuBLAS's fp32 matmul errs like a serial fp32 accumulation (10x a CPU's blocked sums), so on
+    positive inputs at K=4096 rounding the inputs to 10 bits costs only ~6.6x the reference's own error: the
+    fp16-cast cheat must still fail there, and a serial IEEE kernel pass."""
+    from tritonwright.eval.precision import round_mantissa, rounded_error
+
+    g = torch.Generator().manual_seed(2)
+    a, b = torch.rand(64, 4096, generator=g), torch.rand(4096, 64, generator=g)
+    ref64 = a.double() @ b.double()
+
+    def serial(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:  # one fp32 FMA-like step per k, as cuBLAS
+        acc = torch.zeros(x.shape[0], y.shape[1])
+        for k in range(x.shape[1]):
+            acc = torch.addcmul(acc, x[:, k:k + 1], y[k:k + 1])
+        return acc
+
+    ref = serial(a, b)
+    cheat = serial(a.half().float(), b.half().float())
+    legit = sum(a[:, k:k + 64] @ b[k:k + 64] for k in range(0, 4096, 64))
+    rounded = rounded_error(round_mantissa(a).double() @ round_mantissa(b).double(), ref64)
+    gt = ground_truth(cheat, ref, ref64, Policy.FP32, rounded_err=rounded)
+    assert rounded is not None and gt.ref_err is not None
+    assert 4 < rounded / gt.ref_err < 8  # the H200's regime: rounding visible, but under 8x the reference
+    assert gt.status is GroundTruthStatus.FAIL and "10-bit mantissa" in gt.reason
+    assert ground_truth(legit, ref, ref64, Policy.FP32, rounded_err=rounded).ok
+    assert ground_truth(ref.clone(), ref, ref64, Policy.FP32, rounded_err=rounded).ok

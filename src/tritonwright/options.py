@@ -56,7 +56,10 @@ Threshold = Annotated[float, typer.Option(min=0.0, help="Minimum significant gai
 FloorStop = Annotated[float, typer.Option(min=0.0, help="Skip the remaining stages and the tuner once the best "
                                                         "is within this fraction of the task's speed-of-light "
                                                         "floor (GPU); 0 turns it off")]
-Profile = Annotated[bool, typer.Option(help="Guide stages with Nsight Compute metrics (GPU only)")]
+Profile = Annotated[bool | None, typer.Option(
+    "--profile/--no-profile", show_default="auto",
+    help="Nsight Compute metrics before each stage (GPU only). Default: only where an LLM reads them (its "
+         "prompt); a no-LLM run skips ncu, as the tuner times its configs itself")]
 NoCache = Annotated[bool, typer.Option("--no-cache", help="Ask the LLM again even when a reply is cached")]
 Resume = Annotated[str | None, typer.Option(help="Continue this run id (from `tritonwright runs`): finished "
                                                  "steps and tasks are not redone")]

@@ -84,9 +84,11 @@ _K_REDUCED = 16.0
 # this task's own data; a candidate erring at least LOOKALIKE_SHARE of that looks like it rounded its inputs.
 LOOKALIKE_SHARE = 0.5  # a cheat errs by at least the rounding error (plus its own accumulation); half leaves
 # room for round-to-nearest vs TF32's truncation and for sampling, and legitimate fp32 kernels sit far below it
-LOOKALIKE_MIN_RATIO = 8.0  # ... and only beyond 8x the reference's own error: blocked fp32 sums measured 0.5-2x,
-# fast-math elementwise a few ulps; where input rounding costs little (the output barely depends on it) a
-# legitimate kernel near the reference is never called a lookalike
+LOOKALIKE_MIN_RATIO = 4.0  # ... and only beyond 4x the reference's own error: blocked fp32 sums measured 0.5-2x,
+# fast-math elementwise a few ulps, so a legitimate kernel near the reference is never called a lookalike. Not
+# 8: on the H200, 10-bit input rounding of that positive K=4096 matmul costs only 6.6x cuBLAS's own error (its
+# serial fp32 accumulation errs 10x more than a CPU's blocked sums), and the fp16-cast kernel passed at 8
+# (bench/results/2026-12-04-H200-verify)
 LOOKALIKE_BITS = 10  # the mantissa a TF32 tensor core or an fp16 cast keeps (bf16's 7 bits err more still)
 _SPECS: dict[Policy, PolicySpec] = {
     # fp32: today's elementwise tolerance unchanged (types.DEFAULT_TOLERANCES); floor: one fp32 rounding

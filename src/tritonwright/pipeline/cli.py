@@ -162,7 +162,7 @@ def _choice(flag: str, value: str | None, valid: tuple[str, ...]) -> None:
 
 
 def _settings(device: str, llm: str | None, gpu: str | None, kind: str | None, stages: str | None, style: str,
-              max_repairs: int, threshold: float, set_: list[str] | None, profile: bool, no_cache: bool,
+              max_repairs: int, threshold: float, set_: list[str] | None, profile: bool | None, no_cache: bool,
               atol: float | None = None, rtol: float | None = None, candidates: int = 1,
               floor_stop: float = DEFAULT_FLOOR_STOP, precision: str = opts.PRECISION_DEFAULT,
               fp64_k: float | None = None) -> RunSettings:
@@ -284,7 +284,7 @@ def optimize_command(
     out: opts.Out = opts.OUT_DEFAULT,
     device: opts.Device = opts.DEVICE_DEFAULT,
     set_: opts.Set = None,
-    profile: opts.Profile = True,
+    profile: opts.Profile = None,
     no_cache: opts.NoCache = False,
     resume: opts.Resume = None,
     quiet: opts.Quiet = False,
@@ -415,7 +415,7 @@ def batch_command(
     out: opts.Out = opts.OUT_DEFAULT,
     device: opts.Device = opts.DEVICE_DEFAULT,
     set_: opts.Set = None,
-    profile: opts.Profile = True,
+    profile: opts.Profile = None,
     no_cache: opts.NoCache = False,
     resume: opts.Resume = None,
     quiet: opts.Quiet = False,

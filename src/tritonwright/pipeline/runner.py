@@ -59,7 +59,9 @@ class RunSettings:
     optimize: OptimizeConfig = field(default_factory=OptimizeConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     overrides: dict[str, str] = field(default_factory=dict)
-    profile: bool = True  # ncu guidance for the stages (GPU only)
+    # ncu before each stage (GPU only); None: only when an LLM reads the metrics (the tuner times configs itself,
+    # and a profile costs ~10 s per stage: a third of a no-LLM optimize's wall time on the H200)
+    profile: bool | None = None
     ncu_path: str | None = None
     no_cache: bool = False
 
@@ -234,8 +236,11 @@ class Session:
         comparer = HarnessComparer(task, cfg, executor=ex, label=label) if timed else None
         if not timed:
             profiler: Profiler = NoProfiler("no GPU: ncu needs one (CPU mode)")
-        elif not self.settings.profile:
+        elif self.settings.profile is False:
             profiler = NoProfiler("profiling turned off (--no-profile)")
+        elif self.settings.profile is None and self.llm is None:
+            profiler = NoProfiler("not profiled: no LLM reads the metrics and the tuner times its configs itself "
+                                  "(--profile profiles anyway)")
         else:
             profiler = NcuProfiler(task, ncu_path=self.settings.ncu_path, executor=ex, label=label)
         tuner = _tuner(evaluator, comparer, self.gpu, timed, self.settings.optimize.threshold)
