@@ -26,7 +26,7 @@ from tritonwright.floor import ratio_to_floor
 from tritonwright.gpus.spec import GpuSpec
 from tritonwright.pipeline.exchange import SYSTEM_PROMPT, LlmExchange
 from tritonwright.pipeline.floor_stop import FloorGuard
-from tritonwright.pipeline.seams import Comparer, Evaluator, FloorProbe, Profile, Profiler
+from tritonwright.pipeline.seams import Comparer, Evaluator, FloorProbe, NoProfiler, Profile, Profiler
 from tritonwright.pipeline.seed_repair import SeedAndRepair
 from tritonwright.pipeline.stage_plan import TUNER_STAGES_WITHOUT_LLM, StagePlan, plan_stage
 from tritonwright.pipeline.steps import StepRecorder, TaskState, diff_from
@@ -166,7 +166,8 @@ class TaskOptimizer:
         # At the floor nothing is left to gain: one row per stage (per path when one path already ran).
         if not pending or self.floor_guard.stop(stage, [plan.skip_key] if len(pending) == plan.paths else pending):
             return
-        self._say(f"{stage}: profiling")
+        if not isinstance(self.profiler, NoProfiler):  # a run without ncu says nothing of profiling
+            self._say(f"{stage}: profiling")
         assert self.state.best is not None
         prof = self.profiler.profile(self.state.best, stage)
         self.state.device_s += prof.wall_s
