@@ -3,6 +3,8 @@ over every task of the corpus, resumable over several device commands, rendered 
 
     PYTHONPATH=src python3 bench/replay_bench.py --corpus ../shared/data/llm-replies --out RESULTS_DIR
                                                  [--device cuda] [--only a,b] [--budget-s 520]
+    PYTHONPATH=src python3 bench/replay_bench.py --corpus ... --out DIR --combine A/results.json B/results.json \
+                                                 --note "what run A was" --note "what run B was"
 
 The corpus is a folder with `tasks/` (KernelBench files), `replay.jsonl` (the replies, in the replay provider's
 format) and optionally `origin.json` (what the system that received the replies concluded per task).
@@ -15,7 +17,9 @@ format) and optionally `origin.json` (what the system that received the replies 
 2. Whatever is finished is rendered, every time, into RESULTS_DIR/results.json and results.md: per task the
    verdict path, the end state, best ms and speedups, the floor, GPU and wall seconds per phase, LLM calls,
    and what origin.json concluded.
-3. Every reason in the store is checked for the judge's own frames and temp paths ("leaks"; must be zero).
+3. --combine merges the results.json of runs that each did part of the corpus (each task from the run that
+   finished it) into one results.json and results.md, running nothing.
+4. Every reason in the store is checked for the judge's own frames and temp paths ("leaks"; must be zero).
 
 The task files and replay.jsonl are reached through symbolic links under RESULTS_DIR/corpus (made again at
 each invocation), so the run records paths under RESULTS_DIR and survives the corpus moving between commands.
@@ -486,6 +490,37 @@ def collect(out: Path, state: dict[str, Any], corpus: Path) -> dict[str, Any]:
     return res
 
 
+def combine(parts: list[dict[str, Any]], notes: list[str]) -> dict[str, Any]:
+    """One results.json from several runs' results.json over the same corpus (a benchmark done in parts, e.g.
+    the first tasks at an earlier commit and the rest later): each task comes from the last part that finished
+    it, else the last that has it; `notes` say what each part was (its commit, its device session)."""
+    if not parts:
+        raise BenchError("--combine needs at least one results.json")
+    for p in parts[1:]:
+        if (p.get("corpus"), p.get("origin_commit")) != (parts[0].get("corpus"), parts[0].get("origin_commit")):
+            raise BenchError("--combine: the results are of different corpora")
+    res: dict[str, Any] = {k: parts[0].get(k) for k in ("benchmark", "corpus", "origin_source", "origin_commit",
+                                                         "origin_note", "definitions")}
+    res["runs"] = [{"run_id": p.get("run_id"), "run_status": p.get("run_status"), "env": p.get("env") or {},
+                    "settings": p.get("settings") or {}, "parts": p.get("parts") or [],
+                    "note": notes[i] if i < len(notes) else "",
+                    "tasks": [k for k, v in p["tasks"].items() if v["status"] != "not started"]}
+                   for i, p in enumerate(parts)]
+    keys = list(dict.fromkeys(k for p in parts for k in p["tasks"]))  # first part's order, then new ones
+    res["tasks"] = {}
+    for key in keys:
+        have = [(i, p["tasks"][key]) for i, p in enumerate(parts) if key in p["tasks"]]
+        done = [x for x in have if x[1]["status"] in FINISHED]
+        i, view = (done or [x for x in have if x[1]["status"] != "not started"] or have)[-1]
+        res["tasks"][key] = view | {"run": parts[i].get("run_id")}
+    items = [lk for i, p in enumerate(parts) for lk in (p.get("leaks") or {}).get("items", [])
+             if res["tasks"].get(lk["task"], {}).get("run") == p.get("run_id")]
+    res["leaks"] = {"count": len(items), "items": items}
+    res["remaining"] = [k for k in keys if res["tasks"][k]["status"] not in FINISHED]
+    res["totals"] = totals(res["tasks"].values())
+    return res
+
+
 def _allowed_paths(out: Path, corpus: Path) -> list[str]:
     paths = set()
     for p in (out, corpus):
@@ -548,21 +583,31 @@ def render(res: dict[str, Any]) -> str:
     env = res.get("env") or {}
     tasks = res["tasks"]
     done = sum(1 for v in tasks.values() if v["status"] in FINISHED)
+    runs = res.get("runs") or [{"run_id": res.get("run_id"), "run_status": res.get("run_status"), "env": env,
+                                "settings": res.get("settings"), "parts": res.get("parts", []), "note": ""}]
     lines = [
         "# Replay benchmark: the LLM path over recorded replies", "",
         f"Corpus `{res['corpus']}`" + (f" (replies received by {res['origin_source']} at "
                                         f"{str(res.get('origin_commit'))[:12]})" if res.get("origin_source") else "")
-        + f"; run `{res.get('run_id')}` ({res.get('run_status') or 'not started'}), {done}/{len(tasks)} tasks "
-          "finished.", "",
+        + "; " + ", ".join(f"run `{r.get('run_id')}` ({r.get('run_status') or 'not started'})" for r in runs)
+        + f", {done}/{len(tasks)} tasks finished.", "",
         "## Environment", "",
-        f"- device {env.get('device', '-')}, GPU {env.get('gpu', '-')}, driver {env.get('driver', '-')}",
-        f"- torch {env.get('torch', '-')}, triton {env.get('triton', '-')}, Python {env.get('python', '-')}, "
-        f"tritonwright {env.get('tritonwright', '-')}",
-        f"- settings: {json.dumps(res.get('settings') or {})}",
     ]
-    for i, p in enumerate(res.get("parts", []), 1):
-        lines.append(f"- part {i}: `{p['argv']}` ({p.get('wall_s')} s{', ' + p['stopped'] if p.get('stopped') else ''}"
-                     f"); ran `{p.get('cli') or 'nothing'}`")
+    for r in runs:
+        renv = r.get("env") or {}
+        if len(runs) > 1:
+            lines.append(f"### Run `{r.get('run_id')}`: {len(r.get('tasks') or [])} task(s)"
+                         + (f"; {r['note']}" if r.get("note") else ""))
+            lines.append("")
+        lines += [f"- device {renv.get('device', '-')}, GPU {renv.get('gpu', '-')}, driver {renv.get('driver', '-')}",
+                  f"- torch {renv.get('torch', '-')}, triton {renv.get('triton', '-')}, Python "
+                  f"{renv.get('python', '-')}, tritonwright {renv.get('tritonwright', '-')}",
+                  f"- settings: {json.dumps(r.get('settings') or {})}"]
+        for i, p in enumerate(r.get("parts") or [], 1):
+            lines.append(f"- part {i}: `{p['argv']}` ({p.get('wall_s')} s"
+                         f"{', ' + p['stopped'] if p.get('stopped') else ''}); ran `{p.get('cli') or 'nothing'}`")
+        if len(runs) > 1:
+            lines.append("")
     lines += ["", "## Tasks", "",
               "Best ms is the final check's median; vs eager / vs torch.compile from the run's baselines. Of floor: "
               "the floor's time over the best's (1.0 = at the speed-of-light floor). Origin: " + ORIGIN_NOTE + ".",
@@ -605,7 +650,7 @@ def render(res: dict[str, Any]) -> str:
     lines += ["", "## Verdict paths", "",
               "Each step: key (origin) status -> decision: decision reason; the last line of its reason."]
     for key, v in tasks.items():
-        lines += ["", f"### {key}: {v['status']}", ""]
+        lines += ["", f"### {key}: {v['status']}" + (f" (run `{v['run']}`)" if len(runs) > 1 else ""), ""]
         for i, s in enumerate(v.get("path") or [], 1):
             why = "; ".join(x for x in (s["decision_reason"], s["reason"]) if x)
             ms = f", {s['ms']:.4f} ms" if s.get("ms") is not None else ""
@@ -657,6 +702,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--stages", help="the batch's --stages (default: all four; 'none': seed, repairs, final)")
     ap.add_argument("--workers", type=int, help="the batch's --workers (CPU runs: interpreter workers)")
     ap.add_argument("--render-only", action="store_true", help="run nothing: render what the store holds")
+    ap.add_argument("--combine", nargs="+", metavar="RESULTS_JSON",
+                    help="run nothing: merge these results.json (parts of one benchmark) into --out's results")
+    ap.add_argument("--note", action="append", default=[],
+                    help="with --combine, once per results.json in order: what that part was (commit, session)")
     return ap.parse_args(argv)
 
 
@@ -665,6 +714,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     out, corpus = Path(args.out).resolve(), Path(args.corpus).resolve()
     out.mkdir(parents=True, exist_ok=True)
+    if args.combine:
+        try:
+            parts = []
+            for f in args.combine:
+                try:
+                    parts.append(json.loads(Path(f).read_text()))
+                except (OSError, json.JSONDecodeError) as exc:
+                    raise BenchError(f"--combine {f}: not a readable results.json ({exc})") from None
+            res = combine(parts, args.note)
+        except BenchError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        write_results(out, res, corpus)
+        print(f"{len(res['tasks']) - len(res['remaining'])}/{len(res['tasks'])} tasks finished over "
+              f"{len(parts)} run(s); leaks: {res['leaks']['count']}; wrote {out / 'results.md'}", flush=True)
+        return 0
     try:
         state = load_state(out)
         tasks = corpus_tasks(corpus)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The H200 follow-up to bench/verify_gpu.sh (2026-12-04, fourth session), in one device command (~4 minutes):
 #   1. issue 15: verify_gpu.sh found the fp16-cast matmul on positive inputs still OK under fp32 (28.7x cuBLAS's
-#      error, rounding only 6.6x, under the lookalike rule's old 8x); with LOOKALIKE_MIN_RATIO 4 it must be
+#      error, rounding only 6.4x, under the lookalike rule's old 8x); with LOOKALIKE_MIN_RATIO 4 it must be
 #      MISMATCH, as the TF32 kernel on the same inputs, while the IEEE kernel (legitimate) stays OK;
 #   2. issue 16: the whole no-LLM optimize of the softmax example, twice: on a fresh machine (ceilings and
 #      baselines measured) and again (cached, as a user's second run), now that ncu runs only where an LLM reads

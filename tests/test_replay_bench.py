@@ -185,6 +185,32 @@ def test_run_render_resume_and_leaks(corpus: Path, tmp_path: Path) -> None:
     assert "- 1_ReLU `planted` (reason, a frame of the judge's own code)" in md
     assert "tritonwright-eval-k2j3" in md and "None found." not in md
 
+    # A benchmark done in two runs (e.g. the first tasks at an earlier commit): --combine takes each task from the
+    # run that finished it, with that run's leaks only, and names the runs and what they were.
+    first = json.loads((out / "results.json").read_text()) | {"run_id": "run-A"}
+    second = json.loads(json.dumps(first)) | {"run_id": "run-B"}
+    first["tasks"]["2_Scale"] = {"key": "2_Scale", "status": "not started", "origin": {}}
+    second["tasks"]["1_ReLU"] = second["tasks"]["1_ReLU"] | {"status": "interrupted"}
+    paths = []
+    for name, part in (("a.json", first), ("b.json", second)):
+        paths.append(tmp_path / name)
+        paths[-1].write_text(json.dumps(part))
+    merged_dir = tmp_path / "merged"
+    assert replay_bench.main(["--corpus", str(corpus), "--out", str(merged_dir), "--combine", *map(str, paths),
+                              "--note", "commit aaa", "--note", "commit bbb"]) == 0
+    merged = json.loads((merged_dir / "results.json").read_text())
+    assert {k: (v["status"], v["run"]) for k, v in merged["tasks"].items()} == {
+        "1_ReLU": ("done", "run-A"), "2_Scale": ("failed", "run-B")}
+    assert merged["leaks"]["count"] == 2 and merged["remaining"] == []  # the planted leak is in run A's 1_ReLU
+    assert merged["totals"]["status"] == {"done": 1, "failed": 1}
+    md = (merged_dir / "results.md").read_text()
+    for text in ("run `run-A` (done), run `run-B` (done), 2/2 tasks finished", "### Run `run-A`: 1 task(s); "
+                 "commit aaa", "### Run `run-B`: 2 task(s); commit bbb", "### 1_ReLU: done (run `run-A`)"):
+        assert text in md, text
+    bad = tmp_path / "bad.json"
+    bad.write_text("{")
+    assert replay_bench.main(["--corpus", str(corpus), "--out", str(merged_dir), "--combine", str(bad)]) == 2
+
 
 def test_budget_interrupts_resumably(tmp_path: Path) -> None:
     # the reference sleeps 3 s per call (>= 4 calls per evaluation): the task is still running at the budget

@@ -86,7 +86,7 @@ LOOKALIKE_SHARE = 0.5  # a cheat errs by at least the rounding error (plus its o
 # room for round-to-nearest vs TF32's truncation and for sampling, and legitimate fp32 kernels sit far below it
 LOOKALIKE_MIN_RATIO = 4.0  # ... and only beyond 4x the reference's own error: blocked fp32 sums measured 0.5-2x,
 # fast-math elementwise a few ulps, so a legitimate kernel near the reference is never called a lookalike. Not
-# 8: on the H200, 10-bit input rounding of that positive K=4096 matmul costs only 6.6x cuBLAS's own error (its
+# 8: on the H200, 10-bit input rounding of that positive K=4096 matmul costs only 6.4x cuBLAS's own error (its
 # serial fp32 accumulation errs 10x more than a CPU's blocked sums), and the fp16-cast kernel passed at 8
 # (bench/results/2026-12-04-H200-verify)
 LOOKALIKE_BITS = 10  # the mantissa a TF32 tensor core or an fp16 cast keeps (bf16's 7 bits err more still)
