@@ -56,6 +56,8 @@ CANDIDATE = textwrap.dedent('''
             shape_kernel[(1,)](x, y, x.numel(), BLOCK=32)
         elif which == "tuned":
             tuned_kernel[(1,)](x, y, x.numel(), BLOCK=32)
+        elif which == "twice":  # n both by position and by keyword (a replayed LLM reply did this)
+            shape_kernel[(1,)](x, y, x.numel(), n=x.numel(), BLOCK=32)
         elif which == "key":
             return {}[""]
         return y
@@ -152,6 +154,24 @@ def test_autotune_conflict_says_what_triton_says_on_gpu(cand):
     assert "tuned_kernel[(1,)](x, y, x.numel(), BLOCK=32)" in text
     assert errtext.headline(text).startswith("ValueError: Conflicting meta-parameters: BLOCK.")
     assert "remove BLOCK=... from the launch" in text
+
+
+def test_an_argument_given_twice_at_the_launch_says_so(cand):
+    text = errtext.describe_exception(_fail(cand, "twice"))
+    _clean(text)
+    assert errtext.headline(text) == ("TypeError: the launch of shape_kernel got multiple values for argument 'n' "
+                                      "(n is passed both by position and as n=...: pass it once)")
+
+
+def test_tritons_binder_name_is_not_shown_for_an_argument_given_twice() -> None:
+    """On a GPU the binder Triton generates is named dynamic_func (runtime/jit.py); the replay corpus met it."""
+    try:
+        raise TypeError("dynamic_func() got multiple values for argument 'N'")
+    except TypeError as exc:
+        text = errtext.describe_exception(exc)
+    assert errtext.headline(text).startswith("TypeError: the kernel launch got multiple values for argument 'N' "
+                                             "(N is passed both by position")
+    assert "dynamic_func" not in errtext.headline(text)
 
 
 def test_empty_key_error_says_what_and_where(cand):

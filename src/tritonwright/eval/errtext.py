@@ -43,6 +43,9 @@ _INTERNAL_NAMES = (
     (re.compile(r"\btritonwright_candidate_\w+"), "candidate"),
 )
 _AUTOTUNE_CONFLICT = re.compile(r"got multiple values for keyword argument '(\w+)'")
+# Triton's argument binder (runtime/jit.py builds `dynamic_func` from the kernel's signature; the interpreter
+# binds with inspect.getcallargs under the kernel's own name): a launch that gives an argument twice.
+_DUPLICATE_ARG = re.compile(r"(\w+)\(\) got multiple values for argument '(\w+)'")
 
 
 def scrub(text: str) -> str:
@@ -186,12 +189,24 @@ def _explain(e: BaseException, frames: list[_Frame]) -> str:
         return (f"ValueError: Conflicting meta-parameters: {name}. Make sure that you don't re-define auto-tuned "
                 f"symbols. ({name} is given at the kernel launch and also set by the @triton.autotune configs: "
                 f"remove {name}=... from the launch; the autotuner supplies it.)")
+    d = _DUPLICATE_ARG.search(str(e))
+    if isinstance(e, TypeError) and d and _raised_in_triton_launch(e):
+        fn, name = d.group(1), d.group(2)
+        shown = "the kernel launch" if fn == "dynamic_func" else f"the launch of {fn}"
+        return (f"TypeError: {shown} got multiple values for argument '{name}' ({name} is passed both by "
+                f"position and as {name}=...: pass it once)")
     if _unhelpful(e):
         kind = type(e).__name__
         what = {"KeyError": f"key {str(e).strip() or repr('')} not found in a dict lookup",
                 "AssertionError": "an assert failed (no message)"}.get(kind, "no message")
         return f"{kind}: {str(e).strip() or '(empty)'} ({what}; {_where(e, frames)})"
     return line
+
+
+def _raised_in_triton_launch(e: BaseException) -> bool:
+    """The exception came out of Triton's launch path (its JIT binder, interpreter or autotuner)."""
+    return any(str(f.f_globals.get("__name__", "")).startswith("triton.runtime")
+               for f, _ in traceback.walk_tb(e.__traceback__)) or "dynamic_func()" in str(e)
 
 
 def _raised_in_autotuner(e: BaseException) -> bool:
