@@ -4,6 +4,7 @@ per-GPU ceilings cache, and the optimizer's stop at the floor (fake evaluator, p
 from __future__ import annotations
 
 import textwrap
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,7 @@ from tritonwright.floor import (
 from tritonwright.gpus.spec import get_gpu
 from tritonwright.pipeline.optimize import OptimizeConfig as Cfg
 from tritonwright.pipeline.optimize import TaskOptimizer
-from tritonwright.pipeline.seams import NoFloor
+from tritonwright.pipeline.seams import NoFloor, Profile
 from tritonwright.report import write_task_report
 from tritonwright.report.batch import write_batch_report
 from tritonwright.store import RunStore
@@ -310,3 +311,57 @@ def test_the_seed_elu_stops_at_its_floor_within_60_s_of_gpu_after_the_seed(tmp_p
     assert after_seed < 60.0, f"{after_seed:.1f} s of GPU after the seed"
     print(f"seed {steps['seed'].median_ms:.4f} ms, floor {task['floor']['floor']['ms']:.4f} ms, "
           f"vs floor {task['best']['vs_floor']:.3f}x, GPU after the seed {after_seed:.1f} s")
+
+
+@dataclass
+class _Said:
+    """Events: the step lines a task says."""
+
+    lines: list[str] = field(default_factory=list)
+
+    def step(self, task_key: str, text: str) -> None:
+        self.lines.append(text)
+
+    def best(self, task_key: str, speedup: float | None) -> None:
+        pass
+
+
+@dataclass
+class _BusyProfiler:
+    """ncu says every stage looks good (SMs busy, occupancy high, few memory stalls, L2 hits): the early-exit
+    rules would skip each one."""
+
+    stages: list[str] = field(default_factory=list)
+
+    def profile(self, candidate: Candidate, stage: str) -> Profile:
+        from tritonwright.profile.report import KernelProfile, Launch, Metric, ProfileReport
+
+        self.stages.append(stage)
+        values = {"sm__throughput.avg.pct_of_peak_sustained_elapsed": 90.0,
+                  "sm__warps_active.avg.pct_of_peak_sustained_active": 90.0,
+                  "smsp__warp_issue_stalled_long_scoreboard_per_warp_active.pct": 5.0,
+                  "lts__t_sector_hit_rate.pct": 95.0, "gpu__time_duration.sum": 1000.0}
+        report = ProfileReport()
+        report.kernels["k"] = KernelProfile("k", [Launch(id=0, kernel="k", metrics={
+            k: Metric(k, v) for k, v in values.items()})])
+        return Profile({"k": values}, report)
+
+
+@pytest.mark.parametrize(("seed_ms", "rules_skip"), [(1.5, True), (10.0, False)])
+def test_metric_rules_skip_nothing_far_from_the_floor(tmp_path, seed_ms, rules_skip):
+    """Within FAR_FROM_FLOOR x the floor, good-looking metrics skip the stage; beyond it the stage runs."""
+    store = RunStore(tmp_path / "runs")
+    run_id = store.create_run("optimize", {})
+    store.start_task(run_id, "t", "task.py", "h", 1, "single")
+    tuner, said = FakeTuner(), _Said()
+    opt = TaskOptimizer(key="t", task=None, store=store, run_id=run_id,  # type: ignore[arg-type]
+                        config=Cfg(timed=True), evaluator=FakeEvaluator(lambda c: _timed(seed_ms)), comparer=None,
+                        profiler=_BusyProfiler(), llm=None, gpu=get_gpu("H100 SXM"), kind="single",
+                        tuner=tuner, floor=FakeFloor(1.0), events=said)
+    assert opt.run(Candidate(source=SEED)).status == "done"
+    origins = {a.step_key: a.origin for a in store.attempts(run_id, "t")}
+    if rules_skip:
+        assert tuner.stages == [] and origins["stage:block_tiling:skip"] == "rules"
+    else:
+        assert tuner.stages == ["launch"] and "stage:block_tiling:tune" in origins
+        assert any("runs although its metrics rule would skip it" in s and "10.0x its floor" in s for s in said.lines)

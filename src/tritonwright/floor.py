@@ -151,6 +151,17 @@ def ratio_to_floor(ms: float | None, floor: Floor | None) -> float | None:
     return ms / floor.ms
 
 
+FAR_FROM_FLOOR = 2.0  # a best over 2x its floor has room whatever its ncu metrics say, so the metrics' early-exit
+# rules skip nothing there: on the H200 replay they skipped 6 stages of tasks at 4.5-6.5x their floor (SMs busy,
+# occupancy high: busy with wasted work), and the one stage left to such a task gained 2.2x
+# (bench/results/2026-12-04-H200-replay-21, 79_Conv3d_...); within 2x the rules' savings stand
+
+
+def far_from_floor(ms: float | None, floor: Floor | None) -> bool:
+    ratio = ratio_to_floor(ms, floor)
+    return ratio is not None and ratio > FAR_FROM_FLOOR
+
+
 BELOW_FLOOR = 0.9  # a best under 0.9x of the floor means the floor's model does not hold for it: kernels at the
 # copy floor measured 1.00-1.04x on an H200 (bench/results/2026-12-04-H200-replay), while an fp16-cast fp32 matmul
 # ran at 0.18x of a floor that charges its FLOPs at the fp32 rate; 10 % leaves room for the ceilings' own noise

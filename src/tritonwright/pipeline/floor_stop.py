@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tritonwright.floor import FloorInfo, at_floor, below_floor
+from tritonwright.floor import FAR_FROM_FLOOR, FloorInfo, at_floor, below_floor, far_from_floor
 from tritonwright.pipeline.seams import FloorProbe
 from tritonwright.pipeline.steps import StepRecorder
 
@@ -49,6 +49,16 @@ class FloorGuard:
         return (f"at the floor: {best_ms:.4g} ms vs floor {info.floor.ms:.4g} ms "
                 f"({best_ms / info.floor.ms:.2f}x, {info.floor.limit} bound; stop within "
                 f"{self.floor_stop * 100:g}%), nothing left to gain")
+
+    def why_far(self) -> str | None:
+        """Why the current best has room whatever its metrics say (over FAR_FROM_FLOOR x its floor), or None."""
+        info, best_ms = self.info, self.steps.state.best_ms
+        if not self.timed or info is None or info.floor is None or not info.available \
+                or not far_from_floor(best_ms, info.floor):
+            return None
+        assert best_ms is not None
+        return (f"the best ({best_ms:.4g} ms) is {best_ms / info.floor.ms:.1f}x its floor ({info.floor.ms:.4g} ms, "
+                f"{info.floor.limit} bound): over {FAR_FROM_FLOOR:g}x there is room whatever the metrics say")
 
     def stop(self, stage: str, keys: list[str]) -> bool:
         """At the floor: record a SKIP under each key (no profile, no LLM, no tuner) and say so."""

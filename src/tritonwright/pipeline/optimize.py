@@ -173,8 +173,11 @@ class TaskOptimizer:
         self.state.device_s += prof.wall_s
         decision = _early_exit(prof, stage)
         if decision is not None and decision.skip:
-            self.steps.skip(plan.skip_key, stage, "rules", decision.reason, prof.metrics)
-            return
+            far = self.floor_guard.why_far()
+            if far is None:
+                self.steps.skip(plan.skip_key, stage, "rules", decision.reason, prof.metrics)
+                return
+            self._say(f"{stage}: runs although its metrics rule would skip it ({decision.reason}): {far}")
         if plan.llm_key in pending:
             self._llm_stage(stage, prof)
         if plan.tune_key in pending and not self.floor_guard.stop(stage, [plan.tune_key]):
