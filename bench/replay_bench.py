@@ -496,6 +496,8 @@ def combine(parts: list[dict[str, Any]], notes: list[str]) -> dict[str, Any]:
     it, else the last that has it; `notes` say what each part was (its commit, its device session)."""
     if not parts:
         raise BenchError("--combine needs at least one results.json")
+    if len(notes) > len(parts):
+        raise BenchError(f"{len(notes)} --note for {len(parts)} results.json: one note per file, in order")
     for p in parts[1:]:
         if (p.get("corpus"), p.get("origin_commit")) != (parts[0].get("corpus"), parts[0].get("origin_commit")):
             raise BenchError("--combine: the results are of different corpora")

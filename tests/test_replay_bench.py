@@ -210,6 +210,9 @@ def test_run_render_resume_and_leaks(corpus: Path, tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text("{")
     assert replay_bench.main(["--corpus", str(corpus), "--out", str(merged_dir), "--combine", str(bad)]) == 2
+    assert replay_bench.main(["--corpus", str(corpus), "--out", str(merged_dir), "--combine", str(paths[0]),
+                              "--note", "a", "--note", "b"]) == 2  # more notes than files: said, nothing written
+    assert json.loads((merged_dir / "results.json").read_text()) == merged
 
 
 def test_budget_interrupts_resumably(tmp_path: Path) -> None:

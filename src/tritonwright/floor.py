@@ -27,9 +27,9 @@ FLOOR_TIMEOUT_S = 300.0  # process start and torch import take seconds, the firs
 NO_GPU_REASON = ("no GPU: the ceilings (copy bandwidth, matmul rate) can only be measured on one, so there is "
                  "no floor and nothing stops early")
 
-__all__ = ["BELOW_FLOOR", "RATE_DTYPES", "Ceilings", "Floor", "FloorInfo", "TensorSpec", "Traffic", "at_floor",
-           "below_floor", "dtype_size",
-           "floor_of", "measure_floor", "ratio_to_floor", "task_traffic"]
+__all__ = ["BELOW_FLOOR", "FAR_FROM_FLOOR", "RATE_DTYPES", "Ceilings", "Floor", "FloorInfo", "TensorSpec", "Traffic",
+           "at_floor", "below_floor", "dtype_size", "far_from_floor", "floor_of", "measure_floor", "ratio_to_floor",
+           "task_traffic"]
 
 
 @dataclass(frozen=True)
@@ -158,6 +158,7 @@ FAR_FROM_FLOOR = 2.0  # a best over 2x its floor has room whatever its ncu metri
 
 
 def far_from_floor(ms: float | None, floor: Floor | None) -> bool:
+    """`ms` is over FAR_FROM_FLOOR x the floor: room is left whatever the kernel's metrics say."""
     ratio = ratio_to_floor(ms, floor)
     return ratio is not None and ratio > FAR_FROM_FLOOR
 

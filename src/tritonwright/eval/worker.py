@@ -392,8 +392,8 @@ RECHECK_SAMPLE = 1 << 20  # elements the recheck compares: a stale output differ
 
 
 GROUND_TRUTH_SAMPLE = 1 << 22  # elements the float64 error measure reads on large outputs: a relative RMS error
-# estimated from 4M random positions is off by well under 1 %, far inside the gap between legitimate fp32 error
-# (at most 15x the reference's) and rounded inputs (50x and more); measuring all of a KernelBench-size output
+# estimated from 4M random positions is off by well under 1 %, far inside the margins of the K and lookalike
+# rules (eval.precision: legitimate fp32 at most 15x the reference's error); measuring all of a KernelBench-size output
 # in float64 cost 0.6 s of a 4 s evaluation on the H200. Wrong regions are the full elementwise check's business.
 
 
