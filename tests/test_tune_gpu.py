@@ -64,3 +64,52 @@ def test_launch_search_on_the_seed_elu_checks_its_winner() -> None:
     if report.winners:
         winner = [r for r in report.results if r.config in report.winners.values() and r.verified]
         assert winner and all(r.ok for r in winner)
+
+
+_SCALE_SOURCE = '''
+import torch
+import torch.nn as nn
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def scale_kernel(x_ptr, out_ptr, n, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < n
+    tl.store(out_ptr + offs, tl.load(x_ptr + offs, mask=mask) * 2.0, mask=mask)
+
+
+class ModelNew(nn.Module):
+    def __init__(self, alpha=1.0):
+        super().__init__()
+
+    def forward(self, x):
+        if getattr(self, "broken", False):
+            raise RuntimeError("an earlier call failed and this model gave up")
+        out = torch.empty_like(x)
+        n = x.numel()
+        try:
+            scale_kernel[(triton.cdiv(n, BLOCK_VALUE),)](x, out, n, BLOCK=BLOCK_VALUE, num_warps=WARPS)
+        except Exception:  # an LLM's habit (a failure switches the model off): the precompile's stop is not caught
+            self.broken = True
+            raise
+        return out
+'''
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("threads", [1, 4])
+def test_screening_compiles_configs_ahead_on_threads_and_keeps_failures_apart(threads: int) -> None:
+    from tritonwright.candidate import Candidate
+    from tritonwright.eval import runner
+
+    task = load_task(EXAMPLES / "elu" / "task.py", {"batch_size": "64"})
+    blocks = [(256, 2), (512, 4), (1000, 4), (1024, 8), (2048, 8)]  # 1000: tl.arange needs a power of 2
+    cands = [Candidate(source=_SCALE_SOURCE.replace("BLOCK_VALUE", str(b)).replace("WARPS", str(w)))
+             for b, w in blocks]
+    results = runner.screen_many(task, cands, EvalConfig(device="cuda", baselines=False, compile_threads=threads))
+    assert [r.status.value == "OK" for r in results] == [True, True, False, True, True], [r.reason for r in results]
+    assert "power of 2" in results[2].reason or "arange" in results[2].reason, results[2].reason
+    assert all(r.timing is not None for i, r in enumerate(results) if i != 2)
+    assert all(("precompile" in r.step_seconds) is (threads > 1) for i, r in enumerate(results) if i != 2)

@@ -27,6 +27,7 @@ class LaunchLog:
     pinned: int = 0  # config index every autotuner uses (clamped to its own count)
     pin_active: bool = False
     used_configs: dict[str, str] = field(default_factory=dict)  # kernel -> config used in the last pass
+    precompiling: bool = False  # a precompile pass is running (worker._Candidate.precompile)
 
 
 LOG = LaunchLog()
@@ -42,12 +43,59 @@ def _kernel_name(fn_obj: Any) -> str:
     return str(getattr(inner, "__name__", None) or getattr(fn_obj, "__name__", "?"))
 
 
-def _wrap_run(cls: Any) -> None:  # a Triton launcher class, patched in place
+class PrecompileStop(BaseException):
+    """Ends a precompile pass's forward at its first launch whose kernel was just sent to the compile threads.
+
+    A BaseException, so a candidate's own `except Exception` fallback (an LLM's habit) does not catch it and
+    switch the model to its fallback for the timed calls that follow."""
+
+
+class _CountingCompileMode:
+    """Triton's AsyncCompileMode (compiles run on `executor`; a launch of a kernel still compiling waits for
+    it), counting the compiles it was given, so a launch knows whether its kernel was already compiled."""
+
+    def __init__(self, executor: Any) -> None:
+        from triton.runtime._async_compile import AsyncCompileMode
+
+        class Counting(AsyncCompileMode):
+            submitted = 0
+
+            def submit(self, *args: Any, **kwargs: Any) -> Any:
+                self.submitted += 1
+                return super().submit(*args, **kwargs)
+
+        # ignore_errors: a config that fails to compile is compiled again by its timed call, which reports it
+        self.mode = Counting(executor, ignore_errors=True)
+
+
+def precompile_mode(executor: Any) -> Any:
+    """The context a precompile pass runs in: launches of JIT kernels not yet compiled are compiled on
+    `executor`'s threads and end the forward (PrecompileStop); kernels already compiled launch as usual."""
+    return _CountingCompileMode(executor).mode
+
+
+def _precompile_launch(original: Any, self: Any, args: Any, kwargs: dict[str, Any]) -> None:
+    """In a precompile pass: compile this launch's kernel without launching it (Triton's warmup) and stop the
+    forward if that started a compile; a kernel already compiled falls through to a normal launch."""
+    from triton.runtime import _async_compile
+
+    mode = _async_compile.active_mode.get()
+    if mode is None or not hasattr(mode, "submitted"):
+        return
+    before = mode.submitted
+    original(self, *args, **{**kwargs, "warmup": True})
+    if mode.submitted > before:
+        raise PrecompileStop(_kernel_name(self))
+
+
+def _wrap_run(cls: Any, precompilable: bool = False) -> None:  # a Triton launcher class, patched in place
     original = cls.run
     if getattr(original, "_tritonwright", False):
         return
 
     def run(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if precompilable and LOG.precompiling and not kwargs.get("warmup", False):
+            _precompile_launch(original, self, args, kwargs)
         if not kwargs.get("warmup", False):
             LOG.launches[_kernel_name(self)] += 1
             if not in_triton():  # a launch from inside another's run (autotuner) was already seen
@@ -98,7 +146,7 @@ def install_launch_hooks(interpret: bool, pin_autotune: bool) -> None:
     else:
         from triton.runtime.jit import JITFunction
 
-        _wrap_run(JITFunction)
+        _wrap_run(JITFunction, precompilable=True)
     if pin_autotune:
         LOG.pin_active = True
         _wrap_autotuner()

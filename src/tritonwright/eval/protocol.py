@@ -148,6 +148,13 @@ class Screened:
 
 
 @dataclass(frozen=True)
+class Precompiled:
+    compiled: int  # kernels compiled ahead of their first timed call
+    failed: int  # compiles that raised: the timed call compiles again and reports the error as its own
+    seconds: float
+
+
+@dataclass(frozen=True)
 class Compared:
     a: list[float]  # per-round medians, ms
     b: list[float]
@@ -296,6 +303,17 @@ class Screen(Request[Screened]):
 
 
 @dataclass(frozen=True)
+class Precompile(Request[Precompiled]):
+    """Candidate: compile the kernels each loaded label's forward would launch first, on `threads` compile
+    threads, before any of them is timed (a ranking of many configs otherwise compiles them one by one)."""
+
+    KIND: ClassVar[str] = "precompile"
+    REPLY: ClassVar[type[Any]] = Precompiled
+    labels: list[str]
+    threads: int
+
+
+@dataclass(frozen=True)
 class Baselines(Request[BaselineTimes]):
     KIND: ClassVar[str] = "baselines"
     REPLY: ClassVar[type[Any]] = BaselineTimes
@@ -311,7 +329,7 @@ class Exit(Request[Nothing]):
 
 REQUESTS: dict[str, type[Request[Any]]] = {c.KIND: c for c in (
     LoadReference, LoadCandidate, Trial, CandidateTrial, Check, MeasureKernelShare, Time, Compare, TakeInputs,
-    Screen, Baselines, Refill, Recheck, Exit)}
+    Screen, Precompile, Baselines, Refill, Recheck, Exit)}
 
 
 # ---------------------------------------------------------------------------------------------------------

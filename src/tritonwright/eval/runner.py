@@ -705,16 +705,44 @@ def screen_many(task: Task, candidates: list[Candidate], config: EvalConfig | No
         r.task, r.candidate, r.device = task.to_dict(), c.id, "cuda"
         results.append(r)
     pending = [i for i, r in enumerate(results) if r.ok]
+    threads = compile_threads(config)
     while pending:
-        pending = _screen_session(task, candidates, results, pending, config)
+        try:
+            pending = _screen_session(task, candidates, results, pending, config, threads)
+        except _PrecompileFailed:  # our pass, not a config, broke the session: the same configs, compiled serially
+            threads = 1
+            pending = [i for i in pending if results[i].ok and results[i].timing is None]
     wall = round(time.monotonic() - t0, 3)
     for r in results:
         r.wall_s = wall
     return results
 
 
+def compile_threads(config: EvalConfig) -> int:
+    """How many threads compile a screen's configs ahead of their timing (1: no precompile pass)."""
+    if config.compile_threads > 0:
+        return config.compile_threads
+    return max(1, min(8, os.cpu_count() or 1))
+
+
+class _PrecompileFailed(Exception):
+    """The precompile pass crashed or hung its session; nothing is known about any one config from it."""
+
+
+def _precompile(cand: _Child, labels: list[str], threads: int, config: EvalConfig) -> pr.Precompiled | None:
+    """Compile the loaded configs' kernels on `threads` threads before they are timed (None: not worth it)."""
+    if threads <= 1 or len(labels) <= 1:
+        return None
+    try:
+        return cand.call("precompile", config.correctness_timeout_s, pr.Precompile(labels, threads))
+    except StepFailure as exc:
+        if exc.who == "reference":
+            raise
+        raise _PrecompileFailed(exc.message) from None
+
+
 def _screen_session(task: Task, cands: list[Candidate], results: list[EvalResult], pending: list[int],
-                    config: EvalConfig) -> list[int]:
+                    config: EvalConfig, threads: int = 1) -> list[int]:
     """One session over `pending`; returns the indices still to time when a crash or hang ended it early."""
     settings = dataclasses.replace(_settings(config, False), **SCREEN_SETTINGS)
     with tempfile.TemporaryDirectory(prefix="tritonwright-screen-") as tmp, \
@@ -737,6 +765,7 @@ def _screen_session(task: Task, cands: list[Candidate], results: list[EvalResult
             current = None
             ref.call("inputs", config.correctness_timeout_s, pr.Trial(0, seed + 1, buffers=False))
             cand.call("inputs", config.correctness_timeout_s, pr.TakeInputs(0))
+            pre = _precompile(cand, [f"c{i}" for i in loaded], threads, config)
             for i in loaded:
                 current = i
                 d = _one_run(cand, "timing", cand.call("timing", config.timing_timeout_s,
@@ -748,6 +777,8 @@ def _screen_session(task: Task, cands: list[Candidate], results: list[EvalResult
                 else:
                     raise cand.malformed("timing", "a screening run with neither a timing nor an error")
                 results[i].step_seconds = {"screen": d.seconds}
+                if pre is not None:  # the shared pass, the same figure on each config it served
+                    results[i].step_seconds["precompile"] = pre.seconds
             current = None
         except StepFailure as exc:
             if exc.who == "reference":

@@ -65,6 +65,9 @@ class EvalConfig:
     correctness_timeout_s: float = 300.0  # first call compiles kernels; interpreter runs are slow on CPU
     timing_timeout_s: float = 300.0  # torch.compile of a baseline can take minutes
     cache_dir: str | None = None  # baseline cache; None: $TRITONWRIGHT_CACHE_DIR or ~/.cache/tritonwright
+    compile_threads: int = 0  # threads compiling a screen's configs ahead of their timing; 0: one per CPU core up
+    # to 8 (LLVM and ptxas work is per kernel; more threads than cores only wait); 1: none, each config
+    # compiles on its first timed call
 
     def tolerance(self, dtype: str) -> Tolerance:
         base = DEFAULT_TOLERANCES.get(dtype, Tolerance(1e-4, 1e-4))

@@ -626,6 +626,36 @@ class _Candidate:
                                               error=pr.Fail(status, _tail(exc)))
         return pr.Screened(runs=out)
 
+    def precompile(self, req: pr.Precompile) -> pr.Precompiled:
+        """Compile, on `threads` threads, the first not-yet-compiled kernel of each label's forward on the
+        timing inputs, so the screen's timed calls find them compiled (Triton's async compile; each forward
+        stops at that launch). Nothing here is a verdict: a forward that raises, or a compile that fails, is
+        left to its timed call, which reports it as that config's own failure."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        assert self.timing_inputs is not None
+        inputs = self.timing_inputs
+        t = time.perf_counter()
+        started = failed = 0
+        with ThreadPoolExecutor(max_workers=max(1, req.threads), thread_name_prefix="tw-compile") as pool:
+            mode = hooks.precompile_mode(pool)
+            with mode, torch.no_grad():
+                for label in req.labels:
+                    before = mode.submitted
+                    hooks.LOG.precompiling = True
+                    try:
+                        self.models[label](*inputs)
+                    except (hooks.PrecompileStop, Exception):  # the stop; or an error its timed call reports
+                        pass
+                    finally:
+                        hooks.LOG.precompiling = False
+                    started += mode.submitted - before
+                futures = list(mode.future_kernels.values())
+            # leaving the mode waited for every compile and dropped the failed ones from the kernel caches
+            failed = sum(1 for f in futures if f.__dict__.get("kernel") is None)
+        _sync(self.device)
+        return pr.Precompiled(compiled=started - failed, failed=failed, seconds=round(time.perf_counter() - t, 3))
+
     def compare(self, req: pr.Compare) -> pr.Compared:
         """Interleaved rounds: A then B, B then A, ...; each round's figure is a median over its runs."""
         assert self.timing_inputs is not None
@@ -724,6 +754,7 @@ def candidate_main(ctrl: Connection, data: Connection, spec: dict[str, Any]) -> 
 
     _serve(ctrl, {pr.LoadCandidate: load, pr.CandidateTrial: cand.trial, pr.MeasureKernelShare: cand.kernel_share,
                   pr.Time: cand.time, pr.Compare: cand.compare, pr.TakeInputs: cand.inputs, pr.Screen: cand.screen,
+                  pr.Precompile: cand.precompile,
                   pr.Recheck: cand.recheck},
            reference=False)
 
