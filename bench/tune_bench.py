@@ -133,7 +133,7 @@ def run_case(name: str, args: argparse.Namespace) -> dict[str, Any]:
     if args.eval_only:
         out["wall_s"] = round(time.monotonic() - t0, 1)
         return out
-    cfg = EvalConfig(device="cuda", baselines=False)
+    cfg = EvalConfig(device="cuda", baselines=False, compile_threads=args.compile_threads)
     ev, cmp = HarnessEvaluator(task, cfg), HarnessComparer(task, cfg)
     report = tune(cand, ev, cmp, TuneSettings(stage="launch"))
     c = report.comparison
@@ -178,6 +178,8 @@ def main() -> int:
     ap.add_argument("--eval-only", action="store_true", help="time the evaluations only: no tune, no exhaustive")
     ap.add_argument("--no-exhaustive", action="store_true", help="skip the exhaustive search")
     ap.add_argument("--exhaustive-cap", type=int, default=EXHAUSTIVE_CAP)
+    ap.add_argument("--compile-threads", type=int, default=0,
+                    help="threads compiling screened configs ahead of their timing (0: the default; 1: none)")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

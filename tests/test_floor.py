@@ -147,6 +147,29 @@ def test_floor_of_a_task_on_the_gpu(tmp_path):
     assert again.ceilings_cached is True and again.floor == info.floor
 
 
+@pytest.mark.gpu
+def test_an_evaluation_brings_the_same_floor_from_its_reference_process(tmp_path):
+    """GPU: EvalConfig.floor computes the floor where the reference already runs (no process of its own), with
+    the ceilings the floor's child cached; asked once per task in this process."""
+    from tritonwright.candidate import read_candidate
+    from tritonwright.eval import runner
+    from tritonwright.eval.types import EvalConfig
+
+    examples = Path(__file__).parent.parent / "examples"
+    task = load_task(examples / "elu" / "task.py", {"batch_size": "64"})
+    cache = str(tmp_path / "cache")
+    child = measure_floor(task, "cuda", cache_dir=cache)
+    cand = read_candidate(examples / "elu" / "candidate.py")
+    config = EvalConfig(device="cuda", floor=True, cache_dir=cache, trials=1)
+    result = runner.evaluate(task, cand, config)
+    assert result.ok and result.floor is not None, result.reason
+    info = FloorInfo.from_dict(result.floor)
+    assert info.available and info.ceilings_cached is True and info.floor == child.floor, info.reason
+    assert "floor" in result.step_seconds
+    again = runner.evaluate(task, cand, config)
+    assert again.floor == result.floor and "floor" not in again.step_seconds  # known: not asked again
+
+
 # --- the optimizer stops at the floor -----------------------------------------------------------------------
 
 SEED = "class ModelNew:  # seed\n    pass\n"

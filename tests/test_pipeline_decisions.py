@@ -106,6 +106,27 @@ def test_the_floor_is_measured_once_and_read_back(steps: StepRecorder) -> None:
     assert FloorGuard(None, steps, True, 0.05, said.append).measure() == 0.0
 
 
+def test_the_floor_the_seeds_evaluation_brought_is_used_without_the_probe(steps: StepRecorder) -> None:
+    said: list[str] = []
+    probe = FakeFloor(9.0)
+    brought = FakeFloor(3.0).floor().to_dict()
+    guard = FloorGuard(probe, steps, timed=True, floor_stop=0.05, say=said.append)
+    assert guard.measure(EvalResult(status=Status.OK, floor=brought)) == 0.0  # its time is the evaluation's
+    assert probe.calls == 0 and said == ["floor 3 ms (memory bound)"]
+    row = steps.task_row()
+    assert row is not None and row["floor"]["floor"]["ms"] == 3.0
+
+
+def test_an_unavailable_floor_from_the_evaluation_falls_back_to_the_probe(steps: StepRecorder) -> None:
+    said: list[str] = []
+    probe = FakeFloor(3.0)
+    seed = EvalResult(status=Status.OK, floor={"available": False, "reason": "traced on meta: .item() in forward"})
+    guard = FloorGuard(probe, steps, timed=True, floor_stop=0.05, say=said.append)
+    assert guard.measure(seed) == 2.0 and probe.calls == 1
+    assert said[0] == "floor (none came with the evaluation: traced on meta: .item() in forward)"
+    assert guard.info is not None and guard.info.floor is not None and guard.info.floor.ms == 3.0
+
+
 def test_no_floor_and_a_cpu_run_stop_nothing(steps: StepRecorder) -> None:
     said: list[str] = []
     guard = FloorGuard(FakeFloor(None), steps, timed=False, floor_stop=0.05, say=said.append)

@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 
-from tritonwright.eval import hooks
+from tritonwright.eval import hooks, worker
 from tritonwright.eval import protocol as pr
-from tritonwright.eval import worker
 
 
 class FakeJIT:

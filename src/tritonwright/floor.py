@@ -28,7 +28,7 @@ NO_GPU_REASON = ("no GPU: the ceilings (copy bandwidth, matmul rate) can only be
                  "no floor and nothing stops early")
 
 __all__ = ["BELOW_FLOOR", "FAR_FROM_FLOOR", "RATE_DTYPES", "Ceilings", "Floor", "FloorInfo", "TensorSpec", "Traffic",
-           "at_floor", "below_floor", "dtype_size", "far_from_floor", "floor_of", "measure_floor", "ratio_to_floor",
+           "at_floor", "below_floor", "dtype_size", "far_from_floor", "floor_here", "floor_of", "measure_floor", "ratio_to_floor",
            "task_traffic"]
 
 
@@ -281,19 +281,34 @@ def _why(exc: BaseException) -> str:
 
 def _child(spec: dict[str, Any]) -> FloorInfo:
     """The child's work: the task's traffic (meta device, else the GPU), the cached or measured ceilings."""
+    from tritonwright.task import Task
+
+    task = Task(path=spec["path"], name=spec["name"], source=spec["source"], overrides=spec.get("overrides") or {})
+    return floor_here(task, spec.get("cache_dir"), bool(spec.get("use_cache", True)))
+
+
+def floor_here(task: Any, cache_dir: str | None, use_cache: bool = True, gpu_trace: bool = True,
+               env: Any = None) -> FloorInfo:
+    """The task's floor computed in this process, on the GPU it sees: the traffic traced on the meta device
+    (else, with `gpu_trace`, on the GPU), the cached or measured ceilings. Never raises for the task's or the
+    GPU's problems: they come back as an unavailable floor with the reason.
+
+    The floor's own child runs this; so does an evaluation's reference process when asked (EvalConfig.floor),
+    which has torch imported and CUDA started already and so saves the child's start (~9 s on an H200), and
+    passes its `env` (eval.types.Environment) known already."""
     import torch
 
     from tritonwright import ceilings as ceil
     from tritonwright.eval.worker import environment
-    from tritonwright.task import Task
 
-    task = Task(path=spec["path"], name=spec["name"], source=spec["source"], overrides=spec.get("overrides") or {})
     if not torch.cuda.is_available():
         return FloorInfo.unavailable(NO_GPU_REASON)
     notes = []
     try:
         traffic = task_traffic(task)
     except Exception as exc:  # an op without a meta kernel, a .item() in forward: trace it on the GPU instead
+        if not gpu_trace:
+            return FloorInfo.unavailable(f"the task's sizes could not be traced on the meta device: {_why(exc)}")
         try:
             traffic = task_traffic(task, device="cuda")
             notes.append(f"sizes traced on the GPU (the meta device failed: {_why(exc)})")
@@ -301,10 +316,9 @@ def _child(spec: dict[str, Any]) -> FloorInfo:
             return FloorInfo.unavailable(f"the task's sizes could not be traced: {_why(exc2)}")
         finally:
             torch.cuda.empty_cache()
-    env = environment(torch.device("cuda"))
+    env = env or environment(torch.device("cuda"))
     try:
-        measured, cached = ceil.cached_or_measured(env.key(), spec.get("cache_dir"),
-                                                   bool(spec.get("use_cache", True)))
+        measured, cached = ceil.cached_or_measured(env.key(), cache_dir, use_cache)
     except Exception as exc:  # out of memory, a driver error: no floor, the run goes on
         return FloorInfo(False, f"the ceilings could not be measured: {_why(exc)}", traffic=traffic, gpu=env.gpu)
     ceilings = Ceilings.from_measured(measured)

@@ -155,6 +155,11 @@ class Precompiled:
 
 
 @dataclass(frozen=True)
+class FloorReport:
+    info: dict[str, Any]  # tritonwright.floor.FloorInfo.to_dict(): read back with FloorInfo.from_dict
+
+
+@dataclass(frozen=True)
 class Compared:
     a: list[float]  # per-round medians, ms
     b: list[float]
@@ -314,6 +319,16 @@ class Precompile(Request[Precompiled]):
 
 
 @dataclass(frozen=True)
+class FloorOfTask(Request[FloorReport]):
+    """Reference: the task's speed-of-light floor (tritonwright.floor), computed in this process."""
+
+    KIND: ClassVar[str] = "floor"
+    REPLY: ClassVar[type[Any]] = FloorReport
+    cache_dir: str | None
+    use_cache: bool
+
+
+@dataclass(frozen=True)
 class Baselines(Request[BaselineTimes]):
     KIND: ClassVar[str] = "baselines"
     REPLY: ClassVar[type[Any]] = BaselineTimes
@@ -329,7 +344,7 @@ class Exit(Request[Nothing]):
 
 REQUESTS: dict[str, type[Request[Any]]] = {c.KIND: c for c in (
     LoadReference, LoadCandidate, Trial, CandidateTrial, Check, MeasureKernelShare, Time, Compare, TakeInputs,
-    Screen, Precompile, Baselines, Refill, Recheck, Exit)}
+    Screen, Precompile, FloorOfTask, Baselines, Refill, Recheck, Exit)}
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from tritonwright.eval.types import (
     DEFAULT_TOLERANCES,
     HOST_MATH,
     Comparison,
+    Environment,
     EvalConfig,
     EvalResult,
     KernelShare,
@@ -437,6 +438,13 @@ def _run_many(task: Task, cands: list[Candidate], results: list[EvalResult], con
                 t = time.monotonic()
                 _baselines(ref, task, config, [results[i] for i in active])
                 timed("baselines", t)
+            if device == "cuda" and config.floor and config.baselines and config.timing and active:
+                t = time.monotonic()
+                floor, asked = _floor(ref, task, config, results[active[0]].env)
+                for i in active:
+                    results[i].floor = floor
+                if asked:
+                    timed("floor", t)
         except StepFailure as exc:
             if exc.who == "reference":
                 raise _reference_failure(task, exc) from None
@@ -629,6 +637,28 @@ def _baselines(ref: _Child, task: Task, config: EvalConfig, results: list[EvalRe
         result.compiled = TimingStats(**cached["compiled"]) if cached.get("compiled") else None
         if cached.get("compiled_error"):
             result.notes.append(f"torch.compile baseline failed: {cached['compiled_error']}")
+
+
+_FLOORS: dict[tuple[str, str, str | None], dict[str, Any]] = {}  # this process's floors: (task, GPU, cache dir)
+
+
+def _floor(ref: _Child, task: Task, config: EvalConfig, env: Environment | None) -> tuple[dict[str, Any], bool]:
+    """The task's floor (FloorInfo.to_dict()), from the reference process once per task and GPU in this process,
+    and whether the reference was asked now; a failure of that step is an unavailable floor, never the
+    evaluation's."""
+    key = (task.hash, env.key() if env is not None else "", config.cache_dir)
+    if key in _FLOORS:
+        return _FLOORS[key], False
+    t = time.monotonic()
+    try:
+        info = ref.call("floor", config.timing_timeout_s, pr.FloorOfTask(config.cache_dir, True)).info
+    except StepFailure as exc:  # the reference child died or hung here: the verdict stands, the floor is absent
+        return {"available": False, "reason": f"the floor step failed ({exc.status.value}): {exc.message[:300]}",
+                "wall_s": round(time.monotonic() - t, 3)}, True
+    info["wall_s"] = round(time.monotonic() - t, 3)
+    if info.get("available"):
+        _FLOORS[key] = info
+    return info, True
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -65,6 +65,9 @@ class EvalConfig:
     correctness_timeout_s: float = 300.0  # first call compiles kernels; interpreter runs are slow on CPU
     timing_timeout_s: float = 300.0  # torch.compile of a baseline can take minutes
     cache_dir: str | None = None  # baseline cache; None: $TRITONWRIGHT_CACHE_DIR or ~/.cache/tritonwright
+    floor: bool = False  # with the baselines, the task's speed-of-light floor from the reference process of a
+    # timed evaluation that passes (an optimize run's seed): torch and CUDA are up there; the floor's own process
+    # takes ~9 s to start on an H200
     compile_threads: int = 0  # threads compiling a screen's configs ahead of their timing; 0: one per CPU core up
     # to 8 (LLVM and ptxas work is per kernel; more threads than cores only wait); 1: none, each config
     # compiles on its first timed call
@@ -188,6 +191,7 @@ class EvalResult:
     wall_s: float = 0.0
     precision: str = "fp32"  # the policy this verdict was reached under (EvalConfig.precision)
     seed: int | None = None  # the session's seed (weights; inputs of trial i: seed + 1 + i), known after the verdict
+    floor: dict[str, Any] | None = None  # EvalConfig.floor: tritonwright.floor.FloorInfo.to_dict()
 
     @property
     def ok(self) -> bool:

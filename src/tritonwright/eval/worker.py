@@ -142,6 +142,7 @@ class _Reference:
         self.no64 = ""  # why there is no float64 run, when there is none
         self.trial_note = ""  # why this trial has no float64 run, when only this one failed
         self.rounded: list[float | None] | None = None  # per output: what 10-bit-mantissa inputs cost (fp32 policy)
+        self.env: Environment | None = None  # known at load
 
     def _outputs64(self, inputs: list[loading.Input]) -> list[torch.Tensor | None] | None:
         """Model in float64 on the same inputs (eval.precision's ground truth), or None with self.no64 set."""
@@ -203,7 +204,18 @@ class _Reference:
     def load(self, req: pr.LoadReference) -> pr.ReferenceLoaded:
         state = loading.reference_state(self.model)
         self.data.send(("init", self.init.args, self.init.kwargs, state))
-        return pr.ReferenceLoaded(env=environment(self.device))
+        self.env = environment(self.device)
+        return pr.ReferenceLoaded(env=self.env)
+
+    def floor(self, req: pr.FloorOfTask) -> pr.FloorReport:
+        """The task's speed-of-light floor, here where torch and CUDA are up already (tritonwright.floor):
+        sizes traced on the meta device only (a GPU trace would need the task's memory twice), ceilings from
+        their cache or measured now. Its failures are an unavailable floor, never the evaluation's."""
+        from tritonwright.floor import floor_here
+
+        info = floor_here(self.task, req.cache_dir, req.use_cache, gpu_trace=False, env=self.env)
+        torch.cuda.empty_cache()  # the ceilings' buffers go before anything else runs here
+        return pr.FloorReport(info=info.to_dict())
 
     def trial(self, req: pr.Trial) -> pr.TrialRan:
         index = req.index
@@ -734,7 +746,7 @@ def reference_main(ctrl: Connection, data: Connection, spec: dict[str, Any]) -> 
         _send(ctrl, pr.TaskFailed(f"{spec['task']['path']}: {type(exc).__name__}: {exc}\n{_tail(exc)}"))
         return
     _serve(ctrl, {pr.LoadReference: ref.load, pr.Trial: ref.trial, pr.Check: ref.check,
-                  pr.Baselines: ref.baselines, pr.Refill: ref.refill}, reference=True)
+                  pr.Baselines: ref.baselines, pr.Refill: ref.refill, pr.FloorOfTask: ref.floor}, reference=True)
 
 
 def candidate_main(ctrl: Connection, data: Connection, spec: dict[str, Any]) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from tritonwright.eval.types import EvalResult
 from tritonwright.floor import FAR_FROM_FLOOR, FloorInfo, at_floor, below_floor, far_from_floor
 from tritonwright.pipeline.seams import FloorProbe
 from tritonwright.pipeline.steps import StepRecorder
@@ -20,23 +21,29 @@ class FloorGuard:
         self.info: FloorInfo | None = None  # the task's floor, once known
         self.said_below = False  # the note that the best is below the floor was given
 
-    def measure(self) -> float:
-        """Know the floor (recorded, or measured now and recorded); returns the device seconds it took."""
+    def measure(self, seed: EvalResult | None = None) -> float:
+        """Know the floor (recorded; else the one the seed's evaluation brought; else measured now by the probe)
+        and record it; returns the device seconds it took beyond the evaluations."""
         if self.probe is None:
             return 0.0
         row = self.steps.task_row() or {}
         if row.get("floor"):
             self.info = FloorInfo.from_dict(row["floor"])
             return 0.0
-        self.say("floor")
-        info = self.probe.floor()
+        brought = FloorInfo.from_dict(seed.floor) if seed is not None and seed.floor else None
+        if brought is not None and brought.available:
+            info, spent = brought, 0.0  # its seconds are the evaluation's, counted there
+        else:
+            self.say("floor" if brought is None else f"floor (none came with the evaluation: {brought.reason[:200]})")
+            info = self.probe.floor()
+            spent = info.wall_s if self.timed else 0.0  # a CPU run's floor is no device time
         self.info = info
         self.steps.update_task(floor=info.to_dict() | {"threshold": self.floor_stop})
         if info.available and info.floor is not None:
             self.say(f"floor {info.floor.ms:.4g} ms ({info.floor.limit} bound)")
         else:
             self.say(f"no floor: {info.reason}")
-        return info.wall_s if self.timed else 0.0  # a CPU run's floor is no device time
+        return spent
 
     def why_at_floor(self) -> str | None:
         """Why the current best is at the floor (within the floor_stop threshold), or None."""

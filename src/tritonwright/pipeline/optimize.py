@@ -126,7 +126,7 @@ class TaskOptimizer:
             status = result.status.value if result is not None else "FAILED"
             return TaskOutcome(self.key, "failed", f"no correct candidate ({status}): {one_line(why)[:300]}")
         self._accept(current, result.timing.median_ms if result.timing else self.state.best_ms)
-        self.state.device_s += self.floor_guard.measure()
+        self.state.device_s += self.floor_guard.measure(result)
         for stage in self.cfg.stages:
             self._stage(stage)
         final = self._final()

@@ -229,7 +229,8 @@ class Session:
         return provider
 
     def seams(self, task: Task, label: str = "") -> tuple[Evaluator, Comparer | None, Profiler, Tuner]:
-        cfg = dataclasses.replace(self.settings.eval, device=self.device)
+        # The floor comes with the seed's evaluation where there is a GPU (floor_probe's child is the fallback).
+        cfg = dataclasses.replace(self.settings.eval, device=self.device, floor=self.device == "cuda")
         ex = self.executor
         evaluator = HarnessEvaluator(task, cfg, ex, label)
         timed = self.device == "cuda"
