@@ -3,12 +3,14 @@ keeps Triton's JITFunction contract: run(*args, grid, warmup, **kw), compiling t
 
 from __future__ import annotations
 
+import inspect
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from triton.runtime._async_compile import AsyncCompileMode
 
 from tritonwright.eval import hooks, worker
 from tritonwright.eval import protocol as pr
@@ -44,7 +46,8 @@ class FakeJIT:
                     if self.cache.get("key") is fk:
                         del self.cache["key"]
 
-                kernel = mode.submit(("key", id(self)), self.compile_fn, finalize, cleanup)
+                extra = (cleanup,) if "cleanup_fn" in inspect.signature(AsyncCompileMode.submit).parameters else ()
+                kernel = mode.submit(("key", id(self)), self.compile_fn, finalize, *extra)  # 3.6: no cleanup
             self.cache["key"] = kernel
         if not warmup:
             if not isinstance(kernel, str):
@@ -106,9 +109,9 @@ def test_a_failed_compile_is_left_to_the_timed_call_which_reports_it() -> None:
     model = Forward(bad)
     got = _precompile({"bad": model, "good": Forward(good)})
     assert (got.compiled, got.failed) == (1, 1)
-    assert "key" not in bad.cache and not model.gave_up  # no placeholder left; the model still whole
+    assert not model.gave_up  # the model still whole
     with pytest.raises(ValueError, match="does not compile"):
-        model()  # compiled again on the call, whose error is this config's own
+        model()  # the call meets the error (3.9 compiles again; 3.6 keeps the failed future), as its own
 
 
 def test_a_forward_that_raises_before_any_launch_is_left_to_its_timed_call() -> None:

@@ -57,12 +57,27 @@ class _CountingCompileMode:
     def __init__(self, executor: Any) -> None:
         from triton.runtime._async_compile import AsyncCompileMode
 
-        class Counting(AsyncCompileMode):
-            submitted = 0
+        lock = threading.Lock()
 
-            def submit(self, *args: Any, **kwargs: Any) -> Any:
-                self.submitted += 1
-                return super().submit(*args, **kwargs)
+        class Counting(AsyncCompileMode):
+            submitted = 0  # compiles started (a kernel already being compiled is not started again)
+            failed = 0  # compiles that raised
+
+            def submit(self, key: Any, compile_fn: Any, *rest: Any, **kwargs: Any) -> Any:
+                # Triton 3.6 passes (key, compile, finalize), 3.9 also a cleanup: the rest goes on as it came
+                fresh = key not in getattr(self, "future_kernels", {})
+
+                def counted() -> Any:
+                    try:
+                        return compile_fn()
+                    except BaseException:
+                        with lock:
+                            self.failed += 1
+                        raise
+
+                future = super().submit(key, counted, *rest, **kwargs)
+                self.submitted += fresh
+                return future
 
         # ignore_errors: a config that fails to compile is compiled again by its timed call, which reports it
         self.mode = Counting(executor, ignore_errors=True)

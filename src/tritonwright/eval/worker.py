@@ -662,9 +662,8 @@ class _Candidate:
                     finally:
                         hooks.LOG.precompiling = False
                     started += mode.submitted - before
-                futures = list(mode.future_kernels.values())
-            # leaving the mode waited for every compile and dropped the failed ones from the kernel caches
-            failed = sum(1 for f in futures if f.__dict__.get("kernel") is None)
+            # leaving the mode waited for every compile; a failed one raises again at its timed call
+            failed = mode.failed
         _sync(self.device)
         return pr.Precompiled(compiled=started - failed, failed=failed, seconds=round(time.perf_counter() - t, 3))
 
