@@ -214,6 +214,28 @@ def test_jobs_run_by_their_type(monkeypatch):
         jobs.run_job({"kind": "sleep"})  # type: ignore[arg-type]
 
 
+def test_the_health_check_starts_the_evaluations_fork_server_first(monkeypatch):
+    """The fork server's imports (torch, Triton, dynamo) overlap the check instead of the first evaluation."""
+    from tritonwright.eval import runner
+    from tritonwright.executors import health, jobs
+
+    order: list[str] = []
+    monkeypatch.setattr(runner, "prestart", lambda device: order.append(f"prestart {device}"))
+    monkeypatch.setattr(health, "check", lambda device: order.append(f"check {device}") or {"ok": True})
+    assert jobs.health_job("cuda").run() == {"ok": True}
+    assert order == ["prestart cuda", "check cuda"]
+
+
+def test_a_failed_prestart_is_no_failure(monkeypatch):
+    from tritonwright.eval import runner
+
+    def broken(device: str) -> None:
+        raise RuntimeError("no fork server here")
+
+    monkeypatch.setattr(runner, "_context", broken)
+    runner.prestart("cpu")  # nothing raised: the first session starts it, or spawns, as before
+
+
 def test_the_sleep_job_lives_in_the_tests():
     from pathlib import Path
 

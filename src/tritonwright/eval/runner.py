@@ -214,6 +214,16 @@ def _context(device: str) -> Any:
     return mp.get_context(method)
 
 
+def prestart(device: str) -> None:
+    """Start the fork server for `device`'s sessions now, so its imports (torch, Triton, torch._dynamo: ~10 s on
+    an H200 host) overlap other work, such as a worker's health check, instead of delaying the first
+    evaluation. Never fails: the first session starts it (or spawns) as before."""
+    try:
+        _context(resolve_device(device))
+    except Exception:  # noqa: BLE001 - a head start only; the session reports any real problem itself
+        return
+
+
 SEED_SPACE = 1 << 31  # torch.manual_seed takes any 64-bit value; 2**31 keeps seeds readable in reports
 
 

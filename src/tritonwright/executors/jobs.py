@@ -181,8 +181,10 @@ class HealthJob:
     timeout_s: float = _HEALTH_TIMEOUT_S
 
     def run(self) -> dict[str, Any]:
+        from tritonwright.eval.runner import prestart
         from tritonwright.executors.health import check
 
+        prestart(self.device)  # the evaluations' fork server imports torch and Triton while the check runs
         return check(self.device)
 
 
