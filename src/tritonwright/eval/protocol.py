@@ -150,7 +150,7 @@ class Screened:
 @dataclass(frozen=True)
 class Precompiled:
     compiled: int  # kernels compiled ahead of their first timed call
-    failed: int  # compiles that raised: the timed call compiles again and reports the error as its own
+    failed: int  # compiles that raised: the config's timed call meets the error and reports it as its own
     seconds: float
 
 
