@@ -393,3 +393,26 @@ def test_metric_rules_skip_nothing_far_from_the_floor(tmp_path, seed_ms, rules_s
     else:
         assert tuner.stages == ["launch"] and "stage:block_tiling:tune" in origins
         assert any("runs although its metrics rule would skip it" in s and "10.0x its floor" in s for s in said.lines)
+
+
+def test_the_reference_process_answers_the_floor_request_through_its_plugin(monkeypatch):
+    """eval never imports the floor (a part above it): the plugin registers the reference's handler, and the
+    children import the plugins eval names as strings. The handler traces on the meta device only."""
+    import types
+
+    import tritonwright.reference_floor as plugin
+    from tritonwright.eval import protocol as pr
+    from tritonwright.eval import runner, worker
+
+    assert plugin.__name__ in runner.REFERENCE_PLUGINS
+    calls = []
+
+    def fake_floor_here(task, cache_dir, use_cache=True, gpu_trace=True, env=None):
+        calls.append((task, cache_dir, use_cache, gpu_trace, env))
+        return FloorInfo.unavailable(NO_GPU_REASON)
+
+    monkeypatch.setattr(plugin, "floor_here", fake_floor_here)
+    handler = worker.REFERENCE_EXTENSIONS[pr.FloorOfTask]
+    report = handler(types.SimpleNamespace(task="the task", env="its env"), pr.FloorOfTask("cache", False))
+    assert calls == [("the task", "cache", False, False, "its env")]
+    assert FloorInfo.from_dict(report.info).reason == NO_GPU_REASON

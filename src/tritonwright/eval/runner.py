@@ -8,6 +8,7 @@ is a CRASH of the child that sent it.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import math
 import multiprocessing as mp
 import os
@@ -48,8 +49,11 @@ START_METHOD_ENV = "TRITONWRIGHT_START_METHOD"
 # What every child imports, loaded once into the fork server instead of once per child: a spawned child
 # spent ~4 s of each evaluation importing these (the dynamo/sympy chain comes in with the first Triton
 # launch under a dispatch mode). Modules that fail to import are skipped by the server.
+# Modules of parts above eval that extend the reference process (eval.worker.extend_reference): named, never
+# imported here (they import eval); every child imports them before it serves.
+REFERENCE_PLUGINS = ("tritonwright.reference_floor",)
 _PRELOAD = ("torch", "torch.multiprocessing", "triton", "triton.language", "torch._dynamo",
-            "torch._higher_order_ops.triton_kernel_wrap", "tritonwright.eval.worker")
+            "torch._higher_order_ops.triton_kernel_wrap", "tritonwright.eval.worker", *REFERENCE_PLUGINS)
 _SERVER_MODE: str | None = None  # how the fork server's Triton was imported: "interpret" (CPU) or "compiled"
 _SERVER_LOCK = threading.Lock()  # batch tasks start sessions from several threads
 P = TypeVar("P")
@@ -174,6 +178,9 @@ def _child_entry(role: str, ctrl: Connection, data: Connection, spec: dict[str, 
     os.dup2(fd, 2)
     from tritonwright.eval import worker
 
+    if role == "reference":
+        for name in REFERENCE_PLUGINS:  # preloaded by the fork server; a spawned child imports them now
+            importlib.import_module(name)
     (worker.reference_main if role == "reference" else worker.candidate_main)(ctrl, data, spec)
 
 

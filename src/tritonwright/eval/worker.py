@@ -207,16 +207,6 @@ class _Reference:
         self.env = environment(self.device)
         return pr.ReferenceLoaded(env=self.env)
 
-    def floor(self, req: pr.FloorOfTask) -> pr.FloorReport:
-        """The task's speed-of-light floor, here where torch and CUDA are up already (tritonwright.floor):
-        sizes traced on the meta device only (a GPU trace would need the task's memory twice), ceilings from
-        their cache or measured now. Its failures are an unavailable floor, never the evaluation's."""
-        from tritonwright.floor import floor_here
-
-        info = floor_here(self.task, req.cache_dir, req.use_cache, gpu_trace=False, env=self.env)
-        torch.cuda.empty_cache()  # the ceilings' buffers go before anything else runs here
-        return pr.FloorReport(info=info.to_dict())
-
     def trial(self, req: pr.Trial) -> pr.TrialRan:
         index = req.index
         t = time.perf_counter()
@@ -744,8 +734,21 @@ def reference_main(ctrl: Connection, data: Connection, spec: dict[str, Any]) -> 
     except Exception as exc:  # the task itself is broken: the parent turns this into a TaskError
         _send(ctrl, pr.TaskFailed(f"{spec['task']['path']}: {type(exc).__name__}: {exc}\n{_tail(exc)}"))
         return
-    _serve(ctrl, {pr.LoadReference: ref.load, pr.Trial: ref.trial, pr.Check: ref.check,
-                  pr.Baselines: ref.baselines, pr.Refill: ref.refill, pr.FloorOfTask: ref.floor}, reference=True)
+    handlers: dict[type, Handler] = {pr.LoadReference: ref.load, pr.Trial: ref.trial, pr.Check: ref.check,
+                                     pr.Baselines: ref.baselines, pr.Refill: ref.refill}
+    handlers |= {kind: functools.partial(handler, ref) for kind, handler in REFERENCE_EXTENSIONS.items()}
+    _serve(ctrl, handlers, reference=True)
+
+
+# Requests the reference process answers for parts above eval (they import eval, eval never imports them):
+# request type -> handler(reference, request). Registered when such a module is imported; the children import
+# the modules named in runner.REFERENCE_PLUGINS first.
+REFERENCE_EXTENSIONS: dict[type, Callable[[Any, Any], Any]] = {}
+
+
+def extend_reference(kind: type, handler: Callable[[Any, Any], Any]) -> None:
+    """Let the reference process answer requests of `kind` with handler(reference, request)."""
+    REFERENCE_EXTENSIONS[kind] = handler
 
 
 def candidate_main(ctrl: Connection, data: Connection, spec: dict[str, Any]) -> None:
