@@ -50,44 +50,38 @@ class PrecompileStop(BaseException):
     switch the model to its fallback for the timed calls that follow."""
 
 
-class _CountingCompileMode:
-    """Triton's AsyncCompileMode (compiles run on `executor`; a launch of a kernel still compiling waits for
-    it), counting the compiles it was given, so a launch knows whether its kernel was already compiled."""
-
-    def __init__(self, executor: Any) -> None:
-        from triton.runtime._async_compile import AsyncCompileMode
-
-        lock = threading.Lock()
-
-        class Counting(AsyncCompileMode):
-            submitted = 0  # compiles started (a kernel already being compiled is not started again)
-            failed = 0  # compiles that raised
-
-            def submit(self, key: Any, compile_fn: Any, *rest: Any, **kwargs: Any) -> Any:
-                # Triton 3.6 passes (key, compile, finalize), 3.9 also a cleanup: the rest goes on as it came
-                fresh = key not in getattr(self, "future_kernels", {})
-
-                def counted() -> Any:
-                    try:
-                        return compile_fn()
-                    except BaseException:
-                        with lock:
-                            self.failed += 1
-                        raise
-
-                future = super().submit(key, counted, *rest, **kwargs)
-                self.submitted += fresh
-                return future
-
-        # ignore_errors: a config that fails to compile meets the error again at its timed call (3.9 compiles
-        # it again, 3.6 keeps the failed future), which reports it as that config's own
-        self.mode = Counting(executor, ignore_errors=True)
-
-
 def precompile_mode(executor: Any) -> Any:
-    """The context a precompile pass runs in: launches of JIT kernels not yet compiled are compiled on
-    `executor`'s threads and end the forward (PrecompileStop); kernels already compiled launch as usual."""
-    return _CountingCompileMode(executor).mode
+    """The context a precompile pass runs in: Triton's AsyncCompileMode (compiles run on `executor`; a launch
+    of a kernel still compiling waits for it), counting the compiles it starts and those that fail, so a
+    launch knows whether its kernel was already compiled. In it, launches of JIT kernels not yet compiled go
+    to the threads and end the forward (PrecompileStop); kernels already compiled launch as usual."""
+    from triton.runtime._async_compile import AsyncCompileMode
+
+    lock = threading.Lock()
+
+    class Counting(AsyncCompileMode):
+        submitted = 0  # compiles started (a kernel already being compiled is not started again)
+        failed = 0  # compiles that raised
+
+        def submit(self, key: Any, compile_fn: Any, *rest: Any, **kwargs: Any) -> Any:
+            # Triton 3.6 passes (key, compile, finalize), 3.9 also a cleanup: the rest goes on as it came
+            fresh = key not in getattr(self, "future_kernels", {})
+
+            def counted() -> Any:
+                try:
+                    return compile_fn()
+                except BaseException:
+                    with lock:
+                        self.failed += 1
+                    raise
+
+            future = super().submit(key, counted, *rest, **kwargs)
+            self.submitted += fresh
+            return future
+
+    # ignore_errors: a config that fails to compile meets the error again at its timed call (3.9 compiles
+    # it again, 3.6 keeps the failed future), which reports it as that config's own
+    return Counting(executor, ignore_errors=True)
 
 
 def _precompile_launch(original: Any, self: Any, args: Any, kwargs: dict[str, Any]) -> None:
