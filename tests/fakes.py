@@ -10,7 +10,7 @@ is all the pool, the local worker and the Ray actor ask of a job. Real workers u
 health check when told to.
 
 Seams of the optimizer and the tuner: `FakeEvaluator`, `FakeComparer`, `FakeTuner`, `FakeLLM`, `FakeClock`,
-`FakeProfiler`, `FakeFloor`. Each answers from what the test gave it and keeps what it was asked.
+`FakeProfiler`, `FakeFloor`, `FakeRival`. Each answers from what the test gave it and keeps what it was asked.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from tritonwright.executors.faults import WorkerLost
 if TYPE_CHECKING:  # imported where used: a pool worker unpickling a SleepJob imports this module, kept light
     from tritonwright.floor import FloorInfo
     from tritonwright.llm.types import CallKey, CallParams, LLMReply, Message
-    from tritonwright.pipeline.seams import Profile
+    from tritonwright.pipeline.seams import Profile, RivalCode
     from tritonwright.tune.search import TuneReport
 
 
@@ -136,9 +136,11 @@ class FakeComparer:
 
     marker: str = FASTER
     calls: int = 0
+    thresholds: list[float] = field(default_factory=list)  # the threshold of each comparison, in order
 
     def compare(self, a: Candidate, b: Candidate, threshold: float) -> Comparison:
         self.calls += 1
+        self.thresholds.append(threshold)
         if self.marker in b.source:
             return Comparison(1.10, 0.005, True, threshold, 10, reason="10.0% faster, noise 0.5%")
         return Comparison(0.96, 0.005, False, threshold, 10, reason="slower by 4.0% (noise 0.5%)")
@@ -147,16 +149,18 @@ class FakeComparer:
 @dataclass
 class FakeTuner:
     """Tuner: with `tuned_ms`, KEEP of the source plus a `# tuned` line at that median; else REVERT. Keeps the
-    stages it was asked for."""
+    stages it was asked for and the original medians it was given."""
 
     tuned_ms: float | None = None
     stages: list[str] = field(default_factory=list)
+    originals: list[float | None] = field(default_factory=list)  # the original_ms each call was given
 
-    def __call__(self, candidate: Candidate, stage: str) -> TuneReport:
+    def __call__(self, candidate: Candidate, stage: str, original_ms: float | None = None) -> TuneReport:
         from tritonwright.decision import Decision
         from tritonwright.tune.search import TuneReport
 
         self.stages.append(stage)
+        self.originals.append(original_ms)
         if self.tuned_ms is not None:
             return TuneReport(stage, Decision.KEEP, "faster", Candidate(source=candidate.source + "# tuned\n"),
                               tuned_ms=self.tuned_ms)
@@ -237,3 +241,20 @@ class FakeFloor:
         if self.ms is None:
             return FloorInfo.unavailable("fake: nothing measured")
         return FloorInfo(True, "", Floor(self.ms, self.ms, None, "memory"), wall_s=2.0)
+
+
+@dataclass
+class FakeRival:
+    """Rival: torch.compile's code is `source` (None: it cannot be made, `reason` says why). Counts calls."""
+
+    source: str | None = "class ModelNew:  # inductor\n    pass\n"
+    reason: str = "fake: no Triton codegen here"
+    calls: int = 0
+
+    def make(self) -> RivalCode:
+        from tritonwright.pipeline.seams import RivalCode
+
+        self.calls += 1
+        if self.source is None:
+            return RivalCode(None, self.reason)
+        return RivalCode(Candidate(self.source, origin="inductor"))

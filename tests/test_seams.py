@@ -17,6 +17,7 @@ from tests.fakes import (
     FakeFloor,
     FakeLLM,
     FakeProfiler,
+    FakeRival,
     FakeSlot,
     FakeTuner,
 )
@@ -44,7 +45,8 @@ def _fakes_satisfy_their_protocols() -> list[object]:
     profiler: pipeline_seams.Profiler = FakeProfiler()
     floor: pipeline_seams.FloorProbe = FakeFloor()
     slot: Slot = FakeSlot("a")
-    return [evaluator, comparer, tuner, llm, clock, profiler, floor, slot]
+    rival: pipeline_seams.Rival = FakeRival()
+    return [evaluator, comparer, tuner, llm, clock, profiler, floor, slot, rival]
 
 
 def _adapters_satisfy_their_protocols(task: Task, client: LLMClient) -> list[object]:
@@ -53,16 +55,17 @@ def _adapters_satisfy_their_protocols(task: Task, client: LLMClient) -> list[obj
     tuner: Tuner = _tuner(evaluator, comparer, get_gpu("H100 SXM"), False, 0.02)
     llm: LLM = client
     clock: Clock = time.monotonic
-    return [evaluator, comparer, tuner, llm, clock]
+    rival: pipeline_seams.Rival = pipeline_seams.InductorRival(task, "cuda")
+    return [evaluator, comparer, tuner, llm, clock, rival]
 
 
 def test_every_seam_has_one_fake_and_a_real_adapter(tmp_path: Path) -> None:
-    assert len(_fakes_satisfy_their_protocols()) == 8
+    assert len(_fakes_satisfy_their_protocols()) == 9
     rec = tmp_path / "replies.jsonl"
     rec.write_text(json.dumps({"task": "t", "step": "seed", "attempt": 0, "text": "x"}) + "\n")
     client = make_provider(f"replay:{rec}")
     assert isinstance(client, LLMClient)
-    assert len(_adapters_satisfy_their_protocols(Task(path="t.py", name="t", source=""), client)) == 5
+    assert len(_adapters_satisfy_their_protocols(Task(path="t.py", name="t", source=""), client)) == 6
 
 
 def test_the_pipeline_re_exports_the_package_protocols() -> None:
@@ -104,3 +107,6 @@ def test_fake_comparer_tuner_llm_clock_profiler_floor() -> None:
     prof = FakeProfiler(wall_s=0.25)
     assert prof.profile(Candidate("x"), "memory_access").metrics is None and prof.stages == ["memory_access"]
     assert FakeFloor(3.0).floor().floor is not None and not FakeFloor().floor().available
+    rival = FakeRival()
+    assert rival.make().candidate is not None and rival.calls == 1
+    assert FakeRival(None).make() == pipeline_seams.RivalCode(None, "fake: no Triton codegen here")

@@ -300,3 +300,19 @@ def test_the_original_config_is_screened_even_outside_the_bounds() -> None:
     report = tune(Candidate(source), ev, FakeComparer(ev, 0.001), TuneSettings(stage="launch", freeze=True))
     originals = [r for r in report.results if r.original]
     assert originals and originals[0].phase == "coarse" and originals[0].screen_ms is not None
+
+
+def test_a_known_original_median_is_not_evaluated_again_when_timed() -> None:
+    """The pipeline passes its best's median (checked in its last evaluation): the tuner does not evaluate it
+    again; a dry run (CPU) still checks it, where nothing was timed."""
+    times = table((8, 3), 0.056)
+    ev = FakeEvaluator(times)
+    report = tune(Candidate(MISH), ev, FakeComparer(ev, 0.002), TuneSettings(freeze=True), original_ms=0.359)
+    assert report.decision is Decision.KEEP and report.original_ms == 0.359 and "original" not in report.seconds
+    again = FakeEvaluator(times)
+    tune(Candidate(MISH), again, FakeComparer(again, 0.002), TuneSettings(freeze=True))
+    assert ev.calls == again.calls - 1  # one evaluation fewer: the original's
+    assert any("from the run's last evaluation" in n for n in report.notes)
+    dry = FakeEvaluator(times)
+    report = tune(Candidate(MISH), dry, None, TuneSettings(dry_run=True), original_ms=0.359)
+    assert "original" in report.seconds and report.original_ms is None

@@ -56,6 +56,10 @@ Threshold = Annotated[float, typer.Option(min=0.0, help="Minimum significant gai
 FloorStop = Annotated[float, typer.Option(min=0.0, help="Skip the remaining stages and the tuner once the best "
                                                         "is within this fraction of the task's speed-of-light "
                                                         "floor (GPU); 0 turns it off")]
+Race = Annotated[bool, typer.Option(
+    "--race/--no-race",
+    help="When the best is still slower than torch.compile after the stages (GPU), race torch.compile's own "
+         "generated Triton code against it and keep the faster (A/B timed, checked like any candidate)")]
 Profile = Annotated[bool | None, typer.Option(
     "--profile/--no-profile", show_default="auto",
     help="Nsight Compute metrics before each stage (GPU only). Default: only where an LLM reads them (its "
@@ -68,5 +72,5 @@ Candidates = Annotated[int, typer.Option(min=1, max=16, help="LLM answers per se
                                                              "correct one competes")]
 
 __all__ = ["DEVICE_DEFAULT", "OUT_DEFAULT", "PRECISIONS", "PRECISION_DEFAULT", "check_precision", "Atol", "Fp64K", "Precision", "Candidates", "Device", "FloorStop", "Gpu", "Kind", "Llm",
-           "MaxRepairs", "NoCache", "Out", "Profile", "Quiet", "Resume", "Rtol", "Set", "Stages", "Style",
+           "MaxRepairs", "NoCache", "Out", "Profile", "Quiet", "Race", "Resume", "Rtol", "Set", "Stages", "Style",
            "Threshold"]

@@ -89,8 +89,9 @@ class TuneOutcome(Protocol):
 
 
 class Tuner(Protocol):
-    def __call__(self, candidate: Candidate, stage: str) -> TuneOutcome:
-        """Tune `candidate`'s launches for `stage` ("launch": every axis at once)."""
+    def __call__(self, candidate: Candidate, stage: str, original_ms: float | None = None) -> TuneOutcome:
+        """Tune `candidate`'s launches for `stage` ("launch": every axis at once); `original_ms`: its median
+        from the caller's last evaluation, where it passed its check (not evaluated again when timed)."""
         ...
 
 

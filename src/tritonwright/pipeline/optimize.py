@@ -26,9 +26,10 @@ from tritonwright.floor import ratio_to_floor
 from tritonwright.gpus.spec import GpuSpec
 from tritonwright.pipeline.exchange import SYSTEM_PROMPT, LlmExchange
 from tritonwright.pipeline.floor_stop import FloorGuard
-from tritonwright.pipeline.seams import Comparer, Evaluator, FloorProbe, NoProfiler, Profile, Profiler
+from tritonwright.pipeline.race import RACE_STAGE, RACE_TUNE_KEY, InductorRace
+from tritonwright.pipeline.seams import Comparer, Evaluator, FloorProbe, NoProfiler, Profile, Profiler, Rival
 from tritonwright.pipeline.seed_repair import SeedAndRepair
-from tritonwright.pipeline.stage_plan import TUNER_STAGES_WITHOUT_LLM, StagePlan, plan_stage
+from tritonwright.pipeline.stage_plan import LAUNCH, TUNER_STAGES_WITHOUT_LLM, StagePlan, plan_stage
 from tritonwright.pipeline.steps import StepRecorder, TaskState, diff_from
 from tritonwright.pipeline.trials import Trials
 from tritonwright.pipeline.verdict import KeepRevert
@@ -57,6 +58,7 @@ class OptimizeConfig:
     candidates: int = 1  # LLM answers per seed/stage prompt; the best correct one competes
     timed: bool = True  # False on CPU: correctness only, no keep decisions on speed
     floor_stop: float = DEFAULT_FLOOR_STOP  # skip stages and tuner this close to the floor; 0: off
+    race: bool = True  # a best still slower than torch.compile races torch.compile's own code (pipeline/race.py)
 
 
 class Events(Protocol):
@@ -89,7 +91,8 @@ class TaskOptimizer:
     def __init__(self, *, key: str, task: Task, store: RunStore, run_id: str, config: OptimizeConfig,
                  evaluator: Evaluator, comparer: Comparer | None, profiler: Profiler, llm: LLM | None,
                  gpu: GpuSpec, kind: str, events: Events | None = None, tuner: Tuner | None = None,
-                 floor: FloorProbe | None = None, clock: Clock = time.monotonic) -> None:
+                 floor: FloorProbe | None = None, rival: Rival | None = None,
+                 clock: Clock = time.monotonic) -> None:
         self.key, self.task, self.store, self.run_id, self.cfg = key, task, store, run_id, config
         self.profiler, self.llm, self.tuner, self.gpu, self.kind = profiler, llm, tuner, gpu, kind
         self.events = events or QuietEvents()
@@ -100,6 +103,8 @@ class TaskOptimizer:
         self.exchange = None if llm is None else LlmExchange(llm, store, run_id, key, config.candidates)
         self.verdicts = KeepRevert(comparer, config.timed, config.threshold, clock)
         self.floor_guard = FloorGuard(floor, self.steps, config.timed, config.floor_stop, self._say)
+        self.race = InductorRace(rival if config.race else None, self.steps, self.trials, self.verdicts, self._say,
+                                 clock)
         self.seeding = SeedAndRepair(task=task, gpu=gpu, kind=kind, max_repairs=config.max_repairs,
                                      steps=self.steps, trials=self.trials, exchange=self.exchange, say=self._say)
 
@@ -129,6 +134,7 @@ class TaskOptimizer:
         self.state.device_s += self.floor_guard.measure(result)
         for stage in self.cfg.stages:
             self._stage(stage)
+        self._race()
         final = self._final()
         self._record_best(final, self.clock() - t0)
         return TaskOutcome(self.key, "done", best=self.state.best, final=final)
@@ -243,15 +249,33 @@ class TaskOptimizer:
             self._accept(cand, result.timing.median_ms if result.timing else None)
 
     def _tune_stage(self, plan: StagePlan, prof: Profile) -> None:
+        self._tune(plan.tune_key, plan.stage, plan.tuner_stage, prof.metrics)
+
+    def _race(self) -> None:
+        """A best still slower than torch.compile races torch.compile's own code; when that wins, the launch
+        tuner gets its turn on it (its kernels are converted to explicit launches for this)."""
+        outcome = self.race.run()
+        if outcome.kept is None:
+            return
+        self._accept(outcome.kept, outcome.median_ms)
+        done = self.steps.recorded(RACE_TUNE_KEY)
+        if done is not None:
+            rec, cand = done
+            if rec.decision == Decision.KEEP and cand is not None:
+                self._accept(cand, rec.median_ms)
+        elif self.tuner is not None and not self.floor_guard.stop(RACE_STAGE, [RACE_TUNE_KEY]):
+            self._tune(RACE_TUNE_KEY, RACE_STAGE, LAUNCH, None)
+
+    def _tune(self, key: str, stage: str, tuner_stage: str, metrics: dict[str, Any] | None) -> None:
+        """The launch tuner on the best, recorded under `key`; its KEEP becomes the best."""
         assert self.state.best is not None and self.tuner is not None
-        stage = plan.stage
         self._say(f"{stage}: launch tuner")
-        report = self.tuner(self.state.best, plan.tuner_stage)
+        report = self.tuner(self.state.best, tuner_stage, self.state.best_ms)
         self.state.device_s += report.wall_s
         verdict = self.verdicts.tuned(report)
         tuned = verdict.candidate
-        rec = AttemptRecord(plan.tune_key, stage, "tuner", verdict.decision, decision_reason=verdict.reason,
-                            metrics_before=prof.metrics, diff=diff_from(self.state.best, tuned) if tuned else None,
+        rec = AttemptRecord(key, stage, "tuner", verdict.decision, decision_reason=verdict.reason,
+                            metrics_before=metrics, diff=diff_from(self.state.best, tuned) if tuned else None,
                             median_ms=verdict.tuned_ms, wall_s=report.wall_s, status=verdict.status)
         rec.speedup_eager, rec.speedup_compiled = self.state.speedups(verdict.tuned_ms)
         cand = None if tuned is None else Candidate(source=tuned.source, origin="tune", parent=self.state.best.id)

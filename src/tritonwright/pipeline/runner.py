@@ -36,6 +36,7 @@ from tritonwright.pipeline.seams import (
     HarnessComparer,
     HarnessEvaluator,
     HarnessFloor,
+    InductorRival,
     NcuProfiler,
     NoFloor,
     NoProfiler,
@@ -253,6 +254,13 @@ class Session:
             return NoFloor(NO_GPU_REASON)
         return HarnessFloor(task, self.device, self.settings.eval.cache_dir, executor=self.executor, label=label)
 
+    def rival(self, task: Task, key: str) -> InductorRival | None:
+        """torch.compile's code to race a best that stays slower than it; made on this machine's GPU, like the
+        Inductor seed a run without a start begins from (none on CPU, where nothing is timed)."""
+        if self.device != "cuda":
+            return None
+        return InductorRival(task, self.device, str(self.store.task_dir(self.run_id, key) / "race"))
+
     def run_task(self, entry: TaskEntry, start: Candidate | None) -> TaskOutcome:
         from tritonwright.prompts.kind import detect_kind
 
@@ -266,7 +274,8 @@ class Session:
         opt = TaskOptimizer(key=entry.key, task=task, store=self.store, run_id=self.run_id,
                             config=dataclasses.replace(self.settings.optimize, timed=self.device == "cuda"),
                             evaluator=evaluator, comparer=comparer, profiler=profiler, llm=self.llm, gpu=self.gpu,
-                            kind=kind, events=self.events, tuner=tuner, floor=self.floor_probe(task, entry.key))
+                            kind=kind, events=self.events, tuner=tuner, floor=self.floor_probe(task, entry.key),
+                            rival=self.rival(task, entry.key))
         try:
             outcome = opt.run(start)
         except TaskError as exc:  # get_inputs()/get_init_inputs() raised, a size the task cannot take, ...
@@ -309,9 +318,9 @@ def _tuner(evaluator: Evaluator, comparer: Comparer | None, gpu: GpuSpec, timed:
 
     limits = gpu_limits(gpu)
 
-    def run(candidate: Candidate, stage: str) -> TuneReport:
+    def run(candidate: Candidate, stage: str, original_ms: float | None = None) -> TuneReport:
         settings = TuneSettings(stage=stage, dry_run=not timed, threshold=threshold, limits=limits)
-        return tune(candidate, evaluator, comparer if timed else None, settings)
+        return tune(candidate, evaluator, comparer if timed else None, settings, original_ms=original_ms)
 
     return run
 

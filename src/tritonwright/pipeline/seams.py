@@ -15,7 +15,7 @@ from tritonwright.seams import Comparer, Evaluator
 from tritonwright.task import Task
 
 __all__ = ["Comparer", "Evaluator", "FloorProbe", "HarnessComparer", "HarnessEvaluator", "HarnessFloor",
-           "NcuProfiler", "NoFloor", "NoProfiler", "Profile", "Profiler"]
+           "InductorRival", "NcuProfiler", "NoFloor", "NoProfiler", "Profile", "Profiler", "Rival", "RivalCode"]
 
 
 @dataclass
@@ -92,3 +92,36 @@ class NoFloor:
 
     def floor(self) -> FloorInfo:
         return FloorInfo.unavailable(self.reason)
+
+
+@dataclass(frozen=True)
+class RivalCode:
+    """torch.compile's generated code as a candidate, or the one-line reason it could not be made."""
+
+    candidate: Candidate | None
+    reason: str = ""
+
+
+class Rival(Protocol):
+    def make(self) -> RivalCode:
+        """torch.compile's own generated Triton code for the task (pipeline/race.py races it)."""
+        ...
+
+
+@dataclass(frozen=True)
+class InductorRival:
+    """The Inductor seed (tritonwright.inductor_seed) made in a child process on this machine's GPU, where the
+    run's `optimize`/`batch` makes its starting seeds too."""
+
+    task: Task
+    device: str
+    workdir: str | None = None  # the seed child's log and files; a fresh temporary folder when None
+
+    def make(self) -> RivalCode:
+        from tritonwright.errors import UserInputError
+        from tritonwright.inductor_seed import make_seed
+
+        try:
+            return RivalCode(make_seed(self.task, self.device, workdir=self.workdir).candidate)
+        except UserInputError as exc:  # InductorSeedError: one line, naming the child's log when it has one
+            return RivalCode(None, str(exc))

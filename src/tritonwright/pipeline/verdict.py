@@ -54,12 +54,13 @@ class KeepRevert:
         """An A/B comparison is possible: a timed run (a GPU) with a comparer."""
         return self.timed and self.comparer is not None
 
-    def compare(self, best: Candidate, cand: Candidate) -> Verdict:
-        """KEEP when `cand` is significantly faster than `best`; REVERT otherwise, or when nothing can time."""
+    def compare(self, best: Candidate, cand: Candidate, threshold: float | None = None) -> Verdict:
+        """KEEP when `cand` is significantly faster than `best` (by `threshold`, the run's by default); REVERT
+        otherwise, or when nothing can time."""
         if not self.can_time or self.comparer is None:
             return Verdict(Decision.REVERT, NO_TIMING)
         t = self.clock()
-        cmp = self.comparer.compare(best, cand, self.threshold)
+        cmp = self.comparer.compare(best, cand, self.threshold if threshold is None else threshold)
         seconds = self.clock() - t
         return Verdict(Decision.KEEP if cmp.significant else Decision.REVERT, cmp.reason, seconds)
 

@@ -21,7 +21,7 @@ FAST_P_THRESHOLDS: tuple[float, ...] = (0.0, 1.0, 1.2, 2.0)
 BASELINES: tuple[str, ...] = ("eager", "compiled")  # torch eager and torch.compile, the two references
 # The pipeline's order; a stage the bundle names but this list does not is shown after these.
 STAGE_ORDER: tuple[str, ...] = (
-    "seed", "repair", "grid_and_parallel", "block_tiling", "memory_access", "advanced_memory", "tune", "final",
+    "seed", "repair", "grid_and_parallel", "block_tiling", "memory_access", "advanced_memory", "tune", "race", "final",
 )
 # Attempt decisions every stage row counts (zero included), in the batch report's column order.
 COUNTED = (Decision.KEEP, Decision.REVERT, Decision.FAILED, Decision.SKIP, Decision.BASE)
