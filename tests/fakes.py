@@ -28,8 +28,9 @@ from tritonwright.executors.faults import WorkerLost
 
 if TYPE_CHECKING:  # imported where used: a pool worker unpickling a SleepJob imports this module, kept light
     from tritonwright.floor import FloorInfo
+    from tritonwright.inductor_seed import SeedOutcome
     from tritonwright.llm.types import CallKey, CallParams, LLMReply, Message
-    from tritonwright.pipeline.seams import Profile, RivalCode
+    from tritonwright.pipeline.seams import Profile
     from tritonwright.tune.search import TuneReport
 
 
@@ -149,18 +150,21 @@ class FakeComparer:
 @dataclass
 class FakeTuner:
     """Tuner: with `tuned_ms`, KEEP of the source plus a `# tuned` line at that median; else REVERT. Keeps the
-    stages it was asked for and the original medians it was given."""
+    stages it was asked for, the original medians and the budgets it was given."""
 
     tuned_ms: float | None = None
     stages: list[str] = field(default_factory=list)
     originals: list[float | None] = field(default_factory=list)  # the original_ms each call was given
+    budgets: list[float | None] = field(default_factory=list)  # the budget_s each call was given
 
-    def __call__(self, candidate: Candidate, stage: str, original_ms: float | None = None) -> TuneReport:
+    def __call__(self, candidate: Candidate, stage: str, original_ms: float | None = None,
+                 budget_s: float | None = None) -> TuneReport:
         from tritonwright.decision import Decision
         from tritonwright.tune.search import TuneReport
 
         self.stages.append(stage)
         self.originals.append(original_ms)
+        self.budgets.append(budget_s)
         if self.tuned_ms is not None:
             return TuneReport(stage, Decision.KEEP, "faster", Candidate(source=candidate.source + "# tuned\n"),
                               tuned_ms=self.tuned_ms)
@@ -251,10 +255,10 @@ class FakeRival:
     reason: str = "fake: no Triton codegen here"
     calls: int = 0
 
-    def make(self) -> RivalCode:
-        from tritonwright.pipeline.seams import RivalCode
+    def make(self) -> SeedOutcome:
+        from tritonwright.inductor_seed import SeedOutcome
 
         self.calls += 1
         if self.source is None:
-            return RivalCode(None, self.reason)
-        return RivalCode(Candidate(self.source, origin="inductor"))
+            return SeedOutcome(None, self.reason)
+        return SeedOutcome(Candidate(self.source, origin="inductor"))

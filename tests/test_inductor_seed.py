@@ -108,13 +108,27 @@ def test_live_seed_on_cpu(tmp_path: Path) -> None:
 
 
 def test_live_seed_failure_is_one_line(tmp_path: Path) -> None:
+    """Raised by make_seed; as data from the race's job (pipeline.seams.HarnessRival), which crosses from a pool
+    worker to the driver pickled."""
+    import pickle
+
+    from tritonwright.executors.jobs import inductor_seed_job
+    from tritonwright.inductor_seed import SeedOutcome
+    from tritonwright.pipeline.seams import HarnessRival
+
     task_file = tmp_path / "task.py"
     task_file.write_text("import torch\nimport torch.nn as nn\n\n\nclass Model(nn.Module):\n"
                          "    def forward(self, x):\n        return x.nonzero()\n\n\n"
                          "def get_inputs():\n    return [torch.randn(4)]\n\n\ndef get_init_inputs():\n    return []\n")
+    task = load_task(task_file, {})
     with pytest.raises(InductorSeedError) as info:
-        make_seed(load_task(task_file, {}), "cpu", workdir=tmp_path / "w")
+        make_seed(task, "cpu", workdir=tmp_path / "w")
     assert "\n" not in str(info.value) and "Inductor seed unavailable" in str(info.value)
+    job = inductor_seed_job(task, "cpu", str(tmp_path / "r"), "t")
+    assert pickle.loads(pickle.dumps(job)) == job and job.timeout_s > 900
+    outcome = HarnessRival(task, "cpu", str(tmp_path / "r")).make()
+    assert isinstance(outcome, SeedOutcome) and outcome.candidate is None
+    assert outcome.reason.startswith("Inductor seed unavailable") and "\n" not in outcome.reason
 
 
 def test_cli_start_says_so_and_refuses_two_starts(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from tritonwright.candidate import Candidate
 from tritonwright.eval.types import EvalResult, Status, TimingStats
 from tritonwright.gpus.spec import get_gpu
 from tritonwright.pipeline.optimize import OptimizeConfig, TaskOptimizer
-from tritonwright.pipeline.race import RACE_KEY, RACE_THRESHOLD, RACE_TUNE_KEY, why_race
+from tritonwright.pipeline.race import RACE_KEY, RACE_THRESHOLD, RACE_TUNE_BUDGET_S, RACE_TUNE_KEY, why_race
 from tritonwright.store import RunStore
 
 SEED = "class ModelNew:  # seed\n    pass\n"
@@ -59,8 +59,8 @@ def _run(tmp_path: Path, *, seed_ms: float = 3.1, compiled_ms: float = 3.03, riv
     return store, run_id, comparer, opt
 
 
-def _steps(store: RunStore, run_id: str) -> dict[str, Any]:
-    return {a.step_key: a for a in store.attempts(run_id, "t")}
+def _steps(store: RunStore, run_id: str, key: str = "t") -> dict[str, Any]:
+    return {a.step_key: a for a in store.attempts(run_id, key)}
 
 
 def test_why_race_only_when_measured_slower_than_torch_compile() -> None:
@@ -84,6 +84,7 @@ def test_a_slower_best_races_torch_compiles_code_and_keeps_it_when_faster(tmp_pa
     # the tuner searched the seed's launches, then torch.compile's code once it had won
     assert tuner.stages == ["launch", "launch"] and steps[RACE_TUNE_KEY].decision == "KEEP"
     assert tuner.originals == [3.1, 3.0]  # the best's median each time: the tuner need not evaluate it again
+    assert tuner.budgets == [None, RACE_TUNE_BUDGET_S]  # the run's second pass is bounded
     best = store.task(run_id, "t")["best"]
     assert best["median_ms"] == 3.0  # the final check's timing (the fake times every rival evaluation at 3.0)
     src = store.load_candidate(run_id, "t", best["candidate_id"])
@@ -148,3 +149,36 @@ def test_the_task_report_shows_the_race_and_where_the_best_came_from(tmp_path: P
     files = write_reports(store, run_id, "t", tmp_path / "report")
     md = next(f for f in files if f.suffix == ".md").read_text()
     assert "race" in md and "torch.compile's generated Triton code is faster" in md
+
+
+@pytest.mark.gpu
+def test_the_elu_example_races_torch_compiles_code_on_the_gpu(tmp_path: Path) -> None:
+    """GPU, KernelBench size, seed and final check only (no stages): when the seed ELU (which syncs the host
+    on every call) measures slower than torch.compile, torch.compile's code is made, passes its check at this
+    size, and the A/B decides; the final check passes either way."""
+    import dataclasses
+
+    from tritonwright.eval.types import EvalConfig
+    from tritonwright.pipeline.runner import RunSettings, Session, start_candidate, task_entry
+
+    examples = Path(__file__).parent.parent / "examples"
+    store = RunStore(tmp_path / "runs")
+    settings = RunSettings(device="cuda", eval=dataclasses.replace(EvalConfig(), cache_dir=str(tmp_path / "cache")),
+                           optimize=OptimizeConfig(stages=()))
+    run_id = store.create_run("optimize", settings.to_dict())
+    entry = task_entry(examples / "elu" / "task.py")
+    outcome = Session(store, run_id, settings, None).run_task(
+        entry, start_candidate(entry, examples / "elu" / "candidate.py"))
+    assert outcome.status == "done", outcome.error
+    steps, task = _steps(store, run_id, entry.key), store.task(run_id, entry.key)
+    seed_ms, compiled_ms = steps["seed"].median_ms, task["baselines"]["compiled_ms"]
+    print(f"seed {seed_ms:.4f} ms, torch.compile {compiled_ms:.4f} ms, best {task['best']['median_ms']:.4f} ms")
+    if seed_ms <= compiled_ms:
+        assert RACE_KEY not in steps
+        return
+    race = steps[RACE_KEY]
+    print(race.decision, race.decision_reason)
+    assert race.status == "OK" and race.decision in ("KEEP", "REVERT"), race.decision_reason
+    assert (tmp_path / "runs" / run_id / entry.key / "race" / "inductor_seed.py").is_file()  # kept for the user
+    src = store.load_candidate(run_id, entry.key, task["best"]["candidate_id"])
+    assert (race.decision == "KEEP") == ("elu_kernel[grid]" not in src)  # the seed's launch: gone when it lost

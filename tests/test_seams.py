@@ -27,6 +27,7 @@ from tritonwright.eval.types import EvalConfig, EvalResult, Status
 from tritonwright.executors.harness import HarnessComparer, HarnessEvaluator
 from tritonwright.executors.pool import Slot
 from tritonwright.gpus.spec import get_gpu
+from tritonwright.inductor_seed import SeedOutcome
 from tritonwright.llm.client import LLMClient
 from tritonwright.llm.factory import make_provider
 from tritonwright.llm.types import CallKey, Message
@@ -55,7 +56,7 @@ def _adapters_satisfy_their_protocols(task: Task, client: LLMClient) -> list[obj
     tuner: Tuner = _tuner(evaluator, comparer, get_gpu("H100 SXM"), False, 0.02)
     llm: LLM = client
     clock: Clock = time.monotonic
-    rival: pipeline_seams.Rival = pipeline_seams.InductorRival(task, "cuda")
+    rival: pipeline_seams.Rival = pipeline_seams.HarnessRival(task, "cuda")
     return [evaluator, comparer, tuner, llm, clock, rival]
 
 
@@ -109,4 +110,4 @@ def test_fake_comparer_tuner_llm_clock_profiler_floor() -> None:
     assert FakeFloor(3.0).floor().floor is not None and not FakeFloor().floor().available
     rival = FakeRival()
     assert rival.make().candidate is not None and rival.calls == 1
-    assert FakeRival(None).make() == pipeline_seams.RivalCode(None, "fake: no Triton codegen here")
+    assert FakeRival(None).make() == SeedOutcome(None, "fake: no Triton codegen here")

@@ -174,7 +174,8 @@ def _pipeline(tmp_path: Path) -> tuple[RunStore, str, list[str]]:
     store.start_task(run_id, "t", "task.py", "h", 1, "single")
     asked: list[str] = []
 
-    def tuner(candidate: Candidate, stage: str, original_ms: float | None = None) -> TuneReport:
+    def tuner(candidate: Candidate, stage: str, original_ms: float | None = None,
+              budget_s: float | None = None) -> TuneReport:
         asked.append(stage)
         t = table((8, 3), 0.06)
         t[(16, 3)] = 0.300

@@ -316,3 +316,17 @@ def test_a_known_original_median_is_not_evaluated_again_when_timed() -> None:
     dry = FakeEvaluator(times)
     report = tune(Candidate(MISH), dry, None, TuneSettings(dry_run=True), original_ms=0.359)
     assert "original" in report.seconds and report.original_ms is None
+
+
+def test_past_the_budget_later_kernels_keep_their_launches_as_written() -> None:
+    """A budget of 0 s: the first kernel's coarse grid still runs (it always does), the second kernel is left
+    as written, and the note says why."""
+    source = (FIXTURES / "two_kernels.py").read_text()
+    ev = FakeEvaluator(table((8, 3), 0.056), kernel="add_kernel")
+    report = tune(Candidate(source), ev, FakeComparer(ev, 0.002),
+                  TuneSettings(stage="advanced_memory", freeze=True, budget_s=0.0))
+    assert report.decision is Decision.KEEP, report.reason
+    assert set(report.winners) == {"add_kernel"} and {r.kernel for r in report.results} == {"add_kernel"}
+    assert any(n.startswith("scale_kernel: not searched, kept as written") for n in report.notes)
+    assert "BLOCK=128, num_warps=2)" in report.candidate.source  # scale_kernel's launch, byte for byte
+    assert "num_warps=8" in report.candidate.source

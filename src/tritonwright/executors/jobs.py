@@ -1,6 +1,7 @@
 """GPU jobs as typed plain data, each kind its own frozen dataclass that runs itself wherever a worker lives.
 
-A job says what to do by its type (EvaluateJob, ScreenJob, CompareJob, ProfileJob, FloorJob, HealthJob) and
+A job says what to do by its type (EvaluateJob, ScreenJob, CompareJob, ProfileJob, FloorJob, InductorSeedJob,
+HealthJob) and
 carries its inputs as dataclasses of plain values (the task's source, the candidates' sources, the settings):
 no live tensors, no open files. `job.run()` runs it in-process (`InlineExecutor`), in a local pool worker, or
 in a Ray actor on another machine. The pool and the executors accept any object with the `Job` interface
@@ -20,6 +21,7 @@ from tritonwright.task import Task
 
 if TYPE_CHECKING:
     from tritonwright.floor import FloorInfo
+    from tritonwright.inductor_seed import SeedOutcome
 
 _TIMEOUT_MARGIN = 2.0  # a job's own steps have timeouts; the pool's is a backstop for a wedged worker only
 _HEALTH_TIMEOUT_S = 240.0  # a cold Triton cache compiles the tiny kernel in seconds; ptxas on a busy host more
@@ -173,6 +175,23 @@ class FloorJob:
 
 
 @dataclass(frozen=True)
+class InductorSeedJob:
+    """torch.compile's generated Triton code for the task, made on the worker's GPU (tritonwright.inductor_seed):
+    on the slot that times the task's candidates, so it never runs beside their timing."""
+
+    task: Task
+    device: str
+    workdir: str | None = None
+    label: str = ""
+    timeout_s: float = _DEFAULT_TIMEOUT_S
+
+    def run(self) -> SeedOutcome:
+        from tritonwright.inductor_seed import try_seed
+
+        return try_seed(self.task, self.device, self.workdir)
+
+
+@dataclass(frozen=True)
 class HealthJob:
     """A tiny Triton kernel with a known result, in a fresh child (executors.health)."""
 
@@ -224,6 +243,12 @@ def floor_job(task: Task, device: str, cache_dir: str | None, use_cache: bool = 
     from tritonwright.floor import FLOOR_TIMEOUT_S
 
     return FloorJob(task, device, cache_dir, use_cache, label, _TIMEOUT_MARGIN * FLOOR_TIMEOUT_S)
+
+
+def inductor_seed_job(task: Task, device: str, workdir: str | None = None, label: str = "") -> InductorSeedJob:
+    from tritonwright.inductor_seed import DEFAULT_TIMEOUT_S
+
+    return InductorSeedJob(task, device, workdir, label, _TIMEOUT_MARGIN * DEFAULT_TIMEOUT_S)
 
 
 def health_job(device: str) -> HealthJob:

@@ -107,6 +107,23 @@ def make_seed(task: Task, device: str, seed: int = DEFAULT_SEED, timeout_s: floa
                         spec=dict(reply["spec"]))
 
 
+@dataclass(frozen=True)
+class SeedOutcome:
+    """A made seed as a candidate, or the one-line reason none could be made: plain data, so it crosses from a
+    pool worker or a Ray actor to the driver."""
+
+    candidate: Candidate | None
+    reason: str = ""
+
+
+def try_seed(task: Task, device: str, workdir: str | None = None) -> SeedOutcome:
+    """make_seed, its failure (or a task file that cannot be loaded) as data instead of an exception."""
+    try:
+        return SeedOutcome(make_seed(task, device, workdir=workdir).candidate)
+    except UserInputError as exc:  # InductorSeedError: one line, naming the child's log when it has one
+        return SeedOutcome(None, str(exc))
+
+
 def spec_from_dict(data: dict[str, Any]) -> Any:
     """A SeedSpec back from its asdict() form (fixtures, bundles)."""
     from tritonwright.inductor_seed.convert import SeedSpec, Slot, TensorSpec

@@ -67,13 +67,13 @@ class FloorGuard:
         return (f"the best ({best_ms:.4g} ms) is {best_ms / info.floor.ms:.1f}x its floor ({info.floor.ms:.4g} ms, "
                 f"{info.floor.limit} bound): over {FAR_FROM_FLOOR:g}x there is room whatever the metrics say")
 
-    def stop(self, stage: str, keys: list[str]) -> bool:
-        """At the floor: record a SKIP under each key (no profile, no LLM, no tuner) and say so."""
+    def stop(self, stage: str, keys: list[str], what: str = "skipped") -> bool:
+        """At the floor: record a SKIP under each key (no profile, no LLM, no tuner) and say `what` was."""
         why = self.why_at_floor()
         if why is None:
             self._note_below()
             return False
-        self.say(f"{stage}: skipped, {why}")
+        self.say(f"{stage}: {what}, {why}")
         for key in keys:
             self.steps.skip(key, stage, "floor", why)
         return True

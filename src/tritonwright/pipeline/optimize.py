@@ -26,7 +26,7 @@ from tritonwright.floor import ratio_to_floor
 from tritonwright.gpus.spec import GpuSpec
 from tritonwright.pipeline.exchange import SYSTEM_PROMPT, LlmExchange
 from tritonwright.pipeline.floor_stop import FloorGuard
-from tritonwright.pipeline.race import RACE_STAGE, RACE_TUNE_KEY, InductorRace
+from tritonwright.pipeline.race import RACE_STAGE, RACE_TUNE_BUDGET_S, RACE_TUNE_KEY, InductorRace
 from tritonwright.pipeline.seams import Comparer, Evaluator, FloorProbe, NoProfiler, Profile, Profiler, Rival
 from tritonwright.pipeline.seed_repair import SeedAndRepair
 from tritonwright.pipeline.stage_plan import LAUNCH, TUNER_STAGES_WITHOUT_LLM, StagePlan, plan_stage
@@ -263,14 +263,17 @@ class TaskOptimizer:
             rec, cand = done
             if rec.decision == Decision.KEEP and cand is not None:
                 self._accept(cand, rec.median_ms)
-        elif self.tuner is not None and not self.floor_guard.stop(RACE_STAGE, [RACE_TUNE_KEY]):
-            self._tune(RACE_TUNE_KEY, RACE_STAGE, LAUNCH, None)
+            return
+        if self.tuner is None or self.floor_guard.stop(RACE_STAGE, [RACE_TUNE_KEY], "launch tuner skipped"):
+            return
+        self._tune(RACE_TUNE_KEY, RACE_STAGE, LAUNCH, None, RACE_TUNE_BUDGET_S)
 
-    def _tune(self, key: str, stage: str, tuner_stage: str, metrics: dict[str, Any] | None) -> None:
+    def _tune(self, key: str, stage: str, tuner_stage: str, metrics: dict[str, Any] | None,
+              budget_s: float | None = None) -> None:
         """The launch tuner on the best, recorded under `key`; its KEEP becomes the best."""
         assert self.state.best is not None and self.tuner is not None
         self._say(f"{stage}: launch tuner")
-        report = self.tuner(self.state.best, tuner_stage, self.state.best_ms)
+        report = self.tuner(self.state.best, tuner_stage, self.state.best_ms, budget_s)
         self.state.device_s += report.wall_s
         verdict = self.verdicts.tuned(report)
         tuned = verdict.candidate

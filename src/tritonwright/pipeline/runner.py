@@ -36,7 +36,7 @@ from tritonwright.pipeline.seams import (
     HarnessComparer,
     HarnessEvaluator,
     HarnessFloor,
-    InductorRival,
+    HarnessRival,
     NcuProfiler,
     NoFloor,
     NoProfiler,
@@ -254,12 +254,13 @@ class Session:
             return NoFloor(NO_GPU_REASON)
         return HarnessFloor(task, self.device, self.settings.eval.cache_dir, executor=self.executor, label=label)
 
-    def rival(self, task: Task, key: str) -> InductorRival | None:
-        """torch.compile's code to race a best that stays slower than it; made on this machine's GPU, like the
-        Inductor seed a run without a start begins from (none on CPU, where nothing is timed)."""
+    def rival(self, task: Task, key: str) -> HarnessRival | None:
+        """torch.compile's code to race a best that stays slower than it, made by a job on the task's executor
+        (none on CPU, where nothing is timed)."""
         if self.device != "cuda":
             return None
-        return InductorRival(task, self.device, str(self.store.task_dir(self.run_id, key) / "race"))
+        return HarnessRival(task, self.device, str(self.store.task_dir(self.run_id, key) / "race"), self.executor,
+                            key)
 
     def run_task(self, entry: TaskEntry, start: Candidate | None) -> TaskOutcome:
         from tritonwright.prompts.kind import detect_kind
@@ -318,8 +319,11 @@ def _tuner(evaluator: Evaluator, comparer: Comparer | None, gpu: GpuSpec, timed:
 
     limits = gpu_limits(gpu)
 
-    def run(candidate: Candidate, stage: str, original_ms: float | None = None) -> TuneReport:
+    def run(candidate: Candidate, stage: str, original_ms: float | None = None,
+            budget_s: float | None = None) -> TuneReport:
         settings = TuneSettings(stage=stage, dry_run=not timed, threshold=threshold, limits=limits)
+        if budget_s is not None:
+            settings = dataclasses.replace(settings, budget_s=budget_s)
         return tune(candidate, evaluator, comparer if timed else None, settings, original_ms=original_ms)
 
     return run

@@ -1,6 +1,6 @@
-"""The outside things the optimizer asks (evaluator, A/B timer, profiler, floor), each behind a small Protocol
-with the real adapter here; tests pass fakes. Only plain data comes back. The evaluator's and the comparer's
-Protocols are the package's (tritonwright/seams.py), re-exported here."""
+"""The outside things the optimizer asks (evaluator, A/B timer, profiler, floor, torch.compile's code to race),
+each behind a small Protocol with the real adapter here; tests pass fakes. Only plain data comes back. The
+evaluator's and the comparer's Protocols are the package's (tritonwright/seams.py), re-exported here."""
 
 from __future__ import annotations
 
@@ -9,13 +9,14 @@ from typing import Any, Protocol
 
 from tritonwright.candidate import Candidate
 from tritonwright.executors.harness import HarnessComparer, HarnessEvaluator
-from tritonwright.executors.jobs import Executor, InlineExecutor, floor_job, profile_job
+from tritonwright.executors.jobs import Executor, InlineExecutor, floor_job, inductor_seed_job, profile_job
 from tritonwright.floor import FloorInfo
+from tritonwright.inductor_seed import SeedOutcome
 from tritonwright.seams import Comparer, Evaluator
 from tritonwright.task import Task
 
 __all__ = ["Comparer", "Evaluator", "FloorProbe", "HarnessComparer", "HarnessEvaluator", "HarnessFloor",
-           "InductorRival", "NcuProfiler", "NoFloor", "NoProfiler", "Profile", "Profiler", "Rival", "RivalCode"]
+           "HarnessRival", "NcuProfiler", "NoFloor", "NoProfiler", "Profile", "Profiler", "Rival"]
 
 
 @dataclass
@@ -94,34 +95,24 @@ class NoFloor:
         return FloorInfo.unavailable(self.reason)
 
 
-@dataclass(frozen=True)
-class RivalCode:
-    """torch.compile's generated code as a candidate, or the one-line reason it could not be made."""
-
-    candidate: Candidate | None
-    reason: str = ""
-
 
 class Rival(Protocol):
-    def make(self) -> RivalCode:
+    def make(self) -> SeedOutcome:
         """torch.compile's own generated Triton code for the task (pipeline/race.py races it)."""
         ...
 
 
 @dataclass(frozen=True)
-class InductorRival:
-    """The Inductor seed (tritonwright.inductor_seed) made in a child process on this machine's GPU, where the
-    run's `optimize`/`batch` makes its starting seeds too."""
+class HarnessRival:
+    """The Inductor seed (tritonwright.inductor_seed) as a job on the task's executor: made on the GPU slot
+    that times the task's candidates, never beside their timing."""
 
     task: Task
     device: str
     workdir: str | None = None  # the seed child's log and files; a fresh temporary folder when None
+    executor: Executor = field(default_factory=InlineExecutor)
+    label: str = ""
 
-    def make(self) -> RivalCode:
-        from tritonwright.errors import UserInputError
-        from tritonwright.inductor_seed import make_seed
-
-        try:
-            return RivalCode(make_seed(self.task, self.device, workdir=self.workdir).candidate)
-        except UserInputError as exc:  # InductorSeedError: one line, naming the child's log when it has one
-            return RivalCode(None, str(exc))
+    def make(self) -> SeedOutcome:
+        return self.executor.call(inductor_seed_job(self.task, self.device, self.workdir,
+                                                    f"{self.label}: torch.compile's code"))

@@ -358,6 +358,7 @@ def _tune(candidate: Candidate, evaluator: Evaluator, comparer: Comparer | None,
     found = _search_all(run, plans)
     if found.missing:
         return _revert(report, candidate, f"no config of {found.missing} passed its check")
+    plans = [p for p in plans if p.kernel not in found.unsearched]
     try:
         source = _rewritten(analysis, plans, report.winners, found.configs, s.freeze)
     except RewriteError as exc:
@@ -403,12 +404,19 @@ class _Found:
     configs: dict[str, list[ConfigResult]] = field(default_factory=dict)  # kernel -> passed, originals first
     best_ms: dict[str, float | None] = field(default_factory=dict)  # kernel -> its winner's full-timing median
     missing: str = ""  # a kernel none of whose configs passed (the search stops there)
+    unsearched: list[str] = field(default_factory=list)  # kernels the budget left as written
 
 
 def _search_all(run: _Run, plans: list[KernelPlan]) -> _Found:
-    """Search each kernel; the winners go into the report (timed runs), every passing config into `configs`."""
+    """Search each kernel; the winners go into the report (timed runs), every passing config into `configs`.
+    Once the budget is spent, later kernels keep their launches as written (the first is always searched)."""
     found = _Found()
-    for p in plans:
+    for i, p in enumerate(plans):
+        if i and not run.settings.dry_run and run.over_budget():
+            found.unsearched.append(p.kernel)
+            run.report.notes.append(f"{p.kernel}: not searched, kept as written: the {run.settings.budget_s:g} s "
+                                    "budget was spent on the kernels before it")
+            continue
         results = run.search(p)
         if not results:
             found.missing = p.kernel
