@@ -330,3 +330,19 @@ def test_past_the_budget_later_kernels_keep_their_launches_as_written() -> None:
     assert any(n.startswith("scale_kernel: not searched, kept as written") for n in report.notes)
     assert "BLOCK=128, num_warps=2)" in report.candidate.source  # scale_kernel's launch, byte for byte
     assert "num_warps=8" in report.candidate.source
+
+
+def test_past_the_budget_no_new_screening_session_starts() -> None:
+    """The coarse grid is screened SCREEN_CHUNK configs at a time; with the budget spent after the first
+    session, the rest of the grid is not screened and the note says how far it got."""
+    from tritonwright.tune.search import SCREEN_CHUNK
+
+    times = table((8, 3), 0.056)
+    full = FakeEvaluator(times)
+    tune(Candidate(MISH), full, FakeComparer(full, 0.002), TuneSettings(stage="launch", freeze=True))
+    assert full.screened > SCREEN_CHUNK  # the launch space of this kernel needs more than one session
+    cut = FakeEvaluator(times)
+    report = tune(Candidate(MISH), cut, FakeComparer(cut, 0.002),
+                  TuneSettings(stage="launch", freeze=True, budget_s=0.0))
+    assert cut.screened == SCREEN_CHUNK
+    assert any(f"screening stopped at the 0 s budget after {SCREEN_CHUNK} of" in n for n in report.notes)

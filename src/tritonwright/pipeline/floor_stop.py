@@ -45,16 +45,18 @@ class FloorGuard:
             self.say(f"no floor: {info.reason}")
         return spent
 
-    def why_at_floor(self) -> str | None:
-        """Why the current best is at the floor (within the floor_stop threshold), or None."""
-        info, best_ms = self.info, self.steps.state.best_ms
+    def why_at_floor(self, ms: float | None = None) -> str | None:
+        """Why the current best (or a candidate with median `ms`) is at the floor (within the floor_stop
+        threshold), or None."""
+        info = self.info
+        ms = self.steps.state.best_ms if ms is None else ms
         if not self.timed or info is None or info.floor is None or not info.available:
             return None
-        if not at_floor(best_ms, info.floor, self.floor_stop):
+        if not at_floor(ms, info.floor, self.floor_stop):
             return None
-        assert best_ms is not None
-        return (f"at the floor: {best_ms:.4g} ms vs floor {info.floor.ms:.4g} ms "
-                f"({best_ms / info.floor.ms:.2f}x, {info.floor.limit} bound; stop within "
+        assert ms is not None
+        return (f"at the floor: {ms:.4g} ms vs floor {info.floor.ms:.4g} ms "
+                f"({ms / info.floor.ms:.2f}x, {info.floor.limit} bound; stop within "
                 f"{self.floor_stop * 100:g}%), nothing left to gain")
 
     def why_far(self) -> str | None:

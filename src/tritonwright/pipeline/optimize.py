@@ -26,10 +26,10 @@ from tritonwright.floor import ratio_to_floor
 from tritonwright.gpus.spec import GpuSpec
 from tritonwright.pipeline.exchange import SYSTEM_PROMPT, LlmExchange
 from tritonwright.pipeline.floor_stop import FloorGuard
-from tritonwright.pipeline.race import RACE_STAGE, RACE_TUNE_BUDGET_S, RACE_TUNE_KEY, InductorRace
+from tritonwright.pipeline.race import InductorRace
 from tritonwright.pipeline.seams import Comparer, Evaluator, FloorProbe, NoProfiler, Profile, Profiler, Rival
 from tritonwright.pipeline.seed_repair import SeedAndRepair
-from tritonwright.pipeline.stage_plan import LAUNCH, TUNER_STAGES_WITHOUT_LLM, StagePlan, plan_stage
+from tritonwright.pipeline.stage_plan import TUNER_STAGES_WITHOUT_LLM, StagePlan, plan_stage
 from tritonwright.pipeline.steps import StepRecorder, TaskState, diff_from
 from tritonwright.pipeline.trials import Trials
 from tritonwright.pipeline.verdict import KeepRevert
@@ -58,7 +58,7 @@ class OptimizeConfig:
     candidates: int = 1  # LLM answers per seed/stage prompt; the best correct one competes
     timed: bool = True  # False on CPU: correctness only, no keep decisions on speed
     floor_stop: float = DEFAULT_FLOOR_STOP  # skip stages and tuner this close to the floor; 0: off
-    race: bool = True  # a best still slower than torch.compile races torch.compile's own code (pipeline/race.py)
+    race: bool = True  # a best not clearly ahead of torch.compile races torch.compile's code (pipeline/race.py)
 
 
 class Events(Protocol):
@@ -103,8 +103,8 @@ class TaskOptimizer:
         self.exchange = None if llm is None else LlmExchange(llm, store, run_id, key, config.candidates)
         self.verdicts = KeepRevert(comparer, config.timed, config.threshold, clock)
         self.floor_guard = FloorGuard(floor, self.steps, config.timed, config.floor_stop, self._say)
-        self.race = InductorRace(rival if config.race else None, self.steps, self.trials, self.verdicts, self._say,
-                                 clock)
+        self.race = InductorRace(rival if config.race else None, tuner, self.steps, self.trials, self.verdicts,
+                                 self.floor_guard.why_at_floor, self._say, clock)
         self.seeding = SeedAndRepair(task=task, gpu=gpu, kind=kind, max_repairs=config.max_repairs,
                                      steps=self.steps, trials=self.trials, exchange=self.exchange, say=self._say)
 
@@ -248,37 +248,22 @@ class TaskOptimizer:
         if verdict.decision is Decision.KEEP:
             self._accept(cand, result.timing.median_ms if result.timing else None)
 
-    def _tune_stage(self, plan: StagePlan, prof: Profile) -> None:
-        self._tune(plan.tune_key, plan.stage, plan.tuner_stage, prof.metrics)
-
     def _race(self) -> None:
-        """A best still slower than torch.compile races torch.compile's own code; when that wins, the launch
-        tuner gets its turn on it (its kernels are converted to explicit launches for this)."""
+        """A best not clearly faster than torch.compile races torch.compile's own code (pipeline/race.py)."""
         outcome = self.race.run()
-        if outcome.kept is None:
-            return
-        self._accept(outcome.kept, outcome.median_ms)
-        done = self.steps.recorded(RACE_TUNE_KEY)
-        if done is not None:
-            rec, cand = done
-            if rec.decision == Decision.KEEP and cand is not None:
-                self._accept(cand, rec.median_ms)
-            return
-        if self.tuner is None or self.floor_guard.stop(RACE_STAGE, [RACE_TUNE_KEY], "launch tuner skipped"):
-            return
-        self._tune(RACE_TUNE_KEY, RACE_STAGE, LAUNCH, None, RACE_TUNE_BUDGET_S)
+        if outcome.kept is not None:
+            self._accept(outcome.kept, outcome.median_ms)
 
-    def _tune(self, key: str, stage: str, tuner_stage: str, metrics: dict[str, Any] | None,
-              budget_s: float | None = None) -> None:
-        """The launch tuner on the best, recorded under `key`; its KEEP becomes the best."""
+    def _tune_stage(self, plan: StagePlan, prof: Profile) -> None:
         assert self.state.best is not None and self.tuner is not None
+        stage = plan.stage
         self._say(f"{stage}: launch tuner")
-        report = self.tuner(self.state.best, tuner_stage, self.state.best_ms, budget_s)
+        report = self.tuner(self.state.best, plan.tuner_stage, self.state.best_ms)  # the best's median is known
         self.state.device_s += report.wall_s
         verdict = self.verdicts.tuned(report)
         tuned = verdict.candidate
-        rec = AttemptRecord(key, stage, "tuner", verdict.decision, decision_reason=verdict.reason,
-                            metrics_before=metrics, diff=diff_from(self.state.best, tuned) if tuned else None,
+        rec = AttemptRecord(plan.tune_key, stage, "tuner", verdict.decision, decision_reason=verdict.reason,
+                            metrics_before=prof.metrics, diff=diff_from(self.state.best, tuned) if tuned else None,
                             median_ms=verdict.tuned_ms, wall_s=report.wall_s, status=verdict.status)
         rec.speedup_eager, rec.speedup_compiled = self.state.speedups(verdict.tuned_ms)
         cand = None if tuned is None else Candidate(source=tuned.source, origin="tune", parent=self.state.best.id)

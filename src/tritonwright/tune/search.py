@@ -43,7 +43,11 @@ from tritonwright.tune.space import (
 
 DEFAULT_THRESHOLD = KEEP_THRESHOLD  # the one keep/revert threshold (tritonwright/defaults.py says why)
 MAX_CONFIGS = 96  # screened configs per kernel: each costs a compile and ~20 timed runs (~0.3-2 s on a GPU)
-TUNE_BUDGET_S = 120.0  # no new search phase starts past this: one tuner pass stays within two minutes of GPU
+TUNE_BUDGET_S = 120.0  # no new search phase or screening session starts past this: about two minutes of GPU
+# Configs per screening session, the budget checked between sessions: a 2-D reduction of Inductor's has a
+# 68-config grid (70 s on an H200) that would run past any budget in one; most grids need one or two (16-27 on
+# the examples), and each more costs a session start (~1 s).
+SCREEN_CHUNK = 24
 VERIFY_TOP = 3  # screened configs evaluated in full per batch: screening noise is ~1-2%, so the top three
 VERIFY_BATCHES = 3  # when every config of a batch fails its check, the next ones are tried, this many times
 REFINE_ROUNDS = 3  # local refinement follows the best at most this many steps from the coarse grid
@@ -276,8 +280,12 @@ class _Run:
             fresh = [c for c in dict.fromkeys(configs) if c not in seen and (
                 c in plan.centres or not space.why_invalid(c))]
             fresh = fresh[:max(0, s.max_configs - len(seen))]
-            if fresh:
-                for r in self.screen(plan, fresh, phase):
+            for i in range(0, len(fresh), SCREEN_CHUNK):
+                if i and self.over_budget():
+                    self.report.notes.append(f"{plan.kernel}: screening stopped at the {s.budget_s:g} s budget "
+                                             f"after {i} of {len(fresh)} {phase} configs")
+                    break
+                for r in self.screen(plan, fresh[i:i + SCREEN_CHUNK], phase):
                     seen[r.config] = r
 
         def tops(n: int) -> list[LaunchConfig]:
