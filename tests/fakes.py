@@ -254,6 +254,7 @@ class FakeRival:
     source: str | None = "class ModelNew:  # inductor\n    pass\n"
     reason: str = "fake: no Triton codegen here"
     calls: int = 0
+    externs: tuple[str, ...] = ()  # the non-Triton calls the code keeps
 
     def make(self) -> SeedOutcome:
         from tritonwright.inductor_seed import SeedOutcome
@@ -261,4 +262,4 @@ class FakeRival:
         self.calls += 1
         if self.source is None:
             return SeedOutcome(None, self.reason)
-        return SeedOutcome(Candidate(self.source, origin="inductor"))
+        return SeedOutcome(Candidate(self.source, origin="inductor"), externs=self.externs)

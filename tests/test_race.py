@@ -103,9 +103,11 @@ def test_torch_compiles_code_is_checked_tuned_and_kept_when_faster(tmp_path: Pat
 
 
 def test_the_best_stays_when_torch_compiles_code_is_not_measurably_faster(tmp_path: Path) -> None:
-    rival = FakeRival("class ModelNew:  # inductor, no marker\n    pass\n")
+    rival = FakeRival("class ModelNew:  # inductor, no marker\n    pass\n", externs=("extern_kernels.convolution",))
     store, run_id, _, _ = _run(tmp_path, rival=rival, tuner=FakeTuner())
     steps = _steps(store, run_id)
+    assert steps[RACE_CHECK_KEY].decision_reason.endswith(
+        "passes its check (it keeps non-Triton calls: extern_kernels.convolution)")
     race = steps[RACE_KEY]
     assert steps[RACE_TUNE_KEY].decision == "REVERT" and race.origin == "inductor"  # tuned, in vain
     assert race.decision == "REVERT" and "not measurably faster (slower by 4.0%" in race.decision_reason

@@ -114,12 +114,14 @@ class SeedOutcome:
 
     candidate: Candidate | None
     reason: str = ""
+    externs: tuple[str, ...] = ()  # non-Triton calls the code keeps (extern_kernels.mm, aten ops): reports say so
 
 
 def try_seed(task: Task, device: str, workdir: str | None = None) -> SeedOutcome:
     """make_seed, its failure (or a task file that cannot be loaded) as data instead of an exception."""
     try:
-        return SeedOutcome(make_seed(task, device, workdir=workdir).candidate)
+        seed = make_seed(task, device, workdir=workdir)
+        return SeedOutcome(seed.candidate, externs=tuple(sorted(set(seed.externs))))
     except UserInputError as exc:  # InductorSeedError: one line, naming the child's log when it has one
         return SeedOutcome(None, str(exc))
 

@@ -110,7 +110,10 @@ class InductorRace:
             self._check_row(Decision.FAILED, f"{why}; torch.compile's generated code fails its check: the best "
                                              "stays", cand, result)
             return None
-        self._check_row(Decision.BASE, f"{why}; torch.compile's generated Triton code passes its check", cand, result)
+        # torch.compile calls cuBLAS/cuDNN for matmuls and convolutions; the user is told, not left to find out
+        kept = f" (it keeps non-Triton calls: {', '.join(code.externs)})" if code.externs else ""
+        self._check_row(Decision.BASE, f"{why}; torch.compile's generated Triton code passes its check{kept}", cand,
+                        result)
         return cand, result.timing.median_ms if result.timing else None
 
     def _check_row(self, decision: Decision, reason: str, cand: Candidate | None, result: EvalResult | None) -> None:
