@@ -29,7 +29,7 @@ for name in elu conv softmax gemm; do
     [[ $PARTS == *$name* ]] || continue
     example=$name; [[ $name == conv ]] && example=conv_mish_bn; [[ $name == gemm ]] && example=gemm_bias_relu
     start=$(date +%s.%N)
-    timeout 240 python3 -m tritonwright optimize examples/$example/task.py --from examples/$example/candidate.py \
+    timeout ${OPT_TIMEOUT:-240} python3 -m tritonwright optimize examples/$example/task.py --from examples/$example/candidate.py \
         --out "$OUT/opt-$example" --quiet > "$OUT/optimize-$example.log" 2>&1
     echo "optimize $example (fresh caches) exit $? wall $(secs $start) s" >> "$OUT/device.txt"
 done
