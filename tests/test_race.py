@@ -226,3 +226,22 @@ def test_the_elu_example_races_torch_compiles_code_on_the_gpu(tmp_path: Path) ->
     assert (tmp_path / "runs" / run_id / entry.key / "race" / "inductor_seed.py").is_file()  # kept for the user
     src = store.load_candidate(run_id, entry.key, task["best"]["candidate_id"])
     assert (race.decision == "KEEP") == ("elu_kernel[grid]" not in src)  # the seed's launch: gone when it lost
+
+
+def test_race_and_strict_are_run_settings_and_options_of_optimize_and_batch() -> None:
+    from typer.testing import CliRunner
+
+    from tritonwright.cli import app
+    from tritonwright.pipeline.cli import _settings
+    from tritonwright.pipeline.runner import RunSettings
+
+    s = _settings("cpu", None, None, None, None, "compact", 1, 0.02, None, True, False, race=False, strict=True)
+    assert s.optimize.race is False and s.eval.strict is True
+    back = RunSettings.from_dict(s.to_dict())
+    assert back.optimize.race is False and back.eval.strict is True
+    old = s.to_dict()
+    del old["optimize"]["race"]  # a run recorded before the race existed resumes with it on
+    assert RunSettings.from_dict(old).optimize.race is True
+    for command in ("optimize", "batch"):
+        out = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "200", "NO_COLOR": "1"}).output
+        assert "--no-race" in out and "--strict" in out

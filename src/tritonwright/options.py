@@ -56,6 +56,8 @@ Threshold = Annotated[float, typer.Option(min=0.0, help="Minimum significant gai
 FloorStop = Annotated[float, typer.Option(min=0.0, help="Skip the remaining stages and the tuner once the best "
                                                         "is within this fraction of the task's speed-of-light "
                                                         "floor (GPU); 0 turns it off")]
+Strict = Annotated[bool, typer.Option(help="Reject any non-Triton compute in forward (matmuls and convolutions "
+                                                "in PyTorch, cuBLAS/cuDNN calls in torch.compile's code)")]
 Race = Annotated[bool, typer.Option(
     "--race/--no-race",
     help="When the best is still slower than torch.compile after the stages (GPU), race torch.compile's own "
@@ -72,5 +74,5 @@ Candidates = Annotated[int, typer.Option(min=1, max=16, help="LLM answers per se
                                                              "correct one competes")]
 
 __all__ = ["DEVICE_DEFAULT", "OUT_DEFAULT", "PRECISIONS", "PRECISION_DEFAULT", "check_precision", "Atol", "Fp64K", "Precision", "Candidates", "Device", "FloorStop", "Gpu", "Kind", "Llm",
-           "MaxRepairs", "NoCache", "Out", "Profile", "Quiet", "Race", "Resume", "Rtol", "Set", "Stages", "Style",
+           "MaxRepairs", "NoCache", "Out", "Profile", "Quiet", "Race", "Strict", "Resume", "Rtol", "Set", "Stages", "Style",
            "Threshold"]

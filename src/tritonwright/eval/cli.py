@@ -88,7 +88,7 @@ def eval_command(
     trials: Annotated[int, typer.Option(min=1, help="Correctness trials, each with fresh inputs")] = 3,
     atol: opts.Atol = None,
     rtol: opts.Rtol = None,
-    strict: Annotated[bool, typer.Option(help="Reject any non-Triton compute in forward")] = False,
+    strict: opts.Strict = False,
     precision: opts.Precision = opts.PRECISION_DEFAULT,
     fp64_k: opts.Fp64K = None,
     set_: opts.Set = None,

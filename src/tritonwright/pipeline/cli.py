@@ -165,14 +165,15 @@ def _settings(device: str, llm: str | None, gpu: str | None, kind: str | None, s
               max_repairs: int, threshold: float, set_: list[str] | None, profile: bool | None, no_cache: bool,
               atol: float | None = None, rtol: float | None = None, candidates: int = 1,
               floor_stop: float = DEFAULT_FLOOR_STOP, precision: str = opts.PRECISION_DEFAULT,
-              fp64_k: float | None = None, race: bool = True) -> RunSettings:
+              fp64_k: float | None = None, race: bool = True, strict: bool = False) -> RunSettings:
     _choice("--kind", kind, KINDS)
     _choice("--style", style, STYLES)
     return RunSettings(device=device, llm=llm, gpu=gpu, kind=kind,
                        optimize=OptimizeConfig(stages=_stages(stages), style=style, max_repairs=max_repairs,
                                                threshold=threshold, candidates=candidates, floor_stop=floor_stop,
                                                race=race),
-                       eval=EvalConfig(device=device, atol=atol, rtol=rtol, precision=opts.check_precision(precision),
+                       eval=EvalConfig(device=device, atol=atol, rtol=rtol, strict=strict,
+                                       precision=opts.check_precision(precision),
                                        fp64_k=fp64_k),
                        overrides=parse_overrides(set_), profile=profile,
                        no_cache=no_cache)
@@ -283,6 +284,7 @@ def optimize_command(
     threshold: opts.Threshold = DEFAULT_THRESHOLD,
     floor_stop: opts.FloorStop = DEFAULT_FLOOR_STOP,
     race: opts.Race = True,
+    strict: opts.Strict = False,
     out: opts.Out = opts.OUT_DEFAULT,
     device: opts.Device = opts.DEVICE_DEFAULT,
     set_: opts.Set = None,
@@ -307,7 +309,8 @@ def optimize_command(
     else:
         settings = _settings(device, llm, gpu, kind, stages, style, max_repairs, threshold, set_, profile,
                              no_cache, atol, rtol, candidates, floor_stop=floor_stop, precision=precision,
-                             fp64_k=fp64_k, race=race)
+                             fp64_k=fp64_k, race=race,
+                             strict=strict)
     run_id = resume or ""
     entry, start = _optimize_start(task, from_, start_, bool(resume), settings)
     device = _optimize_device(gpus, settings)
@@ -415,6 +418,7 @@ def batch_command(
     threshold: opts.Threshold = DEFAULT_THRESHOLD,
     floor_stop: opts.FloorStop = DEFAULT_FLOOR_STOP,
     race: opts.Race = True,
+    strict: opts.Strict = False,
     out: opts.Out = opts.OUT_DEFAULT,
     device: opts.Device = opts.DEVICE_DEFAULT,
     set_: opts.Set = None,
@@ -448,7 +452,8 @@ def batch_command(
     else:
         settings = _settings(device, llm, gpu, None, stages, style, max_repairs, threshold, set_, profile, no_cache,
                              atol, rtol, candidates, floor_stop=floor_stop, precision=precision,
-                             fp64_k=fp64_k, race=race)
+                             fp64_k=fp64_k, race=race,
+                             strict=strict)
         sel = BatchSelection(folder, level, range_, first_n, sample, seed, from_dir)
     entries = sel.entries()
     run_id = resume or store.create_run("batch", settings.to_dict() | {"batch": sel.to_config()})
