@@ -160,3 +160,30 @@ def test_inductor_seed_passes_evaluation_on_gpu(name: str, tmp_path: Path) -> No
     seed = make_seed(task, "cuda", workdir=tmp_path)
     result = evaluate(task, seed.candidate, EvalConfig(device="cuda", trials=2))
     assert result.ok, (result.reason, seed.summary)
+
+
+def test_a_batch_task_without_a_start_gets_torch_compiles_code_from_a_job(tmp_path: Path) -> None:
+    """batch: a task with no candidate.py and no LLM starts from torch.compile's code, made by a job on the
+    run's executor (a GPU slot in a pool, never beside another task's timing); a task that cannot load is
+    its own one-line failure; a resumed task whose seed is recorded needs no start."""
+    from tritonwright.pipeline.runner import RunSettings, Session, task_entry
+    from tritonwright.store import RunStore
+
+    store = RunStore(tmp_path / "runs")
+    settings = RunSettings(device="cpu", overrides={"batch_size": "4", "dim": "64"})
+    session = Session(store, store.create_run("batch", settings.to_dict()), settings, None)
+    entry = task_entry(ROOT / "examples" / "elu" / "task.py")
+    cand, why = session.inductor_start(entry)
+    assert cand is not None and cand.origin == ORIGIN and why == ""
+    assert (store.task_dir(session.run_id, entry.key) / "inductor-seed" / "inductor_seed.py").is_file()
+    bad = tmp_path / "bad.py"
+    bad.write_text("import torch\n\nclass Model(torch.nn.Module):\n    pass\n")
+    cand, why = session.inductor_start(task_entry(bad))
+    assert cand is None and why and "\n" not in why
+    assert not session.seed_recorded(entry.key)
+    from tritonwright.decision import Decision
+    from tritonwright.store import AttemptRecord
+
+    store.start_task(session.run_id, entry.key, str(entry.path), "h", None, "single")
+    store.record_attempt(session.run_id, entry.key, AttemptRecord("seed", "seed", ORIGIN, Decision.BASE))
+    assert session.seed_recorded(entry.key)

@@ -151,13 +151,3 @@ def cli_start(task_path: str | Path, overrides: dict[str, str], device: str, has
     for line in seed.summary:
         say(f"  inductor seed: {line}", highlight=False)
     return seed.candidate
-
-
-def batch_start(task_path: str | Path, overrides: dict[str, str], device: str) -> tuple[Candidate | None, str]:
-    """`batch`'s start for a task with no candidate.py and no LLM: the seed, or the one-line reason it failed."""
-    from tritonwright.task import load_task
-
-    try:
-        return make_seed(load_task(task_path, overrides), device).candidate, ""
-    except UserInputError as exc:  # InductorSeedError, or a task file that cannot be loaded
-        return None, str(exc)

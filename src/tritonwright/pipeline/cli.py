@@ -570,17 +570,15 @@ def _run_batch(session: Session, todo: list[TaskEntry], in_flight: int, events: 
 
     def one(entry: TaskEntry) -> None:
         try:
-            start, seed_error = start_candidate(entry, None), ""
-            if start is None and session.llm is None:  # no candidate, no LLM: torch.compile's code as the seed
-                from tritonwright.inductor_seed import batch_start
-
-                start, seed_error = batch_start(entry.path, session.settings.overrides, session.device)
-            if start is None and session.llm is None:
-                session.store.start_task(session.run_id, entry.key, str(entry.path), "", entry.level, None)
-                session.store.finish_task(session.run_id, entry.key, "failed",
-                                          error=seed_error or "no candidate.py beside the task and no --llm")
-            else:
-                session.run_task(entry, start)
+            start = start_candidate(entry, None)
+            # no candidate, no LLM: torch.compile's code as the seed (a resumed task has its seed recorded)
+            if start is None and session.llm is None and not session.seed_recorded(entry.key):
+                start, seed_error = session.inductor_start(entry)
+                if start is None:
+                    session.store.start_task(session.run_id, entry.key, str(entry.path), "", entry.level, None)
+                    session.store.finish_task(session.run_id, entry.key, "failed", error=seed_error)
+                    return
+            session.run_task(entry, start)
         finally:
             events.finished(entry.key)
 

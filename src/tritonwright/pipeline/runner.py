@@ -254,6 +254,24 @@ class Session:
             return NoFloor(NO_GPU_REASON)
         return HarnessFloor(task, self.device, self.settings.eval.cache_dir, executor=self.executor, label=label)
 
+    def seed_recorded(self, key: str) -> bool:
+        """The task's seed step is in the store (a resumed run): its start is not needed again."""
+        return self.store.attempt(self.run_id, key, "seed") is not None
+
+    def inductor_start(self, entry: TaskEntry) -> tuple[Candidate | None, str]:
+        """torch.compile's code as the start of a task with no candidate and no LLM, made by a job on the run's
+        executor (a GPU slot: never beside another task's timing); or the one-line reason it cannot be."""
+        from tritonwright.executors.jobs import inductor_seed_job
+
+        try:
+            task = load_task(entry.path, self.settings.overrides)
+        except UserInputError as exc:  # TaskError included: recorded as this task's failure
+            return None, one_line(str(exc))
+        workdir = str(self.store.task_dir(self.run_id, entry.key) / "inductor-seed")
+        outcome = self.executor.call(inductor_seed_job(task, self.device, workdir,
+                                                       f"{entry.key}: torch.compile's code"))
+        return outcome.candidate, outcome.reason
+
     def rival(self, task: Task, key: str) -> HarnessRival | None:
         """torch.compile's code to race a best that stays slower than it, made by a job on the task's executor
         (none on CPU, where nothing is timed)."""
