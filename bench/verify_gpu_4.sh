@@ -12,10 +12,7 @@ PARTS=${1:-tests,elu,conv,softmax}
 FINAL=${OUT:-bench/results/verify-gpu-4}
 mkdir -p "$FINAL"
 OUT=$(mktemp -d)
-export PYTHONPATH=src PYTHONUNBUFFERED=1
-secs() { python3 -c "print(round($(date +%s.%N) - $1, 1))"; }
-nvidia-smi --query-gpu=name,driver_version --format=csv,noheader > "$OUT/device.txt" 2>&1
-python3 -c "import torch, triton, sys, os; print('torch', torch.__version__, 'triton', triton.__version__, 'python', sys.version.split()[0], 'cpus', os.cpu_count())" >> "$OUT/device.txt"
+source bench/device_header.sh  # secs, $OUT/device.txt
 if [[ $PARTS == *tests* ]]; then
 start=$(date +%s.%N)
 timeout 200 python3 -m pytest -m gpu -v -s -p no:cacheprovider \

@@ -245,3 +245,28 @@ def test_race_and_strict_are_run_settings_and_options_of_optimize_and_batch() ->
     for command in ("optimize", "batch"):
         out = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "200", "NO_COLOR": "1"}).output
         assert "--no-race" in out and "--strict" in out
+
+
+def test_batch_figures_mark_a_best_that_is_torch_compiles_code(tmp_path: Path) -> None:
+    """A best that won the race (or an Inductor seed) is torch.compile's own code: its speed-up over
+    torch.compile measures tuning, and the batch report says which tasks end so; its tuner row alone (tuning
+    torch.compile's code that then lost the A/B) does not count."""
+    from tritonwright.report.batch import write_batch_report
+    from tritonwright.report.summary import batch_summary, from_torch_compile
+
+    won, run_id, _, _ = _run(tmp_path / "won", rival=FakeRival(RIVAL), tuner=FakeTuner(tuned_ms=3.05))
+    won.finish_task(run_id, "t", "done")  # as Session.run_task does: only a finished task counts as correct
+    bundle = won.bundle(run_id)
+    summary = batch_summary(bundle)
+    assert summary["from_compile"] == 1 and summary["per_task"][0]["from_compile"] is True
+    md = next(f for f in write_batch_report(bundle, tmp_path / "report", with_tasks=False) if f.suffix == ".md")
+    text = md.read_text()
+    assert "(torch.compile's code)" in text and "1 of them end on torch.compile's own code" in text
+    lost, lost_id, _, _ = _run(tmp_path / "lost", rival=FakeRival("class ModelNew:  # inductor\n    pass\n"),
+                               tuner=FakeTuner(tuned_ms=3.05))
+    lost.finish_task(lost_id, "t", "done")
+    task = lost.bundle(lost_id)["tasks"][0]
+    assert any(a["stage"] == "race" and a["decision"] == "KEEP" for a in task["attempts"])  # its tuner row
+    assert not from_torch_compile(task) and batch_summary(lost.bundle(lost_id))["from_compile"] == 0
+    seeded = {"attempts": [{"stage": "seed", "origin": "inductor", "decision": "BASE"}]}
+    assert from_torch_compile(seeded)

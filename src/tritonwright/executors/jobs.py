@@ -1,9 +1,8 @@
 """GPU jobs as typed plain data, each kind its own frozen dataclass that runs itself wherever a worker lives.
 
 A job says what to do by its type (EvaluateJob, ScreenJob, CompareJob, ProfileJob, FloorJob, InductorSeedJob,
-HealthJob) and
-carries its inputs as dataclasses of plain values (the task's source, the candidates' sources, the settings):
-no live tensors, no open files. `job.run()` runs it in-process (`InlineExecutor`), in a local pool worker, or
+HealthJob) and carries its inputs as dataclasses of plain values (the task's source, the candidates' sources,
+the settings): no live tensors, no open files. `job.run()` runs it in-process (`InlineExecutor`), in a local pool worker, or
 in a Ray actor on another machine. The pool and the executors accept any object with the `Job` interface
 (`label`, `timeout_s`, `run()`), so a test can bring its own job kind without production code knowing it.
 """

@@ -118,7 +118,7 @@ class SeedOutcome:
 
 
 def try_seed(task: Task, device: str, workdir: str | None = None) -> SeedOutcome:
-    """make_seed, its failure (or a task file that cannot be loaded) as data instead of an exception."""
+    """make_seed, with its failure as data instead of an exception."""
     try:
         seed = make_seed(task, device, workdir=workdir)
         return SeedOutcome(seed.candidate, externs=tuple(sorted(set(seed.externs))))

@@ -309,8 +309,7 @@ def optimize_command(
     else:
         settings = _settings(device, llm, gpu, kind, stages, style, max_repairs, threshold, set_, profile,
                              no_cache, atol, rtol, candidates, floor_stop=floor_stop, precision=precision,
-                             fp64_k=fp64_k, race=race,
-                             strict=strict)
+                             fp64_k=fp64_k, race=race, strict=strict)
     run_id = resume or ""
     entry, start = _optimize_start(task, from_, start_, bool(resume), settings)
     device = _optimize_device(gpus, settings)
@@ -452,8 +451,7 @@ def batch_command(
     else:
         settings = _settings(device, llm, gpu, None, stages, style, max_repairs, threshold, set_, profile, no_cache,
                              atol, rtol, candidates, floor_stop=floor_stop, precision=precision,
-                             fp64_k=fp64_k, race=race,
-                             strict=strict)
+                             fp64_k=fp64_k, race=race, strict=strict)
         sel = BatchSelection(folder, level, range_, first_n, sample, seed, from_dir)
     entries = sel.entries()
     run_id = resume or store.create_run("batch", settings.to_dict() | {"batch": sel.to_config()})

@@ -273,8 +273,8 @@ class Session:
         return outcome.candidate, outcome.reason
 
     def rival(self, task: Task, key: str) -> HarnessRival | None:
-        """torch.compile's code to race a best that stays slower than it, made by a job on the task's executor
-        (none on CPU, where nothing is timed)."""
+        """torch.compile's code to race a best not clearly ahead of it (pipeline/race.py), made by a job on the
+        task's executor (none on CPU, where nothing is timed)."""
         if self.device != "cuda":
             return None
         return HarnessRival(task, self.device, str(self.store.task_dir(self.run_id, key) / "race"), self.executor,

@@ -95,7 +95,6 @@ class NoFloor:
         return FloorInfo.unavailable(self.reason)
 
 
-
 class Rival(Protocol):
     def make(self) -> SeedOutcome:
         """torch.compile's own generated Triton code for the task (pipeline/race.py races it)."""

@@ -37,6 +37,7 @@ class Outcome:
     status: str
     correct: bool
     speedup: dict[str, float | None]  # baseline name -> speedup of the best candidate
+    from_compile: bool = False  # the best is torch.compile's own code (its seed, or it won the race), maybe tuned
 
 
 def _best_speedup(task: dict[str, Any], baseline: str) -> float | None:
@@ -59,7 +60,22 @@ def outcome(task: dict[str, Any]) -> Outcome:
         status=str(task.get("status")),
         correct=correct,
         speedup={b: (_best_speedup(task, b) if correct else None) for b in BASELINES},
+        from_compile=correct and from_torch_compile(task),
     )
+
+
+def from_torch_compile(task: dict[str, Any]) -> bool:
+    """The task's best comes from torch.compile's own code: the run started from it (the Inductor seed), or it
+    won the race against the best (pipeline/race.py); tuned or not. A speed-up of such a best against
+    torch.compile measures the tuning, not a kernel of the user's or the LLM's: reports mark it."""
+    for att in task.get("attempts") or []:
+        stage, origin, decision = att.get("stage"), att.get("origin"), att.get("decision")
+        if stage == "seed" and origin == "inductor" and decision == Decision.BASE:
+            return True
+        # the race's A/B row (origin: its contender, "inductor" or "tune"), not its tuner row (origin "tuner")
+        if stage == "race" and origin != "tuner" and decision == Decision.KEEP:
+            return True
+    return False
 
 
 def fast_p(outcomes: Sequence[Outcome], p: float, baseline: str) -> float | None:
@@ -195,7 +211,8 @@ def batch_summary(bundle: dict[str, Any]) -> dict[str, Any]:
     geomean, median, min, max), with baseline "eager" or "compiled"; by_level (the same figures per
     level, "unknown" last); usage (tokens, calls, cost_usd, cost_unknown_tasks); time (gpu_s, wall_s,
     summed over tasks, with counts of tasks that did not report them); stages (decisions per stage and
-    geometric-mean gain); per_task (key, level, status, correct, speedups of each task).
+    geometric-mean gain); from_compile (how many correct tasks end on torch.compile's own code); per_task
+    (key, level, status, correct, speedups, from_compile of each task).
     Absent figures are None, never 0 or inf. See fast_p for the exact definition.
     """
     tasks = list(bundle.get("tasks") or [])
@@ -210,8 +227,10 @@ def batch_summary(bundle: dict[str, Any]) -> dict[str, Any]:
         "usage": usage_totals(tasks),
         "time": time_totals(tasks),
         "stages": stage_table(tasks),
+        "from_compile": sum(1 for o in outcomes if o.from_compile),
         "per_task": [
-            {"key": o.key, "level": o.level, "status": o.status, "correct": o.correct, "speedup": o.speedup}
+            {"key": o.key, "level": o.level, "status": o.status, "correct": o.correct, "speedup": o.speedup,
+             "from_compile": o.from_compile}
             for o in outcomes
         ],
     }
