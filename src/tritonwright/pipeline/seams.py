@@ -81,8 +81,9 @@ class HarnessFloor:
     label: str = ""
 
     def floor(self) -> FloorInfo:
-        return self.executor.call(floor_job(self.task, self.device, self.cache_dir, self.use_cache,
-                                            f"{self.label}: floor"))
+        info: FloorInfo = self.executor.call(floor_job(self.task, self.device, self.cache_dir, self.use_cache,
+                                                       f"{self.label}: floor"))
+        return info
 
 
 @dataclass(frozen=True)
@@ -113,5 +114,6 @@ class HarnessRival:
     label: str = ""
 
     def make(self) -> SeedOutcome:
-        return self.executor.call(inductor_seed_job(self.task, self.device, self.workdir,
-                                                    f"{self.label}: torch.compile's code"))
+        outcome: SeedOutcome = self.executor.call(inductor_seed_job(self.task, self.device, self.workdir,
+                                                                    f"{self.label}: torch.compile's code"))
+        return outcome
