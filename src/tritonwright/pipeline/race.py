@@ -128,7 +128,7 @@ class InductorRace:
             return (cand, rec.median_ms) if rec.decision == Decision.KEEP and cand is not None else (code, ms)
         if self.tuner is None:
             return code, ms
-        at_floor = self.at_floor(ms)
+        at_floor = self.at_floor(ms) if ms is not None else None  # None would ask about the best instead
         if at_floor is not None:
             self.say(f"race: launch tuner skipped, {at_floor}")
             self.steps.skip(RACE_TUNE_KEY, RACE_STAGE, "floor", at_floor)
