@@ -270,3 +270,18 @@ def test_batch_figures_mark_a_best_that_is_torch_compiles_code(tmp_path: Path) -
     assert not from_torch_compile(task) and batch_summary(lost.bundle(lost_id))["from_compile"] == 0
     seeded = {"attempts": [{"stage": "seed", "origin": "inductor", "decision": "BASE"}]}
     assert from_torch_compile(seeded)
+
+
+def test_a_lost_job_loses_the_race_not_the_task() -> None:
+    """The pool gave up on the job (its workers died on every try): the race gets a reason, the task goes on."""
+    from tritonwright.executors.faults import JobLost
+    from tritonwright.pipeline.seams import HarnessRival
+    from tritonwright.task import Task
+
+    class Lost:
+        def call(self, job: Any) -> Any:
+            raise JobLost(f"{job.label}: the worker died on 2 tries")
+
+    outcome = HarnessRival(Task(path="t.py", name="t", source=""), "cuda", executor=Lost(), label="t").make()
+    assert outcome.candidate is None
+    assert outcome.reason == "the job was lost (t: torch.compile's code: the worker died on 2 tries)"

@@ -261,15 +261,12 @@ class Session:
     def inductor_start(self, entry: TaskEntry) -> tuple[Candidate | None, str]:
         """torch.compile's code as the start of a task with no candidate and no LLM, made by a job on the run's
         executor (a GPU slot: never beside another task's timing); or the one-line reason it cannot be."""
-        from tritonwright.executors.jobs import inductor_seed_job
-
         try:
             task = load_task(entry.path, self.settings.overrides)
         except UserInputError as exc:  # TaskError included: recorded as this task's failure
             return None, one_line(str(exc))
         workdir = str(self.store.task_dir(self.run_id, entry.key) / "inductor-seed")
-        outcome = self.executor.call(inductor_seed_job(task, self.device, workdir,
-                                                       f"{entry.key}: torch.compile's code"))
+        outcome = HarnessRival(task, self.device, workdir, self.executor, entry.key).make()  # a lost job: its reason
         return outcome.candidate, outcome.reason
 
     def rival(self, task: Task, key: str) -> HarnessRival | None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from tritonwright.candidate import Candidate
+from tritonwright.executors.faults import JobLost
 from tritonwright.executors.harness import HarnessComparer, HarnessEvaluator
 from tritonwright.executors.jobs import Executor, InlineExecutor, floor_job, inductor_seed_job, profile_job
 from tritonwright.floor import FloorInfo
@@ -105,7 +106,8 @@ class Rival(Protocol):
 @dataclass(frozen=True)
 class HarnessRival:
     """The Inductor seed (tritonwright.inductor_seed) as a job on the task's executor: made on the GPU slot
-    that times the task's candidates, never beside their timing."""
+    that times the task's candidates, never beside their timing. The race's rival, and batch's start for a
+    task with no candidate and no LLM."""
 
     task: Task
     device: str
@@ -114,6 +116,9 @@ class HarnessRival:
     label: str = ""
 
     def make(self) -> SeedOutcome:
-        outcome: SeedOutcome = self.executor.call(inductor_seed_job(self.task, self.device, self.workdir,
-                                                                    f"{self.label}: torch.compile's code"))
+        try:
+            outcome: SeedOutcome = self.executor.call(inductor_seed_job(self.task, self.device, self.workdir,
+                                                                        f"{self.label}: torch.compile's code"))
+        except JobLost as exc:  # its workers died on every try: the race is lost, the task's best is not
+            return SeedOutcome(None, f"the job was lost ({exc})")
         return outcome
