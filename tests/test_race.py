@@ -192,6 +192,9 @@ def test_the_task_report_shows_the_race_and_where_the_best_came_from(tmp_path: P
     md = next(f for f in files if f.suffix == ".md").read_text()
     assert "torch.compile's generated Triton code passes its check" in md
     assert "torch.compile's generated Triton code, tuned, is faster" in md
+    assert ": torch.compile's own code) |" in md  # the best's line in the result table
+    html = next(f for f in files if f.suffix == ".html").read_text()
+    assert ": torch.compile&#39;s own code" in html or ": torch.compile's own code" in html
 
 
 @pytest.mark.gpu

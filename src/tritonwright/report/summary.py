@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tritonwright.decision import Decision
-from tritonwright.report.task_view import KEPT, duration, positive
+from tritonwright.report.task_view import KEPT, duration, from_torch_compile, positive
 
 # KernelBench reports fast_0 (correct at all), fast_1 (faster than the baseline) and fast_2 (twice as fast);
 # 1.2 adds the "clearly faster, beyond noise and small wins" point between them.
@@ -62,20 +62,6 @@ def outcome(task: dict[str, Any]) -> Outcome:
         speedup={b: (_best_speedup(task, b) if correct else None) for b in BASELINES},
         from_compile=correct and from_torch_compile(task),
     )
-
-
-def from_torch_compile(task: dict[str, Any]) -> bool:
-    """The task's best comes from torch.compile's own code: the run started from it (the Inductor seed), or it
-    won the race against the best (pipeline/race.py); tuned or not. A speed-up of such a best against
-    torch.compile measures the tuning, not a kernel of the user's or the LLM's: reports mark it."""
-    for att in task.get("attempts") or []:
-        stage, origin, decision = att.get("stage"), att.get("origin"), att.get("decision")
-        if stage == "seed" and origin == "inductor" and decision == Decision.BASE:
-            return True
-        # the race's A/B row (origin: its contender, "inductor" or "tune"), not its tuner row (origin "tuner")
-        if stage == "race" and origin != "tuner" and decision == Decision.KEEP:
-            return True
-    return False
 
 
 def fast_p(outcomes: Sequence[Outcome], p: float, baseline: str) -> float | None:

@@ -248,6 +248,7 @@ class TaskView:
     gpu_s: float | None
     floor: FloorView | None = None
     tuner_tables: tuple[TunerTable, ...] = ()  # per tuner step that recorded them, every launch config tried
+    from_compile: bool = False  # the best is torch.compile's own code (from_torch_compile), maybe tuned
 
     @property
     def compiled_vs_eager(self) -> float | None:
@@ -341,6 +342,20 @@ def diff_lines(diff: str) -> tuple[DiffLine, ...]:
     return tuple(out)
 
 
+def from_torch_compile(task: dict[str, Any]) -> bool:
+    """The task's best comes from torch.compile's own code: the run started from it (the Inductor seed), or it
+    won the race against the best (pipeline/race.py); tuned or not. A speed-up of such a best against
+    torch.compile measures the tuning, not a kernel of the user's or the LLM's: reports mark it."""
+    for att in task.get("attempts") or []:
+        stage, origin, decision = att.get("stage"), att.get("origin"), att.get("decision")
+        if stage == "seed" and origin == "inductor" and decision == Decision.BASE:
+            return True
+        # the race's A/B row (origin: its contender, "inductor" or "tune"), not its tuner row (origin "tuner")
+        if stage == "race" and origin != "tuner" and decision == Decision.KEEP:
+            return True
+    return False
+
+
 def build_task_view(bundle: dict[str, Any], task_key: str) -> TaskView:
     """Everything a task report shows, in attempt order (by seq)."""
     task = find_task(bundle, task_key)
@@ -378,4 +393,5 @@ def build_task_view(bundle: dict[str, Any], task_key: str) -> TaskView:
         gpu_s=duration(task.get("gpu_s"), f"task {task_key!r} gpu_s"),
         floor=floor_view(task),
         tuner_tables=tuner,
+        from_compile=best is not None and from_torch_compile(task),
     )
