@@ -1,4 +1,4 @@
-# Sourced by the bench/verify_gpu_*.sh scripts after they set OUT (a fresh folder): `secs START` prints the
+# Sourced by the bench/verify_gpu*.sh scripts after they set OUT (a fresh folder): `secs START` prints the
 # seconds since START (a `date +%s.%N` reading), and $OUT/device.txt starts with the GPU, driver and versions.
 export PYTHONPATH=src PYTHONUNBUFFERED=1
 secs() { python3 -c "print(round($(date +%s.%N) - $1, 1))"; }

@@ -15,9 +15,7 @@ set -uo pipefail  # no -e: a failing part must not stop the others
 FINAL=${OUT:-bench/results/verify-gpu}
 mkdir -p "$FINAL"
 OUT=$(mktemp -d)
-export PYTHONPATH=src PYTHONUNBUFFERED=1
-nvidia-smi --query-gpu=name,driver_version --format=csv,noheader > "$OUT/device.txt" 2>&1
-python3 -c "import torch, triton, sys; print('torch', torch.__version__, 'triton', triton.__version__, 'python', sys.version.split()[0])" >> "$OUT/device.txt"
+source bench/device_header.sh  # secs, $OUT/device.txt
 timeout 110 python3 bench/precision_policy.py --out "$OUT/prec" --policies fp32 \
     --only llm:matmul_fp16cast_positive,llm:matmul_ieee,llm:rowsum_blocked,elu > "$OUT/prec.log" 2>&1
 echo "precision bench exit $?" >> "$OUT/device.txt"
