@@ -148,6 +148,8 @@ def test_at_the_floor_each_path_gets_a_skip_row(steps: StepRecorder) -> None:
         assert found is not None and found[0].decision is Decision.SKIP and found[0].origin == "floor"
         assert found[0].decision_reason.startswith("at the floor: 3.06 ms vs floor 3 ms (1.02x, memory bound")
     assert said[-1].startswith("memory_access: skipped, at the floor")
+    # any median (the race asks about torch.compile's code, not the best); none: nothing to say
+    assert guard.why_at(3.04) is not None and guard.why_at(3.5) is None and guard.why_at(None) is None
 
 
 def test_a_best_clearly_below_the_floor_stops_nothing_and_says_why_once(steps: StepRecorder) -> None:

@@ -45,11 +45,14 @@ class FloorGuard:
             self.say(f"no floor: {info.reason}")
         return spent
 
-    def why_at_floor(self, ms: float | None = None) -> str | None:
-        """Why the current best (or a candidate with median `ms`) is at the floor (within the floor_stop
-        threshold), or None."""
+    def why_at_floor(self) -> str | None:
+        """Why the current best is at the floor (within the floor_stop threshold), or None."""
+        return self.why_at(self.steps.state.best_ms)
+
+    def why_at(self, ms: float | None) -> str | None:
+        """Why a candidate with median `ms` is at the floor (within the floor_stop threshold), or None (no
+        median, no floor)."""
         info = self.info
-        ms = self.steps.state.best_ms if ms is None else ms
         if not self.timed or info is None or info.floor is None or not info.available:
             return None
         if not at_floor(ms, info.floor, self.floor_stop):

@@ -104,7 +104,7 @@ class TaskOptimizer:
         self.verdicts = KeepRevert(comparer, config.timed, config.threshold, clock)
         self.floor_guard = FloorGuard(floor, self.steps, config.timed, config.floor_stop, self._say)
         self.race = InductorRace(rival if config.race else None, tuner, self.steps, self.trials, self.verdicts,
-                                 self.floor_guard.why_at_floor, self._say, clock)
+                                 self.floor_guard.why_at, self._say, clock)
         self.seeding = SeedAndRepair(task=task, gpu=gpu, kind=kind, max_repairs=config.max_repairs,
                                      steps=self.steps, trials=self.trials, exchange=self.exchange, say=self._say)
 
@@ -259,17 +259,9 @@ class TaskOptimizer:
         stage = plan.stage
         self._say(f"{stage}: launch tuner")
         report = self.tuner(self.state.best, plan.tuner_stage, self.state.best_ms)  # the best's median is known
-        self.state.device_s += report.wall_s
-        verdict = self.verdicts.tuned(report)
-        tuned = verdict.candidate
-        rec = AttemptRecord(plan.tune_key, stage, "tuner", verdict.decision, decision_reason=verdict.reason,
-                            metrics_before=prof.metrics, diff=diff_from(self.state.best, tuned) if tuned else None,
-                            median_ms=verdict.tuned_ms, wall_s=report.wall_s, status=verdict.status)
-        rec.speedup_eager, rec.speedup_compiled = self.state.speedups(verdict.tuned_ms)
-        cand = None if tuned is None else Candidate(source=tuned.source, origin="tune", parent=self.state.best.id)
-        self.steps.record(rec, cand, None, verdict.configs)
+        cand, ms = self.steps.record_tuning(plan.tune_key, stage, self.state.best, report, prof.metrics)
         if cand is not None:
-            self._accept(cand, verdict.tuned_ms)
+            self._accept(cand, ms)
 
     def _final(self) -> EvalResult | None:
         assert self.state.best is not None

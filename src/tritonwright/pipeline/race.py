@@ -128,23 +128,15 @@ class InductorRace:
             return (cand, rec.median_ms) if rec.decision == Decision.KEEP and cand is not None else (code, ms)
         if self.tuner is None:
             return code, ms
-        at_floor = self.at_floor(ms) if ms is not None else None  # None would ask about the best instead
+        at_floor = self.at_floor(ms)
         if at_floor is not None:
             self.say(f"race: launch tuner skipped, {at_floor}")
             self.steps.skip(RACE_TUNE_KEY, RACE_STAGE, "floor", at_floor)
             return code, ms
         self.say("race: launch tuner on torch.compile's code")
         report = self.tuner(code, LAUNCH, ms, RACE_TUNE_BUDGET_S)
-        self.steps.state.device_s += report.wall_s
-        verdict = KeepRevert.tuned(report)
-        tuned = verdict.candidate
-        rec = AttemptRecord(RACE_TUNE_KEY, RACE_STAGE, "tuner", verdict.decision, decision_reason=verdict.reason,
-                            diff=diff_from(code, tuned) if tuned else None, median_ms=verdict.tuned_ms,
-                            wall_s=report.wall_s, status=verdict.status, parent_id=code.id)
-        rec.speedup_eager, rec.speedup_compiled = self.steps.state.speedups(verdict.tuned_ms)
-        cand = None if tuned is None else Candidate(source=tuned.source, origin="tune", parent=code.id)
-        self.steps.record(rec, cand, None, verdict.configs)
-        return (cand, verdict.tuned_ms) if cand is not None else (code, ms)
+        tuned, tuned_ms = self.steps.record_tuning(RACE_TUNE_KEY, RACE_STAGE, code, report)
+        return (tuned, tuned_ms) if tuned is not None else (code, ms)
 
     def _ab(self, contender: Candidate, ms: float | None, why: str) -> RaceOutcome:
         """The A/B verdict: torch.compile's code (as tuned) against the best, at RACE_THRESHOLD."""

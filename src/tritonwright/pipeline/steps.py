@@ -11,6 +11,7 @@ from typing import Any
 from tritonwright.candidate import Candidate
 from tritonwright.decision import Decision
 from tritonwright.eval.types import EvalResult, TimingStats
+from tritonwright.seams import TuneOutcome
 from tritonwright.store import AttemptRecord, RunStore
 
 
@@ -71,6 +72,24 @@ class StepRecorder:
             rec.result = result.to_dict()
             rec.wall_s = rec.wall_s or result.wall_s
         return self.store.record_attempt(self.run_id, self.key, rec, configs)
+
+    def record_tuning(self, key: str, stage: str, base: Candidate, report: TuneOutcome,
+                      metrics: dict[str, Any] | None = None) -> tuple[Candidate | None, float | None]:
+        """A tuner pass over `base` as one row (every config it tried goes with it); its device time counted.
+        Returns the tuned code and its median when the tuner kept it, else (None, None)."""
+        from tritonwright.pipeline.verdict import KeepRevert
+
+        self.state.device_s += report.wall_s
+        verdict = KeepRevert.tuned(report)
+        tuned = verdict.candidate
+        rec = AttemptRecord(key, stage, "tuner", verdict.decision, decision_reason=verdict.reason,
+                            metrics_before=metrics, diff=diff_from(base, tuned) if tuned else None,
+                            median_ms=verdict.tuned_ms, wall_s=report.wall_s, status=verdict.status,
+                            parent_id=base.id)
+        rec.speedup_eager, rec.speedup_compiled = self.state.speedups(verdict.tuned_ms)
+        cand = None if tuned is None else Candidate(source=tuned.source, origin="tune", parent=base.id)
+        self.record(rec, cand, None, verdict.configs)
+        return (cand, verdict.tuned_ms) if cand is not None else (None, None)
 
     def skip(self, key: str, stage: str, origin: str, why: str, metrics: dict[str, Any] | None = None) -> None:
         """A SKIP row: nothing was tried, and `why` says so."""

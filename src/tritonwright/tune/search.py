@@ -345,15 +345,15 @@ def tune(candidate: Candidate, evaluator: Evaluator, comparer: Comparer | None,
 
 
 def _tune(candidate: Candidate, evaluator: Evaluator, comparer: Comparer | None, s: TuneSettings,
-          report: TuneReport, clock: Clock = time.monotonic, known_ms: float | None = None) -> TuneReport:
+          report: TuneReport, clock: Clock = time.monotonic, original_ms: float | None = None) -> TuneReport:
     """Plans, the original's check, the search per kernel, the rewrite and its check, then the decision."""
     prepared = _prepare(candidate, comparer, s, report)
     if prepared is None:
         return report
     analysis, plans = prepared
-    if known_ms is not None and not s.dry_run:
-        report.original_ms = known_ms
-        report.notes.append(f"original: {known_ms:.4g} ms from the run's last evaluation of it (checked there)")
+    if original_ms is not None and not s.dry_run:
+        report.original_ms = original_ms
+        report.notes.append(f"original: {original_ms:.4g} ms from the run's last evaluation of it (checked there)")
     else:
         t = clock()
         original = evaluator.evaluate(candidate, timed=not s.dry_run)
