@@ -133,7 +133,8 @@ def run_case(name: str, args: argparse.Namespace) -> dict[str, Any]:
     if args.eval_only:
         out["wall_s"] = round(time.monotonic() - t0, 1)
         return out
-    cfg = EvalConfig(device="cuda", baselines=False, compile_threads=args.compile_threads)
+    cfg = EvalConfig(device="cuda", baselines=False, compile_threads=args.compile_threads,
+                     compile_processes=args.compile_processes)
     ev, cmp = HarnessEvaluator(task, cfg), HarnessComparer(task, cfg)
     report = tune(cand, ev, cmp, TuneSettings(stage="launch"))
     c = report.comparison
@@ -180,6 +181,8 @@ def main() -> int:
     ap.add_argument("--exhaustive-cap", type=int, default=EXHAUSTIVE_CAP)
     ap.add_argument("--compile-threads", type=int, default=0,
                     help="threads compiling screened configs ahead of their timing (0: the default; 1: none)")
+    ap.add_argument("--compile-processes", type=int, default=0,
+                    help="compiler processes for screened configs, before the threads (0: the default; 1: none)")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

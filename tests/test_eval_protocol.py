@@ -25,11 +25,13 @@ CPU = EvalConfig(device="cpu", trials=1, load_timeout_s=120, correctness_timeout
 STATS = TimingStats(median_ms=1.0, q1_ms=0.9, q3_ms=1.1, min_ms=0.8, mean_ms=1.0, n=100, method="cuda_events")
 SETTINGS = pr.RunSettings(warmup_ms=25.0, min_runs=100, budget_ms=1000.0, max_runs=2000, device_sync=False)
 
+JOB = pr.KernelJob("tritonwright_candidate_c3", "scale_kernel", '{"name": "tritonwright_candidate_c3.scale_kernel"}')
 REQUESTS: list[pr.Request] = [
     pr.LoadReference(), pr.LoadCandidate("c0", "/tmp/c0.py"), pr.Trial(0, 43),
     pr.CandidateTrial(["c0", "c1"], 1, True), pr.Check(2, 3), pr.MeasureKernelShare("c0"),
     pr.Time("c0", SETTINGS, True), pr.Compare("a", "b", 10, SETTINGS), pr.TakeInputs(0),
-    pr.Screen(["c3"], SETTINGS), pr.Precompile(["c3", "c4"], 8), pr.FloorOfTask(None, True), pr.Baselines(SETTINGS, "max-autotune"), pr.Refill(7), pr.Recheck("c1"), pr.Exit(),
+    pr.Screen(["c3"], SETTINGS), pr.Precompile(["c3", "c4"], 8), pr.CollectKernels(["c3", "c4"]),
+    pr.CompileKernels([JOB], {"tritonwright_candidate_c3": "/tmp/c3.py"}), pr.FloorOfTask(None, True), pr.Baselines(SETTINGS, "max-autotune"), pr.Refill(7), pr.Recheck("c1"), pr.Exit(),
 ]
 FAIL = pr.Fail(Status.RUNTIME_ERROR, "boom", "Traceback ...")
 PAYLOADS: list[object] = [
@@ -47,7 +49,7 @@ PAYLOADS: list[object] = [
     pr.KernelShareReport({"k": 1}, {"void at::vectorized_elementwise": 1}, 0.5, 0.1, None),
     pr.Timed(STATS), pr.Timed(STATS, STATS), pr.Timed(STATS, None, "CUDA graph capture failed: x"),
     pr.Screened({"c0": pr.ScreenRun(0.3, STATS), "c1": pr.ScreenRun(0.2, error=pr.Fail(Status.COMPILE_ERROR, "x"))}),
-    pr.Precompiled(compiled=26, failed=1, seconds=3.2),
+    pr.Precompiled(compiled=26, failed=1, seconds=3.2), pr.KernelsCollected([JOB, JOB], 1, 0.02),
     pr.FloorReport({"available": False, "reason": "no GPU", "floor": None, "wall_s": 0.5}),
     pr.Compared([1.0, 1.1, 1.2], [0.9, 1.0, 1.1]),
     pr.BaselineTimes(STATS, None, "RuntimeError: no"), pr.BaselineTimes(STATS, STATS),

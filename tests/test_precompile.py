@@ -1,9 +1,15 @@
-"""The screen's precompile pass (eval.hooks.precompile_mode, worker._Candidate.precompile), on a launcher that
-keeps Triton's JITFunction contract: run(*args, grid, warmup, **kw), compiling through an active async mode."""
+"""The screen's precompile passes, on a launcher that keeps Triton's JITFunction contract: run(*args, grid,
+warmup, **kw), asking Triton's jit_cache_hook before it compiles, compiling through an active async mode.
+
+- threads (eval.hooks.precompile_mode, worker._Candidate.precompile);
+- compiler processes: the candidate child records what each label would compile (hooks.collecting,
+  worker._Candidate.collect), compiler children compile it (worker.compile_kernels, runner._compile_in_processes).
+"""
 
 from __future__ import annotations
 
 import inspect
+import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
@@ -20,8 +26,10 @@ class FakeJIT:
     """Compiles (in `compile_fn`) on a cache miss, through Triton's async mode when one is active, and launches
     the compiled kernel unless warmup is asked."""
 
-    def __init__(self, name: str, fail: bool = False) -> None:
-        self.fn = SimpleNamespace(__name__=name)
+    def __init__(self, name: str, fail: bool = False, module: str = "tritonwright_candidate_a",
+                 source: str = "") -> None:
+        self.fn = SimpleNamespace(__name__=name, __module__=module, __qualname__=name)
+        self.cache_key = source or f"source of {name}"  # JITFunction: a hash of the kernel's source
         self.fail, self.cache, self.launched, self.compiled_on = fail, {}, 0, []
 
     def compile_fn(self) -> str:
@@ -31,10 +39,19 @@ class FakeJIT:
         return f"binary of {self.fn.__name__}"
 
     def run(self, *args: Any, grid: Any, warmup: bool, **kwargs: Any) -> Any:
+        from triton import knobs
         from triton.runtime import _async_compile
 
         kernel = self.cache.get("key")
         if kernel is None:
+            # As JITFunction._do_compile: Triton's jit_cache_hook first; a true answer means compile nothing.
+            hook = knobs.runtime.jit_cache_hook
+            spec = json.dumps({"name": f"{self.fn.__module__}.{self.fn.__name__}", "key": str(kwargs)})
+            info = SimpleNamespace(module=self.fn.__module__, name=self.fn.__qualname__, jit_function=self)
+            if hook and hook(key=("key", str(kwargs)), repr=self.fn.__name__, fn=info,
+                             compile={"key": "key", "specialization_data": spec}, is_manual_warmup=warmup,
+                             already_compiled=False):
+                return None
             mode = _async_compile.active_mode.get()
             if mode is None:
                 kernel = self.compile_fn()
@@ -128,3 +145,140 @@ def test_outside_a_pass_launches_compile_inline_as_before() -> None:
     with ThreadPoolExecutor(1) as pool, hooks.precompile_mode(pool):
         Forward(k)()  # the mode alone (no pass running) does not stop a forward
     assert k.launched == 1
+
+
+def _collect(models: dict[str, Any]) -> pr.KernelsCollected:
+    cand = SimpleNamespace(timing_inputs=[1.0], models=models, device=SimpleNamespace(type="cpu"))
+    result: pr.KernelsCollected = worker._Candidate.collect(cand, pr.CollectKernels(list(models)))
+    return result
+
+
+def test_collection_records_each_labels_kernels_and_launches_nothing() -> None:
+    from triton import knobs
+
+    shared_a = FakeJIT("shared", module="tritonwright_candidate_a", source="same")
+    shared_b = FakeJIT("shared", module="tritonwright_candidate_b", source="same")  # another label's copy
+    tuned_a = FakeJIT("tuned", module="tritonwright_candidate_a", source="tuned a")
+    tuned_b = FakeJIT("tuned", module="tritonwright_candidate_b", source="tuned b")
+    library = FakeJIT("lib", module="some_library")  # not a candidate module: compiled at its timed call
+    compiled = FakeJIT("done", module="tritonwright_candidate_a")
+    compiled.cache["key"] = "binary of done"  # compiled already: still not launched
+    got = _collect({"a": Forward(shared_a, tuned_a, library, compiled), "b": Forward(shared_b, tuned_b)})
+    assert [(j.module, j.qualname) for j in got.jobs] == [
+        ("tritonwright_candidate_a", "shared"), ("tritonwright_candidate_a", "tuned"),
+        ("tritonwright_candidate_b", "tuned")]  # b's copy of the shared kernel is the same compile: once
+    assert json.loads(got.jobs[1].specialization)["name"] == "tritonwright_candidate_a.tuned"
+    assert got.uncollected == 1
+    assert all(k.launched == 0 and not k.compiled_on for k in (shared_a, shared_b, tuned_a, tuned_b, library))
+    assert compiled.launched == 0
+    assert knobs.runtime.jit_cache_hook is None and hooks.LOG.collecting is None  # the pass leaves nothing on
+    Forward(tuned_a)()  # outside the pass: compiled and launched as before
+    assert tuned_a.launched == 1 and len(tuned_a.compiled_on) == 1
+
+
+def test_collection_leaves_a_raising_forward_to_its_timed_call() -> None:
+    def broken(*inputs: Any) -> None:
+        raise KeyError("no such weight")
+
+    k = FakeJIT("k", module="tritonwright_candidate_ok")
+    got = _collect({"broken": broken, "ok": Forward(k)})
+    assert [j.qualname for j in got.jobs] == ["k"] and hooks.LOG.collecting is None
+
+
+_COMPILER_MODULE = """
+from pathlib import Path
+
+
+class Kernel:
+    def __init__(self, name):
+        self.name = name
+
+    def preload(self, spec):
+        if "bad" in spec:
+            raise RuntimeError("ptxas error")
+        Path(MARKS, self.name + ".compiled").write_text(spec)
+
+
+class Wrapper:  # as @triton.autotune around a kernel: the kernel is its .fn
+    def __init__(self, fn):
+        self.fn = fn
+
+
+scale = Kernel("scale")
+tuned = Wrapper(Kernel("tuned"))
+"""
+
+
+def _compiler_module(tmp_path: Any, label: str) -> tuple[str, str]:
+    marks = tmp_path / "marks"
+    marks.mkdir(exist_ok=True)
+    path = tmp_path / f"{label}.py"
+    path.write_text(f"MARKS = {str(marks)!r}\n" + _COMPILER_MODULE)
+    return f"tritonwright_candidate_{label}", str(path)
+
+
+def test_a_compiler_compiles_each_job_and_counts_the_ones_that_fail(tmp_path: Any) -> None:
+    module, path = _compiler_module(tmp_path, "cx")
+    jobs = [pr.KernelJob(module, "scale", "{}"), pr.KernelJob(module, "tuned", '{"n": 1}'),
+            pr.KernelJob(module, "scale", '"bad"'), pr.KernelJob(module, "missing", "{}")]
+    got = worker.compile_kernels(pr.CompileKernels(jobs, {module: path}))
+    assert (got.compiled, got.failed) == (2, 2)
+    assert sorted(p.name for p in (tmp_path / "marks").iterdir()) == ["scale.compiled", "tuned.compiled"]
+
+
+def test_the_screen_shares_collected_jobs_out_to_compiler_processes(tmp_path: Any) -> None:
+    """runner._compile_in_processes with real compiler children (on CPU their Triton driver is absent, which
+    they survive) and a candidate child that answers the collection with jobs of two labels."""
+    from tritonwright.eval import runner
+    from tritonwright.eval.types import EvalConfig
+
+    (m1, p1), (m2, p2) = _compiler_module(tmp_path, "c1"), _compiler_module(tmp_path, "c2")
+    jobs = [pr.KernelJob(m1, "scale", "{}"), pr.KernelJob(m2, "tuned", "{}"), pr.KernelJob(m2, "scale", '"bad"')]
+
+    class Candidate:
+        asked: list[str] = []
+
+        def call(self, step: str, timeout_s: float, req: Any) -> Any:
+            self.asked.append(req.KIND)
+            return pr.KernelsCollected(jobs, uncollected=1, seconds=0.0)
+
+    cand = Candidate()
+    got = runner._compile_in_processes(cand, {"c1": p1, "c2": p2}, 2, EvalConfig(correctness_timeout_s=120),
+                                       tmp_path)  # type: ignore[arg-type]
+    assert cand.asked == ["collect"]
+    assert got is not None and (got.compiled, got.failed) == (2, 1)  # the bad compile failed
+    marks = tmp_path / "marks"
+    assert {p.name for p in marks.iterdir()} == {"scale.compiled", "tuned.compiled"}
+    assert not any(tmp_path.glob("compiler-*-home/*"))  # the children worked in their own empty folders
+
+
+def test_the_screen_falls_back_when_nothing_was_collected(tmp_path: Any) -> None:
+    from tritonwright.eval import runner
+    from tritonwright.eval.types import EvalConfig
+
+    class Candidate:
+        def call(self, step: str, timeout_s: float, req: Any) -> Any:
+            return pr.KernelsCollected([], uncollected=3, seconds=0.0)
+
+    got = runner._compile_in_processes(Candidate(), {"c1": "x.py", "c2": "y.py"}, 2,  # type: ignore[arg-type]
+                                       EvalConfig(), tmp_path)
+    assert got is None
+
+
+def test_collection_records_every_autotune_config_and_benchmarks_none() -> None:
+    import triton
+
+    def kernel_fn(x: Any, B: Any) -> None:  # stands for the kernel's Python function
+        ...
+
+    kernel_fn.__module__ = "tritonwright_candidate_at"
+    k = FakeJIT("kernel_fn", module="tritonwright_candidate_at")
+    k.fn = kernel_fn  # type: ignore[assignment]  # the autotuner finds the function under .fn, as with a JIT
+    k.arg_names = ["x", "B"]  # type: ignore[attr-defined]
+    tuner = triton.autotune(configs=[triton.Config({"B": 1}, num_warps=2), triton.Config({"B": 2}, num_warps=4)],
+                            key=[])(k)
+    hooks._wrap_autotuner()
+    got = _collect({"at": lambda x: tuner[(1,)](x)})
+    assert len(got.jobs) == 2 and k.launched == 0  # both configs' compiles recorded, nothing timed or launched
+    assert all("'B': 1" in a.specialization and "'B': 2" in b.specialization for a, b in [got.jobs])
+    assert not getattr(tuner, "cache", {})  # no pick cached from a benchmark of nothing

@@ -99,8 +99,8 @@ class ModelNew(nn.Module):
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("threads", [1, 4])
-def test_screening_compiles_configs_ahead_on_threads_and_keeps_failures_apart(threads: int) -> None:
+@pytest.mark.parametrize("threads, processes", [(1, 1), (4, 1), (1, 4)])
+def test_screening_compiles_configs_ahead_and_keeps_failures_apart(threads: int, processes: int) -> None:
     from tritonwright.candidate import Candidate
     from tritonwright.eval import runner
 
@@ -108,8 +108,10 @@ def test_screening_compiles_configs_ahead_on_threads_and_keeps_failures_apart(th
     blocks = [(256, 2), (512, 4), (1000, 4), (1024, 8), (2048, 8)]  # 1000: tl.arange needs a power of 2
     cands = [Candidate(source=_SCALE_SOURCE.replace("BLOCK_VALUE", str(b)).replace("WARPS", str(w)))
              for b, w in blocks]
-    results = runner.screen_many(task, cands, EvalConfig(device="cuda", baselines=False, compile_threads=threads))
+    results = runner.screen_many(task, cands, EvalConfig(device="cuda", baselines=False, compile_threads=threads,
+                                                         compile_processes=processes))
     assert [r.status.value == "OK" for r in results] == [True, True, False, True, True], [r.reason for r in results]
     assert "power of 2" in results[2].reason or "arange" in results[2].reason, results[2].reason
     assert all(r.timing is not None for i, r in enumerate(results) if i != 2)
-    assert all(("precompile" in r.step_seconds) is (threads > 1) for i, r in enumerate(results) if i != 2)
+    ahead = threads > 1 or processes > 1
+    assert all(("precompile" in r.step_seconds) is ahead for i, r in enumerate(results) if i != 2)

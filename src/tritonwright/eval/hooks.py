@@ -2,6 +2,7 @@
 
 - count Triton launches by kernel name (JIT on GPU, interpreter on CPU);
 - pin every @triton.autotune kernel to one config index (CPU: each config is run and checked);
+- record, without compiling or launching, the kernels a forward would compile (a screen's collection pass);
 - poison memory handed out by factory ops (torch.empty & co.) so unwritten outputs are NaN;
 - record the compute operations forward dispatches outside Triton kernels.
 """
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +20,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from tritonwright.eval.provenance import PROV
-from tritonwright.eval.types import HOST_MATH
+from tritonwright.eval.types import CANDIDATE_MODULE, HOST_MATH
 
 
 @dataclass
@@ -28,6 +31,38 @@ class LaunchLog:
     pin_active: bool = False
     used_configs: dict[str, str] = field(default_factory=dict)  # kernel -> config used in the last pass
     precompiling: bool = False  # a precompile pass is running (worker._Candidate.precompile)
+    collecting: KernelCollector | None = None  # a collection pass is running (worker._Candidate.collect)
+
+
+@dataclass
+class KernelCollector:
+    """What a collection pass records: for each JIT kernel of the given modules a launch would compile, the
+    module, the kernel's name and Triton's serialized specialization (as JITFunction.preload reads it).
+
+    Recorded through Triton's jit_cache_hook, which JITFunction calls before it compiles and which, returning
+    True, makes it compile nothing; launches are skipped while the pass runs (see _wrap_run), so no kernel runs
+    on the garbage that kernels not launched leave behind."""
+
+    modules: frozenset[str]  # the candidate modules whose kernels are recorded
+    jobs: list[tuple[str, str, str]] = field(default_factory=list)  # (module, kernel name, specialization)
+    seen: set[tuple[str, str]] = field(default_factory=set)  # (kernel source hash, specialization key)
+    uncollected: int = 0  # launches not recorded (another module's kernel, a hook Triton could not feed)
+
+    def hook(self, **kwargs: Any) -> bool:
+        """Triton's jit_cache_hook(key=, repr=, fn=, compile=, is_manual_warmup=, already_compiled=)."""
+        fn, spec = kwargs.get("fn"), (kwargs.get("compile") or {}).get("specialization_data")
+        module, name = getattr(fn, "module", None), getattr(fn, "name", None)
+        if module not in self.modules or not isinstance(name, str) or not isinstance(spec, str):
+            self.uncollected += 1
+            return True  # compiled at its timed call, as without the pass
+        # The same source with the same specialization is one compile (Triton's cache key does not hold the
+        # module's name), whichever label's module it comes from.
+        source = getattr(getattr(fn, "jit_function", None), "cache_key", module)
+        seen = (str(source), str(kwargs.get("key")))
+        if seen not in self.seen:
+            self.seen.add(seen)
+            self.jobs.append((module, name, spec))
+        return True
 
 
 LOG = LaunchLog()
@@ -98,12 +133,41 @@ def _precompile_launch(original: Any, self: Any, args: Any, kwargs: dict[str, An
         raise PrecompileStop(_kernel_name(self))
 
 
+@contextmanager
+def collecting(modules: frozenset[str]) -> Iterator[KernelCollector]:
+    """A collection pass: Triton's jit_cache_hook records (and skips) every compile; JIT launches are skipped."""
+    from triton import knobs
+
+    collector = KernelCollector(modules)
+    before = knobs.runtime.jit_cache_hook
+    knobs.runtime.jit_cache_hook = collector.hook
+    LOG.collecting = collector
+    try:
+        yield collector
+    finally:
+        LOG.collecting = None
+        knobs.runtime.jit_cache_hook = before
+
+
+def _collect_launch(original: Any, self: Any, args: Any, kwargs: dict[str, Any]) -> None:
+    """In a collection pass: the launch's compile is recorded (Triton's warmup reaches the cache hook, which
+    says skip it) and nothing is launched. A launch Triton cannot record (a constant its serializer does not
+    know) is counted and left to its timed call."""
+    try:
+        original(self, *args, **{**kwargs, "warmup": True})
+    except Exception:  # noqa: BLE001 - not a verdict: its timed call compiles it and reports any error
+        if LOG.collecting is not None:
+            LOG.collecting.uncollected += 1
+
+
 def _wrap_run(cls: Any, precompilable: bool = False) -> None:  # a Triton launcher class, patched in place
     original = cls.run
     if getattr(original, "_tritonwright", False):
         return
 
     def run(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if precompilable and LOG.collecting is not None and not kwargs.get("warmup", False):
+            return _collect_launch(original, self, args, kwargs)
         if precompilable and LOG.precompiling and not kwargs.get("warmup", False):
             _precompile_launch(original, self, args, kwargs)
         if not kwargs.get("warmup", False):
@@ -133,6 +197,15 @@ def _wrap_autotuner() -> None:
         return
 
     def run(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if LOG.collecting is not None:
+            # Every config's compile recorded, none benchmarked: an autotuner timing launches that the pass
+            # skips would cache a pick made on nothing for the timed calls.
+            for config in list(getattr(self, "configs", [])):
+                try:
+                    self.fn.run(*args, **{**kwargs, **config.all_kwargs()})
+                except Exception:  # noqa: BLE001 - its timed call meets it
+                    LOG.collecting.uncollected += 1
+            return None
         if LOG.pin_active:
             all_configs = self.__dict__.setdefault("_tritonwright_configs", list(self.configs))
             name = _kernel_name(self.fn) if hasattr(self, "fn") else "?"
@@ -159,11 +232,10 @@ def install_launch_hooks(interpret: bool, pin_autotune: bool) -> None:
         _wrap_run(JITFunction, precompilable=True)
     if pin_autotune:
         LOG.pin_active = True
-        _wrap_autotuner()
+    _wrap_autotuner()  # pins on CPU; on a GPU only a collection pass acts in it
     install_escape_guards()
 
 
-CANDIDATE_MODULE_PREFIX = "tritonwright_candidate"  # the module names candidates are imported under (loading)
 # Process escapes a candidate's own code may not make at run time (the static rule rejects the plain spellings;
 # these catch getattr(os, "sys" + "tem") and the like). Triton and torch still may: ptxas runs as a subprocess.
 _GUARDED_OS = ("system", "popen", "kill", "killpg", "fork", "forkpty", "execv", "execve", "execvp", "execvpe",
@@ -176,7 +248,7 @@ def _from_candidate() -> bool:
     import sys
 
     frame = sys._getframe(2)
-    return str(frame.f_globals.get("__name__", "")).startswith(CANDIDATE_MODULE_PREFIX)
+    return str(frame.f_globals.get("__name__", "")).startswith(CANDIDATE_MODULE)
 
 
 def _guard(owner: Any, attr: str, what: str) -> None:

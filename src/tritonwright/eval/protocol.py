@@ -1,4 +1,5 @@
-"""The typed messages of an evaluation's control pipes: parent <-> reference child, parent <-> candidate child.
+"""The typed messages of an evaluation's control pipes: parent <-> reference child, parent <-> candidate child,
+parent <-> a screen's compiler children (they only compile kernels into Triton's cache).
 
 Every message is a dataclass of plain data (strings, numbers, booleans, lists, string-keyed dicts, nested
 message dataclasses, `Status` members), sent as JSON bytes with `Connection.send_bytes` and read with
@@ -151,6 +152,22 @@ class Screened:
 class Precompiled:
     compiled: int  # kernels compiled ahead of their first timed call
     failed: int  # compiles that raised: the config's timed call meets the error and reports it as its own
+    seconds: float
+
+
+@dataclass(frozen=True)
+class KernelJob:
+    """One Triton JIT kernel a label's forward would compile: enough for another process to compile it."""
+
+    module: str  # the candidate module's name (eval.loading; each label's file is imported under its own)
+    qualname: str  # the kernel's name in that module
+    specialization: str  # Triton's serialized specialization data (JSON text), as JITFunction.preload reads it
+
+
+@dataclass(frozen=True)
+class KernelsCollected:
+    jobs: list[KernelJob]  # one per distinct compile (the same kernel source and specialization: once)
+    uncollected: int  # launches whose kernel could not be recorded: they compile at their timed call
     seconds: float
 
 
@@ -319,6 +336,28 @@ class Precompile(Request[Precompiled]):
 
 
 @dataclass(frozen=True)
+class CollectKernels(Request[KernelsCollected]):
+    """Candidate: run each loaded label's forward once on the timing inputs with no kernel launched or
+    compiled, recording what each Triton JIT kernel of the label's own module would compile (its
+    specialization), so that compiler processes can compile them all at once."""
+
+    KIND: ClassVar[str] = "collect"
+    REPLY: ClassVar[type[Any]] = KernelsCollected
+    labels: list[str]
+
+
+@dataclass(frozen=True)
+class CompileKernels(Request[Precompiled]):
+    """Compiler: compile these kernels into Triton's cache (JITFunction.preload), importing each module from
+    its file; a job that fails is counted, never fatal (its timed call compiles it and meets the error)."""
+
+    KIND: ClassVar[str] = "compile"
+    REPLY: ClassVar[type[Any]] = Precompiled
+    jobs: list[KernelJob]
+    paths: dict[str, str]  # module name -> the candidate file it is imported from
+
+
+@dataclass(frozen=True)
 class FloorOfTask(Request[FloorReport]):
     """Reference: the task's speed-of-light floor (tritonwright.floor), computed in this process."""
 
@@ -344,7 +383,7 @@ class Exit(Request[Nothing]):
 
 REQUESTS: dict[str, type[Request[Any]]] = {c.KIND: c for c in (
     LoadReference, LoadCandidate, Trial, CandidateTrial, Check, MeasureKernelShare, Time, Compare, TakeInputs,
-    Screen, Precompile, FloorOfTask, Baselines, Refill, Recheck, Exit)}
+    Screen, Precompile, CollectKernels, CompileKernels, FloorOfTask, Baselines, Refill, Recheck, Exit)}
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ from tritonwright.eval.types import (
     KernelShare,
     Status,
     TimingStats,
+    label_module,
 )
 from tritonwright.task import Task
 
@@ -181,7 +182,8 @@ def _child_entry(role: str, ctrl: Connection, data: Connection, spec: dict[str, 
     if role == "reference":
         for name in REFERENCE_PLUGINS:  # preloaded by the fork server; a spawned child imports them now
             importlib.import_module(name)
-    (worker.reference_main if role == "reference" else worker.candidate_main)(ctrl, data, spec)
+    main = {"reference": worker.reference_main, "compiler": worker.compiler_main}.get(role, worker.candidate_main)
+    main(ctrl, data, spec)
 
 
 def start_method() -> str:
@@ -772,20 +774,89 @@ def compile_threads(config: EvalConfig) -> int:
     return max(1, min(8, os.cpu_count() or 1))
 
 
+MAX_COMPILERS = 12  # compiler processes per screen: past ~a dozen, a screen's 16-27 configs are two per process
+
+
+def compile_processes(config: EvalConfig) -> int:
+    """How many compiler processes compile a screen's configs ahead of their timing (1: none)."""
+    if config.compile_processes > 0:
+        return config.compile_processes
+    return max(1, min(MAX_COMPILERS, (os.cpu_count() or 1) - 2))
+
+
 class _PrecompileFailed(Exception):
     """The precompile pass crashed or hung its session; nothing is known about any one config from it."""
 
 
-def _precompile(cand: _Child, labels: list[str], threads: int, config: EvalConfig) -> pr.Precompiled | None:
-    """Compile the loaded configs' kernels on `threads` threads before they are timed (None: not worth it)."""
-    if threads <= 1 or len(labels) <= 1:
+def _precompile(cand: _Child, paths: dict[str, str], threads: int, config: EvalConfig, workdir: Path
+                ) -> pr.Precompiled | None:
+    """Compile the loaded configs' kernels before they are timed (None: not worth it): in compiler processes
+    when there are cores for them and the candidate child can say what to compile, else on `threads` threads
+    of the candidate child. `paths`: label -> the file it was loaded from."""
+    labels = list(paths)
+    if len(labels) <= 1:
         return None
     try:
+        processes = compile_processes(config)
+        if processes > 1:
+            done = _compile_in_processes(cand, paths, min(processes, len(labels)), config, workdir)
+            if done is not None:
+                return done
+        if threads <= 1:
+            return None
         return cand.call("precompile", config.correctness_timeout_s, pr.Precompile(labels, threads))
     except StepFailure as exc:
         if exc.who == "reference":
             raise
         raise _PrecompileFailed(exc.message) from None
+
+
+def _compile_in_processes(cand: _Child, paths: dict[str, str], n: int, config: EvalConfig, workdir: Path
+                          ) -> pr.Precompiled | None:
+    """Start `n` compiler children (they bring CUDA and Triton's driver up meanwhile), have the candidate
+    child record what each label's forward would compile, and share the jobs out: each child compiles its part
+    into Triton's cache, where the timed calls then find them (a compile becomes a cache read). None when the
+    candidate child recorded nothing (no JIT kernel of its own, or a Triton without the cache hook).
+    A compiler child that fails or hangs costs only its jobs: their timed calls compile them as before."""
+    t = time.monotonic()
+    ctx = _context("cuda")
+    helpers: list[_Child] = []
+    try:
+        for k in range(n):
+            parent_end, child_end = ctx.Pipe(duplex=True)
+            log = workdir / f"compiler-{k}.log"
+            with sandbox.child_environment({}):
+                proc = ctx.Process(target=_child_entry, name="tritonwright-compiler", daemon=True,
+                                   args=("compiler", child_end, None, {}, str(log), {},
+                                         str(workdir / f"compiler-{k}-home")))
+                proc.start()
+            child_end.close()
+            helpers.append(_Child(f"compiler {k}", proc, parent_end, log))
+        got = cand.call("collect", config.correctness_timeout_s, pr.CollectKernels(list(paths)))
+        if not got.jobs:
+            return None
+        wanted = {j.module for j in got.jobs}
+        modules = {module: path for label, path in paths.items() if (module := label_module(label)) in wanted}
+        parts = [got.jobs[k::min(n, len(got.jobs))] for k in range(min(n, len(got.jobs)))]  # round robin
+        compiled = failed = 0  # launches the child could not record are neither: they compile when timed
+        sent: list[tuple[_Child, list[pr.KernelJob]]] = []
+        for helper, part in zip(helpers, parts, strict=False):
+            try:
+                helper.ctrl.send_bytes(pr.encode_request(pr.CompileKernels(
+                    part, {m: p for m, p in modules.items() if m in {j.module for j in part}})))
+                sent.append((helper, part))
+            except OSError:  # the child died starting: its jobs compile at their timed calls
+                failed += len(part)
+        deadline = time.monotonic() + config.correctness_timeout_s  # one limit for all: they work side by side
+        for helper, part in sent:
+            try:
+                done = helper.reply("compile", max(0.1, deadline - time.monotonic()), pr.Precompiled)
+                compiled, failed = compiled + done.compiled, failed + done.failed
+            except StepFailure:  # crashed or hung: that child's jobs compile at their timed calls
+                failed += len(part)
+        return pr.Precompiled(compiled=compiled, failed=failed, seconds=round(time.monotonic() - t, 3))
+    finally:
+        _shutdown(helpers)
 
 
 def _screen_session(task: Task, cands: list[Candidate], results: list[EvalResult], pending: list[int],
@@ -797,13 +868,13 @@ def _screen_session(task: Task, cands: list[Candidate], results: list[EvalResult
         current: int | None = None
         try:
             env = ref.call("load", config.load_timeout_s, pr.LoadReference()).env
-            loaded = []
+            loaded, paths = [], {}
             for i in pending:
                 current = i
                 results[i].env = env
                 try:
-                    cand.call("load", config.load_timeout_s,
-                              pr.LoadCandidate(f"c{i}", _write_source(cands[i], Path(tmp), f"c{i}")))
+                    paths[i] = _write_source(cands[i], Path(tmp), f"c{i}")
+                    cand.call("load", config.load_timeout_s, pr.LoadCandidate(f"c{i}", paths[i]))
                     loaded.append(i)
                 except StepFailure as exc:
                     if exc.status in (Status.CRASH, Status.TIMEOUT) or exc.who == "reference":
@@ -812,7 +883,7 @@ def _screen_session(task: Task, cands: list[Candidate], results: list[EvalResult
             current = None
             ref.call("inputs", config.correctness_timeout_s, pr.Trial(0, seed + 1, buffers=False))
             cand.call("inputs", config.correctness_timeout_s, pr.TakeInputs(0))
-            pre = _precompile(cand, [f"c{i}" for i in loaded], threads, config)
+            pre = _precompile(cand, {f"c{i}": paths[i] for i in loaded}, threads, config, Path(tmp))
             for i in loaded:
                 current = i
                 d = _one_run(cand, "timing", cand.call("timing", config.timing_timeout_s,

@@ -36,6 +36,12 @@ DEFAULT_TOLERANCES: dict[str, Tolerance] = {
 
 
 HOST_MATH = "numpy (host math)"  # how tensors handed to numpy are named among the non-Triton compute ops
+CANDIDATE_MODULE = "tritonwright_candidate"  # the module name candidate files are imported under (eval.loading)
+
+
+def label_module(label: str) -> str:
+    """The module a candidate loaded under `label` is imported as: its kernels' module as Triton sees it."""
+    return f"{CANDIDATE_MODULE}_{label}"
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,9 @@ class EvalConfig:
     compile_threads: int = 0  # threads compiling a screen's configs ahead of their timing; 0: one per CPU core up
     # to 8 (LLVM and ptxas work is per kernel; more threads than cores only wait); 1: none, each config
     # compiles on its first timed call
+    compile_processes: int = 0  # compiler processes a screen's configs are compiled in before their timing (the
+    # threads' fallback: Triton's compile holds the GIL, so threads overlap only ptxas); 0: one per CPU core
+    # less two (the candidate child and the driver keep theirs), up to 12; 1: none
 
     def tolerance(self, dtype: str) -> Tolerance:
         base = DEFAULT_TOLERANCES.get(dtype, Tolerance(1e-4, 1e-4))

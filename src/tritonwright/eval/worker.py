@@ -12,6 +12,7 @@ cannot run. The failure kind is decided here, where the exception type is known.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import os
@@ -31,7 +32,7 @@ from tritonwright.eval import checks, errtext, hooks, loading, precision, wire
 from tritonwright.eval import protocol as pr
 from tritonwright.eval import timing as timing_mod  # bound before any candidate code is imported
 from tritonwright.eval.provenance import PROV
-from tritonwright.eval.types import Environment, OutputCheck, Status, Tolerance
+from tritonwright.eval.types import Environment, OutputCheck, Status, Tolerance, label_module
 
 _TAIL_CHARS = 4000  # enough for the Triton compile message and the last frames, short enough for a prompt
 _CUDA_FATAL = ("illegal memory access", "unspecified launch failure", "misaligned address",
@@ -454,7 +455,7 @@ class _Candidate:
         self.sender = wire.Sender(data)  # outputs leave in order, without blocking a step (eval.wire)
 
     def load(self, label: str, path: str) -> pr.CandidateLoaded:
-        module = loading.load_candidate_module(path, f"tritonwright_candidate_{label}")
+        module = loading.load_candidate_module(path, label_module(label))
         hooks.install_late_hooks()  # Inductor's own launcher, if the candidate brought it
         cls = getattr(module, "ModelNew", None)
         if cls is None:
@@ -657,6 +658,24 @@ class _Candidate:
         _sync(self.device)
         return pr.Precompiled(compiled=started - failed, failed=failed, seconds=round(time.perf_counter() - t, 3))
 
+    def collect(self, req: pr.CollectKernels) -> pr.KernelsCollected:
+        """Run each label's forward once on the timing inputs with no JIT kernel compiled or launched,
+        recording what each kernel of the label's own module would compile (hooks.collecting), for the
+        screen's compiler processes. Nothing here is a verdict: a forward that raises is left to its timed call,
+        and a model's state touched by a forward whose kernels did not run is only ever timed, never judged."""
+        assert self.timing_inputs is not None
+        inputs = self.timing_inputs
+        t = time.perf_counter()
+        modules = frozenset(label_module(label) for label in req.labels)
+        with hooks.collecting(modules) as collector, torch.no_grad():
+            for label in req.labels:
+                with contextlib.suppress(hooks.PrecompileStop, Exception):  # its timed call reports it
+                    self.models[label](*inputs)
+        _sync(self.device)
+        jobs = [pr.KernelJob(module=m, qualname=q, specialization=spec) for m, q, spec in collector.jobs]
+        return pr.KernelsCollected(jobs=jobs, uncollected=collector.uncollected,
+                                   seconds=round(time.perf_counter() - t, 3))
+
     def compare(self, req: pr.Compare) -> pr.Compared:
         """Interleaved rounds: A then B, B then A, ...; each round's figure is a median over its runs."""
         assert self.timing_inputs is not None
@@ -768,9 +787,49 @@ def candidate_main(ctrl: Connection, data: Connection, spec: dict[str, Any]) -> 
 
     _serve(ctrl, {pr.LoadCandidate: load, pr.CandidateTrial: cand.trial, pr.MeasureKernelShare: cand.kernel_share,
                   pr.Time: cand.time, pr.Compare: cand.compare, pr.TakeInputs: cand.inputs, pr.Screen: cand.screen,
-                  pr.Precompile: cand.precompile,
+                  pr.Precompile: cand.precompile, pr.CollectKernels: cand.collect,
                   pr.Recheck: cand.recheck},
            reference=False)
+
+
+def compile_kernels(req: pr.CompileKernels) -> pr.Precompiled:
+    """A compiler child's work: compile each job's kernel into Triton's cache (JITFunction.preload, which
+    compiles exactly what the recorded launch would have), importing each candidate module once under the name
+    its kernels were recorded in (the name is part of the specialization Triton checks). A job that fails is
+    counted: its timed call compiles it again and reports the error as that config's own."""
+    from triton.runtime.jit import JITFunction
+
+    t = time.perf_counter()
+    modules: dict[str, Any] = {}
+    compiled = failed = 0
+    for job in req.jobs:
+        try:
+            module = modules.get(job.module)
+            if module is None:
+                module = modules[job.module] = loading.load_candidate_module(req.paths[job.module], job.module)
+            kernel: Any = module
+            for part in job.qualname.split("."):
+                kernel = getattr(kernel, part)
+            while not isinstance(kernel, JITFunction) and hasattr(kernel, "fn"):  # autotune / heuristics
+                kernel = kernel.fn
+            kernel.preload(job.specialization)
+            compiled += 1
+        except Exception:  # noqa: BLE001 - counted; the config's timed call reports its own error
+            failed += 1
+    return pr.Precompiled(compiled=compiled, failed=failed, seconds=round(time.perf_counter() - t, 3))
+
+
+def compiler_main(ctrl: Connection, data: Connection | None, spec: dict[str, Any]) -> None:
+    """A screen's compiler child: started from the same fork server, confined like a candidate's (it imports
+    candidate code), it only compiles kernels into Triton's cache shared with the candidate child."""
+    hooks.install_escape_guards()
+    try:  # CUDA and Triton's driver up before the first job arrives: they start while the parent collects
+        from triton.runtime import driver
+
+        driver.active.get_current_device()
+    except Exception:  # noqa: BLE001 - each job meets the problem again and is counted as failed
+        pass
+    _serve(ctrl, {pr.CompileKernels: compile_kernels}, reference=False)
 
 
 class _ImportFailure(Exception):
