@@ -222,7 +222,7 @@ def test_a_compiler_compiles_each_job_and_counts_the_ones_that_fail(tmp_path: An
     jobs = [pr.KernelJob(module, "scale", "{}"), pr.KernelJob(module, "tuned", '{"n": 1}'),
             pr.KernelJob(module, "scale", '"bad"'), pr.KernelJob(module, "missing", "{}")]
     got = worker.compile_kernels(pr.CompileKernels(jobs, {module: path}))
-    assert (got.compiled, got.failed) == (2, 2)
+    assert (got.compiled, got.failed) == (2, 2) and got.error == "scale: RuntimeError: ptxas error"
     assert sorted(p.name for p in (tmp_path / "marks").iterdir()) == ["scale.compiled", "tuned.compiled"]
 
 

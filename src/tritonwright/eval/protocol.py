@@ -153,6 +153,8 @@ class Precompiled:
     compiled: int  # kernels compiled ahead of their first timed call
     failed: int  # compiles that raised: the config's timed call meets the error and reports it as its own
     seconds: float
+    how: str = ""  # "4 threads", "12 compiler processes": what compiled them
+    error: str = ""  # the first failure, one line (compiler processes)
 
 
 @dataclass(frozen=True)

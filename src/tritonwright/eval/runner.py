@@ -839,6 +839,7 @@ def _compile_in_processes(cand: _Child, paths: dict[str, str], n: int, config: E
         modules = {module: path for label, path in paths.items() if (module := label_module(label)) in wanted}
         parts = [got.jobs[k::min(n, len(got.jobs))] for k in range(min(n, len(got.jobs)))]  # round robin
         compiled = failed = 0  # launches the child could not record are neither: they compile when timed
+        error = ""
         sent: list[tuple[_Child, list[pr.KernelJob]]] = []
         for helper, part in zip(helpers, parts, strict=False):
             try:
@@ -846,15 +847,16 @@ def _compile_in_processes(cand: _Child, paths: dict[str, str], n: int, config: E
                     part, {m: p for m, p in modules.items() if m in {j.module for j in part}})))
                 sent.append((helper, part))
             except OSError:  # the child died starting: its jobs compile at their timed calls
-                failed += len(part)
+                failed, error = failed + len(part), error or "a compiler process died starting"
         deadline = time.monotonic() + config.correctness_timeout_s  # one limit for all: they work side by side
         for helper, part in sent:
             try:
                 done = helper.reply("compile", max(0.1, deadline - time.monotonic()), pr.Precompiled)
-                compiled, failed = compiled + done.compiled, failed + done.failed
-            except StepFailure:  # crashed or hung: that child's jobs compile at their timed calls
-                failed += len(part)
-        return pr.Precompiled(compiled=compiled, failed=failed, seconds=round(time.monotonic() - t, 3))
+                compiled, failed, error = compiled + done.compiled, failed + done.failed, error or done.error
+            except StepFailure as exc:  # crashed or hung: that child's jobs compile at their timed calls
+                failed, error = failed + len(part), error or exc.message.splitlines()[0]
+        return pr.Precompiled(compiled=compiled, failed=failed, seconds=round(time.monotonic() - t, 3),
+                              how=f"{len(sent)} compiler processes", error=error)
     finally:
         _shutdown(helpers)
 
@@ -897,6 +899,9 @@ def _screen_session(task: Task, cands: list[Candidate], results: list[EvalResult
                 results[i].step_seconds = {"screen": d.seconds}
                 if pre is not None:  # the shared pass, the same figure on each config it served
                     results[i].step_seconds["precompile"] = pre.seconds
+                    results[i].notes.append(f"compiled ahead with the session's other configs: {pre.compiled} "
+                                            f"kernel(s) compiled, {pre.failed} failed ({pre.how})"
+                                            + (f"; first failure: {pre.error}" if pre.error else ""))
             current = None
         except StepFailure as exc:
             if exc.who == "reference":

@@ -656,7 +656,8 @@ class _Candidate:
             # leaving the mode waited for every compile; a failed one raises again at its timed call
             failed = mode.failed
         _sync(self.device)
-        return pr.Precompiled(compiled=started - failed, failed=failed, seconds=round(time.perf_counter() - t, 3))
+        return pr.Precompiled(compiled=started - failed, failed=failed, seconds=round(time.perf_counter() - t, 3),
+                              how=f"{req.threads} threads")
 
     def collect(self, req: pr.CollectKernels) -> pr.KernelsCollected:
         """Run each label's forward once on the timing inputs with no JIT kernel compiled or launched,
@@ -802,6 +803,7 @@ def compile_kernels(req: pr.CompileKernels) -> pr.Precompiled:
     t = time.perf_counter()
     modules: dict[str, Any] = {}
     compiled = failed = 0
+    error = ""
     for job in req.jobs:
         try:
             module = modules.get(job.module)
@@ -814,9 +816,10 @@ def compile_kernels(req: pr.CompileKernels) -> pr.Precompiled:
                 kernel = kernel.fn
             kernel.preload(job.specialization)
             compiled += 1
-        except Exception:  # noqa: BLE001 - counted; the config's timed call reports its own error
+        except Exception as exc:  # noqa: BLE001 - counted; the config's timed call reports its own error
             failed += 1
-    return pr.Precompiled(compiled=compiled, failed=failed, seconds=round(time.perf_counter() - t, 3))
+            error = error or f"{job.qualname}: {type(exc).__name__}: {str(exc).strip()[:200]}"
+    return pr.Precompiled(compiled=compiled, failed=failed, seconds=round(time.perf_counter() - t, 3), error=error)
 
 
 def compiler_main(ctrl: Connection, data: Connection | None, spec: dict[str, Any]) -> None:
