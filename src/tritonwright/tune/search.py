@@ -223,6 +223,7 @@ class _Run:
         variants = self._variants(plan, configs)
         results = self.evaluator.screen_many(variants)
         self._spent("screen", t)
+        self._where_screen_went(phase, results, self.clock() - t)
         out = []
         for config, result in zip(configs, results, strict=True):
             ms = _ms(result)
@@ -233,6 +234,17 @@ class _Run:
             self.report.results.append(r)
             out.append(r)
         return out
+
+    def _where_screen_went(self, phase: str, results: list[EvalResult], wall: float) -> None:
+        """One note per screening session: its seconds, the configs' timing and the compiles ahead of it (the
+        rest is the session: its processes, loading each config, the inputs)."""
+        timed = sum(r.step_seconds.get("screen", 0.0) for r in results)
+        ahead = max((r.step_seconds.get("precompile", 0.0) for r in results), default=0.0)
+        for key, value in (("screen.timed", timed), ("screen.ahead", ahead)):
+            self.report.seconds[key] = round(self.report.seconds.get(key, 0.0) + value, 3)
+        self.report.notes.append(f"screen ({phase}): {len(results)} configs in {wall:.1f} s: timed {timed:.1f} s, "
+                                 f"compiled ahead {ahead:.1f} s, the session's start and loads "
+                                 f"{max(0.0, wall - timed - ahead):.1f} s")
 
     def check(self, plan: KernelPlan, rows: list[ConfigResult], timed: bool) -> None:
         """Evaluate configs in full, in one session: correctness on inputs the screening never saw (and a full
