@@ -228,7 +228,8 @@ def test_a_compiler_compiles_each_job_and_counts_the_ones_that_fail(tmp_path: An
 
 def test_the_screen_shares_collected_jobs_out_to_compiler_processes(tmp_path: Any) -> None:
     """runner._compile_in_processes with real compiler children (on CPU their Triton driver is absent, which
-    they survive) and a candidate child that answers the collection with jobs of two labels."""
+    they survive) and a candidate child that answers the collection with jobs of two labels: three jobs go
+    round robin to three of the four children."""
     from tritonwright.eval import runner
     from tritonwright.eval.types import EvalConfig
 
@@ -243,8 +244,13 @@ def test_the_screen_shares_collected_jobs_out_to_compiler_processes(tmp_path: An
             return pr.KernelsCollected(jobs, uncollected=1, seconds=0.0)
 
     cand = Candidate()
-    got = runner._compile_in_processes(cand, {"c1": p1, "c2": p2}, 2, EvalConfig(correctness_timeout_s=120),
-                                       tmp_path)  # type: ignore[arg-type]
+    helpers = runner.start_compilers(tmp_path, 4)  # one more than there are jobs for: it stays idle
+    try:
+        got = runner._compile_in_processes(cand, {"c1": p1, "c2": p2}, helpers,  # type: ignore[arg-type]
+                                           EvalConfig(correctness_timeout_s=120))
+        assert all(h.proc.is_alive() for h in helpers)  # kept for the session's next screen
+    finally:
+        runner._shutdown(helpers)
     assert cand.asked == ["collect"]
     assert got is not None and (got.compiled, got.failed) == (2, 1)  # the bad compile failed
     marks = tmp_path / "marks"
@@ -260,8 +266,8 @@ def test_the_screen_falls_back_when_nothing_was_collected(tmp_path: Any) -> None
         def call(self, step: str, timeout_s: float, req: Any) -> Any:
             return pr.KernelsCollected([], uncollected=3, seconds=0.0)
 
-    got = runner._compile_in_processes(Candidate(), {"c1": "x.py", "c2": "y.py"}, 2,  # type: ignore[arg-type]
-                                       EvalConfig(), tmp_path)
+    got = runner._compile_in_processes(Candidate(), {"c1": "x.py", "c2": "y.py"}, [],  # type: ignore[arg-type]
+                                       EvalConfig())
     assert got is None
 
 

@@ -7,6 +7,7 @@ is a CRASH of the child that sent it.
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import importlib
 import math
@@ -19,7 +20,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any, TypeVar
@@ -401,6 +402,7 @@ def _run_many(task: Task, cands: list[Candidate], results: list[EvalResult], con
     seed = session_seed(config)
     for r in results:
         r.seed = seed
+    close_screening()  # its idle children would hold GPU memory beside this session's work
     with _session(task, config, device, workdir, seed) as (ref, cand):
         try:
             # 1. load: both imports; the reference hands its weights to the candidate child.
@@ -703,6 +705,7 @@ def compare_repeated(task: Task, a: Candidate, b: Candidate, config: EvalConfig 
     if rounds < 3:
         raise ValueError("compare needs at least 3 rounds for a noise estimate")
     out: list[Comparison] = []
+    close_screening()  # its idle children would hold GPU memory (and its compilers CPU) beside the A/B
     with tempfile.TemporaryDirectory(prefix="tritonwright-ab-") as tmp, \
             _session(task, config, "cuda", Path(tmp), seed := session_seed(config)) as (ref, cand):
         try:
@@ -743,6 +746,9 @@ def screen_many(task: Task, candidates: list[Candidate], config: EvalConfig | No
     Each result is OK with a TimingStats, or the failure of that candidate (static check, import, launch).
     A crash or hang ends the session: the candidate that caused it gets the CRASH/TIMEOUT, and the ones not yet
     timed go on in a new session. Never use a screened time as a verdict: evaluate the winners.
+
+    The session stays open for the next call of the same task and settings (a tuner's search screens in
+    several phases): see _Screening for when it closes.
     """
     config = config or EvalConfig()
     if resolve_device(config.device) != "cuda":
@@ -756,11 +762,16 @@ def screen_many(task: Task, candidates: list[Candidate], config: EvalConfig | No
     pending = [i for i, r in enumerate(results) if r.ok]
     threads = compile_threads(config)
     while pending:
+        screening = _screening(task, config)
         try:
-            pending = _screen_session(task, candidates, results, pending, config, threads)
+            pending = _screen_in(screening, task, candidates, results, pending, config, threads)
         except _PrecompileFailed:  # our pass, not a config, broke the session: the same configs, compiled serially
+            screening.close()
             threads = 1
             pending = [i for i in pending if results[i].ok and results[i].timing is None]
+        except BaseException:
+            screening.close()
+            raise
     wall = round(time.monotonic() - t0, 3)
     for r in results:
         r.wall_s = wall
@@ -788,7 +799,7 @@ class _PrecompileFailed(Exception):
     """The precompile pass crashed or hung its session; nothing is known about any one config from it."""
 
 
-def _precompile(cand: _Child, paths: dict[str, str], threads: int, config: EvalConfig, workdir: Path
+def _precompile(screening: _Screening, paths: dict[str, str], threads: int, config: EvalConfig
                 ) -> pr.Precompiled | None:
     """Compile the loaded configs' kernels before they are timed (None: not worth it): in compiler processes
     when there are cores for them and the candidate child can say what to compile, else on `threads` threads
@@ -799,97 +810,198 @@ def _precompile(cand: _Child, paths: dict[str, str], threads: int, config: EvalC
     try:
         processes = compile_processes(config)
         if processes > 1:
-            done = _compile_in_processes(cand, paths, min(processes, len(labels)), config, workdir)
+            done = _compile_in_processes(screening.cand, paths, screening.compilers(processes), config)
             if done is not None:
                 return done
         if threads <= 1:
             return None
-        return cand.call("precompile", config.correctness_timeout_s, pr.Precompile(labels, threads))
+        return screening.cand.call("precompile", config.correctness_timeout_s, pr.Precompile(labels, threads))
     except StepFailure as exc:
         if exc.who == "reference":
             raise
         raise _PrecompileFailed(exc.message) from None
 
 
-def _compile_in_processes(cand: _Child, paths: dict[str, str], n: int, config: EvalConfig, workdir: Path
+def _compile_in_processes(cand: _Child, paths: dict[str, str], helpers: list[_Child], config: EvalConfig
                           ) -> pr.Precompiled | None:
-    """Start `n` compiler children (they bring CUDA and Triton's driver up meanwhile), have the candidate
-    child record what each label's forward would compile, and share the jobs out: each child compiles its part
-    into Triton's cache, where the timed calls then find them (a compile becomes a cache read). None when the
-    candidate child recorded nothing (no JIT kernel of its own, or a Triton without the cache hook).
-    A compiler child that fails or hangs costs only its jobs: their timed calls compile them as before."""
+    """Have the candidate child record what each label's forward would compile and share the jobs out to the
+    compiler children: each compiles its part into Triton's cache, where the timed calls then find them (a
+    compile becomes a cache read). None when the candidate child recorded nothing (no JIT kernel of its own,
+    or a Triton without the cache hook). A compiler child that fails or hangs costs only its jobs (their timed
+    calls compile them as before) and is dropped: the screening starts another when it next needs one."""
     t = time.monotonic()
-    ctx = _context("cuda")
-    helpers: list[_Child] = []
-    try:
-        for k in range(n):
-            parent_end, child_end = ctx.Pipe(duplex=True)
-            log = workdir / f"compiler-{k}.log"
-            with sandbox.child_environment({}):
-                proc = ctx.Process(target=_child_entry, name="tritonwright-compiler", daemon=True,
-                                   args=("compiler", child_end, None, {}, str(log), {},
-                                         str(workdir / f"compiler-{k}-home")))
-                proc.start()
-            child_end.close()
-            helpers.append(_Child(f"compiler {k}", proc, parent_end, log))
-        got = cand.call("collect", config.correctness_timeout_s, pr.CollectKernels(list(paths)))
-        if not got.jobs:
-            return None
-        wanted = {j.module for j in got.jobs}
-        modules = {module: path for label, path in paths.items() if (module := label_module(label)) in wanted}
-        parts = [got.jobs[k::min(n, len(got.jobs))] for k in range(min(n, len(got.jobs)))]  # round robin
-        compiled = failed = 0  # launches the child could not record are neither: they compile when timed
-        error = ""
-        sent: list[tuple[_Child, list[pr.KernelJob]]] = []
-        for helper, part in zip(helpers, parts, strict=False):
-            try:
-                helper.ctrl.send_bytes(pr.encode_request(pr.CompileKernels(
-                    part, {m: p for m, p in modules.items() if m in {j.module for j in part}})))
-                sent.append((helper, part))
-            except OSError:  # the child died starting: its jobs compile at their timed calls
-                failed, error = failed + len(part), error or "a compiler process died starting"
-        deadline = time.monotonic() + config.correctness_timeout_s  # one limit for all: they work side by side
-        for helper, part in sent:
-            try:
-                done = helper.reply("compile", max(0.1, deadline - time.monotonic()), pr.Precompiled)
-                compiled, failed, error = compiled + done.compiled, failed + done.failed, error or done.error
-            except StepFailure as exc:  # crashed or hung: that child's jobs compile at their timed calls
-                failed, error = failed + len(part), error or exc.message.splitlines()[0]
-        return pr.Precompiled(compiled=compiled, failed=failed, seconds=round(time.monotonic() - t, 3),
-                              how=f"{len(sent)} compiler processes", error=error)
-    finally:
-        _shutdown(helpers)
-
-
-def _screen_session(task: Task, cands: list[Candidate], results: list[EvalResult], pending: list[int],
-                    config: EvalConfig, threads: int = 1) -> list[int]:
-    """One session over `pending`; returns the indices still to time when a crash or hang ended it early."""
-    settings = dataclasses.replace(_settings(config, False), **SCREEN_SETTINGS)
-    with tempfile.TemporaryDirectory(prefix="tritonwright-screen-") as tmp, \
-            _session(task, config, "cuda", Path(tmp), seed := session_seed(config)) as (ref, cand):
-        current: int | None = None
+    got = cand.call("collect", config.correctness_timeout_s, pr.CollectKernels(list(paths)))
+    if not got.jobs:
+        return None
+    wanted = {j.module for j in got.jobs}
+    modules = {module: path for label, path in paths.items() if (module := label_module(label)) in wanted}
+    n = min(len(helpers), len(got.jobs))
+    parts = [got.jobs[k::n] for k in range(n)]  # round robin: neighbouring configs (similar sizes) spread out
+    compiled = failed = 0  # launches the child could not record are neither: they compile when timed
+    error = ""
+    sent: list[tuple[_Child, list[pr.KernelJob]]] = []
+    for helper, part in zip(helpers, parts, strict=False):
         try:
-            env = ref.call("load", config.load_timeout_s, pr.LoadReference()).env
-            loaded, paths = [], {}
+            helper.ctrl.send_bytes(pr.encode_request(pr.CompileKernels(
+                part, {m: p for m, p in modules.items() if m in {j.module for j in part}})))
+            sent.append((helper, part))
+        except OSError:  # the child died: its jobs compile at their timed calls
+            helper.kill()
+            failed, error = failed + len(part), error or "a compiler process had died"
+    deadline = time.monotonic() + config.correctness_timeout_s  # one limit for all: they work side by side
+    for helper, part in sent:
+        try:
+            done = helper.reply("compile", max(0.1, deadline - time.monotonic()), pr.Precompiled)
+            compiled, failed, error = compiled + done.compiled, failed + done.failed, error or done.error
+        except StepFailure as exc:  # crashed or hung (now killed): its jobs compile at their timed calls
+            helper.kill()
+            failed, error = failed + len(part), error or exc.message.splitlines()[0]
+    return pr.Precompiled(compiled=compiled, failed=failed, seconds=round(time.monotonic() - t, 3),
+                          how=f"{len(sent)} compiler processes", error=error)
+
+
+SCREEN_IDLE_S = 30.0  # a screening left open this long with no call is closed: its children hold GPU memory
+_SCREENINGS: dict[int, _Screening] = {}  # thread id -> its open screening (a pool worker runs jobs on one thread)
+_SCREENINGS_LOCK = threading.Lock()
+
+
+class _Screening:
+    """A screening session kept open across screen_many calls of one task and settings: a tuner's search
+    screens in phases (coarse grid, stage sweep, refinement rounds) and each new session cost ~3 s (processes,
+    the reference, the inputs, a candidate's heavy imports) plus its compiler children's start. Closed when
+    another call (an evaluation, an A/B, a screen of another task) starts on the same thread, when a call fails,
+    after SCREEN_IDLE_S with no call, or at exit. Each config is dropped from the candidate child once timed."""
+
+    def __init__(self, task: Task, config: EvalConfig) -> None:
+        self.key = (repr(task), config)
+        self.lock = threading.RLock()
+        self.stack = ExitStack()
+        self.helpers: list[_Child] = []
+        self.count = 0  # labels given out: each config of the session has its own module name
+        self.last_used = time.monotonic()
+        self.timer: threading.Timer | None = None
+        self.closed = False
+        try:
+            self.workdir = Path(self.stack.enter_context(tempfile.TemporaryDirectory(prefix="tritonwright-screen-")))
+            self.seed = session_seed(config)
+            self.ref, self.cand = self.stack.enter_context(_session(task, config, "cuda", self.workdir, self.seed))
+            self.env = self.ref.call("load", config.load_timeout_s, pr.LoadReference()).env
+            self.ref.call("inputs", config.correctness_timeout_s, pr.Trial(0, self.seed + 1, buffers=False))
+            self.cand.call("inputs", config.correctness_timeout_s, pr.TakeInputs(0))
+        except BaseException:
+            self.stack.close()
+            raise
+
+    def label(self) -> str:
+        self.count += 1
+        return f"s{self.count}"
+
+    def compilers(self, n: int) -> list[_Child]:
+        """Up to `n` live compiler children (CUDA and Triton's driver come up while the candidate collects)."""
+        self.helpers = [h for h in self.helpers if h.proc.is_alive()]
+        self.helpers += start_compilers(self.workdir, n - len(self.helpers), first=self.count)
+        return self.helpers[:n]
+
+    def touch(self) -> None:
+        """A call just used it: the idle clock starts again."""
+        self.last_used = time.monotonic()
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer = threading.Timer(SCREEN_IDLE_S, self._idle)
+        self.timer.daemon = True
+        self.timer.start()
+
+    def _idle(self) -> None:
+        with self.lock:
+            if time.monotonic() - self.last_used >= SCREEN_IDLE_S * 0.99:
+                self.close()
+
+    def close(self) -> None:
+        with self.lock:
+            if self.closed:
+                return
+            self.closed = True
+            if self.timer is not None:
+                self.timer.cancel()
+            _shutdown(self.helpers)
+            self.stack.close()
+        with _SCREENINGS_LOCK:
+            for tid, open_one in list(_SCREENINGS.items()):
+                if open_one is self:
+                    del _SCREENINGS[tid]
+
+
+def start_compilers(workdir: Path, n: int, first: int = 0) -> list[_Child]:
+    """`n` compiler children (worker.compiler_main) from the fork server, each in its own folder of `workdir`
+    and confined like a candidate's (they import candidate code)."""
+    ctx = _context("cuda")
+    out = []
+    for k in range(first, first + max(0, n)):
+        parent_end, child_end = ctx.Pipe(duplex=True)
+        log = workdir / f"compiler-{k}.log"
+        with sandbox.child_environment({}):
+            proc = ctx.Process(target=_child_entry, name="tritonwright-compiler", daemon=True,
+                               args=("compiler", child_end, None, {}, str(log), {}, str(workdir / f"compiler-{k}-home")))
+            proc.start()
+        child_end.close()
+        out.append(_Child(f"compiler {k}", proc, parent_end, log))
+    return out
+
+
+def _screening(task: Task, config: EvalConfig) -> _Screening:
+    """This thread's open screening for `task` and `config`, or a new one (any other of the thread's closed)."""
+    tid = threading.get_ident()
+    with _SCREENINGS_LOCK:
+        found = _SCREENINGS.get(tid)
+    if found is not None and not found.closed and found.key == (repr(task), config):
+        return found
+    close_screening()
+    fresh = _Screening(task, config)
+    with _SCREENINGS_LOCK:
+        _SCREENINGS[tid] = fresh
+    return fresh
+
+
+def close_screening(all_threads: bool = False) -> None:
+    """Close this thread's open screening session (every thread's with `all_threads`: at exit)."""
+    with _SCREENINGS_LOCK:
+        found = list(_SCREENINGS.values()) if all_threads else [
+            s for s in [_SCREENINGS.get(threading.get_ident())] if s is not None]
+    for screening in found:
+        screening.close()
+
+
+atexit.register(close_screening, True)
+
+
+def _screen_in(screening: _Screening, task: Task, cands: list[Candidate], results: list[EvalResult],
+               pending: list[int], config: EvalConfig, threads: int = 1) -> list[int]:
+    """Screen `pending` in the open session; returns the indices still to time when a crash or hang ended it
+    early (the session is then closed: the next call opens another)."""
+    settings = dataclasses.replace(_settings(config, False), **SCREEN_SETTINGS)
+    with screening.lock:
+        current: int | None = None
+        cand = screening.cand
+        try:
+            loaded, labels, paths = [], {}, {}
             for i in pending:
                 current = i
-                results[i].env = env
+                results[i].env = screening.env
+                labels[i] = screening.label()
                 try:
-                    paths[i] = _write_source(cands[i], Path(tmp), f"c{i}")
-                    cand.call("load", config.load_timeout_s, pr.LoadCandidate(f"c{i}", paths[i]))
+                    paths[i] = _write_source(cands[i], screening.workdir, labels[i])
+                    cand.call("load", config.load_timeout_s, pr.LoadCandidate(labels[i], paths[i]))
                     loaded.append(i)
                 except StepFailure as exc:
                     if exc.status in (Status.CRASH, Status.TIMEOUT) or exc.who == "reference":
                         raise
                     results[i].status, results[i].reason = exc.status, exc.message
             current = None
-            ref.call("inputs", config.correctness_timeout_s, pr.Trial(0, seed + 1, buffers=False))
-            cand.call("inputs", config.correctness_timeout_s, pr.TakeInputs(0))
-            pre = _precompile(cand, {f"c{i}": paths[i] for i in loaded}, threads, config, Path(tmp))
+            pre = _precompile(screening, {labels[i]: paths[i] for i in loaded}, threads, config)
             for i in loaded:
                 current = i
                 d = _one_run(cand, "timing", cand.call("timing", config.timing_timeout_s,
-                                                       pr.Screen([f"c{i}"], settings)).runs, f"c{i}")
+                                                       pr.Screen([labels[i]], settings)).runs, labels[i])
                 if d.error is not None:
                     results[i].status, results[i].reason = d.error.status, d.error.message
                 elif d.timing is not None:
@@ -904,6 +1016,7 @@ def _screen_session(task: Task, cands: list[Candidate], results: list[EvalResult
                                             + (f"; first failure: {pre.error}" if pre.error else ""))
             current = None
         except StepFailure as exc:
+            screening.close()
             if exc.who == "reference":
                 raise _reference_failure(task, exc) from None
             if current is None:  # the session broke outside any one candidate's turn: all still pending fail
@@ -913,6 +1026,7 @@ def _screen_session(task: Task, cands: list[Candidate], results: list[EvalResult
                 return []
             results[current].status, results[current].reason = exc.status, exc.message
             return [i for i in pending if i != current and results[i].ok and results[i].timing is None]
+        screening.touch()
     return []
 
 

@@ -608,7 +608,9 @@ class _Candidate:
 
     def screen(self, req: pr.Screen) -> pr.Screened:
         """Time each loaded candidate on the timing inputs, one after the other, with no correctness check:
-        the tuner's quick ranking of many configs. One candidate's exception is its own; the rest still run."""
+        the tuner's quick ranking of many configs. One candidate's exception is its own; the rest still run.
+        Each is dropped once timed: a screening session stays open for a search's phases, and a config's model
+        (its weights) is never needed again."""
         assert self.timing_inputs is not None
         inputs = self.timing_inputs
         ts = _timing_settings(req.settings)
@@ -627,6 +629,9 @@ class _Candidate:
                         raise
                     out[label] = pr.ScreenRun(seconds=round(time.perf_counter() - t, 3),
                                               error=pr.Fail(status, _tail(exc)))
+                finally:
+                    self.models.pop(label, None)
+                    sys.modules.pop(label_module(label), None)
         return pr.Screened(runs=out)
 
     def precompile(self, req: pr.Precompile) -> pr.Precompiled:
