@@ -527,8 +527,33 @@ def convert(wrapper: str, spec: SeedSpec, convert_kernels: bool = True) -> Conve
     nn_import = "import torch.nn as nn\n" + (INTERPRETER_LIBDEVICE if spec.interpreter_libdevice else "")
     text = "\n".join(header) + "\n" + _insert_before_kernels(body, prefix + nn_import, first_kernel_stmt, ed) \
         + _model_new(spec)
-    conv.source = _check(text)
+    conv.source = _check(_drop_unused_inductor_imports(_check(text)))
     return conv
+
+
+def _drop_unused_inductor_imports(source: str) -> str:
+    """Inductor's module header imports what its wrapper might use (select_algorithm, memory_planning, hooks,
+    ...); the names this module never uses go, since every process that loads a candidate pays for the imports
+    (~1-3 s a process on an H200 host: each evaluation, screening session and compiler of the tuner)."""
+    tree = ast.parse(source)
+    used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    lines = source.splitlines(keepends=True)
+    for stmt in reversed(tree.body):
+        if isinstance(stmt, ast.ImportFrom) and (stmt.module or "").startswith("torch._inductor"):
+            kept = [a for a in stmt.names if (a.asname or a.name) in used]
+        elif isinstance(stmt, ast.Import) and all(a.name.startswith("torch._inductor") for a in stmt.names):
+            kept = [a for a in stmt.names if (a.asname or a.name).split(".")[0] in used]
+        else:
+            continue
+        if len(kept) == len(stmt.names):
+            continue
+        assert stmt.end_lineno is not None
+        text = ""
+        if kept:
+            stmt.names = kept
+            text = ast.unparse(stmt) + "\n"
+        lines[stmt.lineno - 1:stmt.end_lineno] = [text]
+    return "".join(lines)
 
 
 def _insert_before_kernels(body: str, text: str, first: ast.stmt, ed: _Edits) -> str:
