@@ -54,11 +54,8 @@ START_METHOD_ENV = "TRITONWRIGHT_START_METHOD"
 # Modules of parts above eval that extend the reference process (eval.worker.extend_reference): named, never
 # imported here (they import eval); every child imports them before it serves.
 REFERENCE_PLUGINS = ("tritonwright.reference_floor",)
-# Inductor's runtime helpers are what its generated code imports (an Inductor-seeded candidate, torch.compile's
-# code in the race): ~0.1 s once in the server instead of in each of a tuner's processes.
 _PRELOAD = ("torch", "torch.multiprocessing", "triton", "triton.language", "torch._dynamo",
-            "torch._higher_order_ops.triton_kernel_wrap", "torch._inductor.runtime.triton_helpers",
-            "torch._inductor.runtime.triton_heuristics", "tritonwright.eval.worker", *REFERENCE_PLUGINS)
+            "torch._higher_order_ops.triton_kernel_wrap", "tritonwright.eval.worker", *REFERENCE_PLUGINS)
 _SERVER_MODE: str | None = None  # how the fork server's Triton was imported: "interpret" (CPU) or "compiled"
 _SERVER_LOCK = threading.Lock()  # batch tasks start sessions from several threads
 P = TypeVar("P")
