@@ -167,7 +167,7 @@ class FakeTuner:
         self.budgets.append(budget_s)
         if self.tuned_ms is not None:
             return TuneReport(stage, Decision.KEEP, "faster", Candidate(source=candidate.source + "# tuned\n"),
-                              tuned_ms=self.tuned_ms)
+                              tuned_ms=self.tuned_ms, seconds={"screen": 2.0, "screen.timed": 1.0, "ab": 1.5})
         return TuneReport(stage, Decision.REVERT, "not significantly faster", candidate)
 
 

@@ -91,6 +91,7 @@ def test_torch_compiles_code_is_checked_tuned_and_kept_when_faster(tmp_path: Pat
     check, tuned, race = steps[RACE_CHECK_KEY], steps[RACE_TUNE_KEY], steps[RACE_KEY]
     assert rival.calls == 1 and check.decision == "BASE" and check.median_ms == 3.0 and check.origin == "inductor"
     assert tuned.decision == "KEEP" and tuned.stage == "race" and tuned.parent_id == check.candidate_id
+    assert tuned.decision_reason == "faster [screen 2.0 s (timed 1.0 s, compiled ahead 0.0 s), A/B 1.5 s]"
     assert tuner.stages == ["launch", "launch"] and tuner.originals == [3.1, 3.0]  # medians known: not re-run
     assert tuner.budgets == [None, RACE_TUNE_BUDGET_S]  # the run's second pass is bounded
     assert race.decision == "KEEP" and race.origin == "tune" and race.candidate_id == tuned.candidate_id

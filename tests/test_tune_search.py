@@ -346,3 +346,13 @@ def test_past_the_budget_no_new_screening_session_starts() -> None:
                   TuneSettings(stage="launch", freeze=True, budget_s=0.0))
     assert cut.screened == SCREEN_CHUNK
     assert any(f"screening stopped at the 0 s budget after {SCREEN_CHUNK} of" in n for n in report.notes)
+
+
+def test_where_a_tuner_pass_went_reads_as_one_line() -> None:
+    from tritonwright.tune.search import time_line
+
+    assert time_line({}) == ""
+    line = time_line({"ab": 10.0, "screen": 12.04, "screen.timed": 1.5, "screen.ahead": 6.3, "verify": 6.6,
+                      "rewritten": 4.9})
+    assert line == ("screen 12.0 s (timed 1.5 s, compiled ahead 6.3 s), verify 6.6 s, rewritten check 4.9 s, "
+                    "A/B 10.0 s")  # in the order a pass runs them, whatever order they were added in

@@ -87,6 +87,8 @@ class TuneOutcome(Protocol):
     @property
     def wall_s(self) -> float: ...
 
+    def time_line(self) -> str: ...  # where the time went, on one line ("" when nothing was timed)
+
 
 class Tuner(Protocol):
     def __call__(self, candidate: Candidate, stage: str, original_ms: float | None = None,

@@ -82,7 +82,9 @@ class StepRecorder:
         self.state.device_s += report.wall_s
         verdict = KeepRevert.tuned(report)
         tuned = verdict.candidate
-        rec = AttemptRecord(key, stage, "tuner", verdict.decision, decision_reason=verdict.reason,
+        spent = report.time_line()  # where a pass of tens of seconds went: in its row and the log line
+        reason = f"{verdict.reason} [{spent}]" if spent else verdict.reason
+        rec = AttemptRecord(key, stage, "tuner", verdict.decision, decision_reason=reason,
                             metrics_before=metrics, diff=diff_from(base, tuned) if tuned else None,
                             median_ms=verdict.tuned_ms, wall_s=report.wall_s, status=verdict.status,
                             parent_id=base.id)

@@ -64,7 +64,7 @@ def render_report(report: TuneReport, console: Console, all_rows: bool = False) 
         tuned = f", tuned code {report.tuned_ms:.4f} ms" if report.tuned_ms is not None else ""
         console.print(f"original {report.original_ms:.4f} ms{tuned}", highlight=False)
     if report.seconds:
-        console.print("time: " + ", ".join(f"{k} {v:.1f} s" for k, v in report.seconds.items()), highlight=False)
+        console.print(f"time: {report.time_line()}", highlight=False)
     colour = COLOURS[report.decision]
     console.print(f"[{colour}]{report.decision.value}[/{colour}] ", end="")
     console.print(f"{report.reason} (wall time {report.wall_s:.1f} s)", markup=False, highlight=False)
