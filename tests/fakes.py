@@ -156,15 +156,17 @@ class FakeTuner:
     stages: list[str] = field(default_factory=list)
     originals: list[float | None] = field(default_factory=list)  # the original_ms each call was given
     budgets: list[float | None] = field(default_factory=list)  # the budget_s each call was given
+    abs: list[bool] = field(default_factory=list)  # whether each call asked for the tuner's own A/B
 
     def __call__(self, candidate: Candidate, stage: str, original_ms: float | None = None,
-                 budget_s: float | None = None) -> TuneReport:
+                 budget_s: float | None = None, ab: bool = True) -> TuneReport:
         from tritonwright.decision import Decision
         from tritonwright.tune.search import TuneReport
 
         self.stages.append(stage)
         self.originals.append(original_ms)
         self.budgets.append(budget_s)
+        self.abs.append(ab)
         if self.tuned_ms is not None:
             return TuneReport(stage, Decision.KEEP, "faster", Candidate(source=candidate.source + "# tuned\n"),
                               tuned_ms=self.tuned_ms, seconds={"screen": 2.0, "screen.timed": 1.0, "ab": 1.5})

@@ -94,6 +94,7 @@ def test_torch_compiles_code_is_checked_tuned_and_kept_when_faster(tmp_path: Pat
     assert tuned.decision_reason == "faster [screen 2.0 s (timed 1.0 s, compiled ahead 0.0 s), A/B 1.5 s]"
     assert tuner.stages == ["launch", "launch"] and tuner.originals == [3.1, 3.0]  # medians known: not re-run
     assert tuner.budgets == [None, RACE_TUNE_BUDGET_S]  # the run's second pass is bounded
+    assert tuner.abs == [True, False]  # the race's A/B against the best decides: the tuner runs none of its own
     assert race.decision == "KEEP" and race.origin == "tune" and race.candidate_id == tuned.candidate_id
     assert race.decision_reason.startswith("the best runs at 0.99x torch.compile (3.05 ms vs 3.03 ms); "
                                            "torch.compile's generated Triton code, tuned, is faster: 10.0% faster")

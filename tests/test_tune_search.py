@@ -356,3 +356,18 @@ def test_where_a_tuner_pass_went_reads_as_one_line() -> None:
                       "rewritten": 4.9})
     assert line == ("screen 12.0 s (timed 1.5 s, compiled ahead 6.3 s), verify 6.6 s, rewritten check 4.9 s, "
                     "A/B 10.0 s")  # in the order a pass runs them, whatever order they were added in
+
+
+def test_without_its_own_ab_the_checked_tuned_code_is_the_outcome() -> None:
+    """The race's tuner pass: no A/B against torch.compile's untuned code; the race's against the best decides."""
+    times = table((8, 3), 0.056)
+    ev = FakeEvaluator(times)
+    comparer = FakeComparer(ev, 0.002)
+    report = tune(Candidate(MISH), ev, comparer, TuneSettings(freeze=True, ab=False), original_ms=0.359)
+    assert report.decision is Decision.KEEP and comparer.calls == 0 and "ab" not in report.seconds
+    assert report.winners[KERNEL] == LaunchConfig(8, 3) and report.candidate.source != MISH
+    assert "the caller's A/B decides" in report.reason and "0.34 ms" in report.reason
+    flat = FakeEvaluator({k: 0.359 for k in times})  # nothing faster: reverted as before, without an A/B
+    report = tune(Candidate(MISH), flat, FakeComparer(flat, 0.002), TuneSettings(freeze=True, ab=False),
+                  original_ms=0.359)
+    assert report.decision is Decision.REVERT

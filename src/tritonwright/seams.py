@@ -92,10 +92,11 @@ class TuneOutcome(Protocol):
 
 class Tuner(Protocol):
     def __call__(self, candidate: Candidate, stage: str, original_ms: float | None = None,
-                 budget_s: float | None = None) -> TuneOutcome:
+                 budget_s: float | None = None, ab: bool = True) -> TuneOutcome:
         """Tune `candidate`'s launches for `stage` ("launch": every axis at once); `original_ms`: its median
         from the caller's last evaluation, where it passed its check (not evaluated again when timed);
-        `budget_s`: no new search phase or kernel starts past it (None: the tuner's default)."""
+        `budget_s`: no new search phase or kernel starts past it (None: the tuner's default); `ab` False: no
+        A/B against the original, the checked tuned code is the outcome (the caller's A/B decides)."""
         ...
 
 

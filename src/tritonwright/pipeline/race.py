@@ -134,7 +134,7 @@ class InductorRace:
             self.steps.skip(RACE_TUNE_KEY, RACE_STAGE, "floor", at_floor)
             return code, ms
         self.say("race: launch tuner on torch.compile's code")
-        report = self.tuner(code, LAUNCH, ms, RACE_TUNE_BUDGET_S)
+        report = self.tuner(code, LAUNCH, ms, RACE_TUNE_BUDGET_S, ab=False)  # the race's own A/B decides
         tuned, tuned_ms = self.steps.record_tuning(RACE_TUNE_KEY, RACE_STAGE, code, report)
         return (tuned, tuned_ms) if tuned is not None else (code, ms)
 

@@ -335,8 +335,8 @@ def _tuner(evaluator: Evaluator, comparer: Comparer | None, gpu: GpuSpec, timed:
     limits = gpu_limits(gpu)
 
     def run(candidate: Candidate, stage: str, original_ms: float | None = None,
-            budget_s: float | None = None) -> TuneReport:
-        settings = TuneSettings(stage=stage, dry_run=not timed, threshold=threshold, limits=limits)
+            budget_s: float | None = None, ab: bool = True) -> TuneReport:
+        settings = TuneSettings(stage=stage, dry_run=not timed, threshold=threshold, limits=limits, ab=ab)
         if budget_s is not None:
             settings = dataclasses.replace(settings, budget_s=budget_s)
         return tune(candidate, evaluator, comparer if timed else None, settings, original_ms=original_ms)
