@@ -50,6 +50,8 @@ class FakeChild:
         session = self.sessions[-1]
         session.requests.append(req.KIND)
         if isinstance(req, pr.LoadReference):
+            if session.fail_reference:
+                raise runner.TaskFailure("task.py: get_inputs() raised ValueError: bad size")
             return pr.ReferenceLoaded(ENV)
         if isinstance(req, pr.Trial):
             return pr.TrialRan([], 0.0)
@@ -73,6 +75,10 @@ class FakeSession:
         self.labels: list[str] = []
         self.paths: dict[str, str] = {}
         self.closed = False
+        self.fail_reference = FakeSession.fail_next
+        FakeSession.fail_next = False
+
+    fail_next = False  # the next session's reference fails (the task's own code)
 
 
 @pytest.fixture
@@ -153,3 +159,12 @@ def test_each_thread_has_its_own_session(sessions: list[FakeSession]) -> None:
     other.start()
     other.join()
     assert len(sessions) == 2 and not any(s.closed for s in sessions)  # a batch's tasks screen side by side
+
+
+def test_a_task_that_fails_as_the_session_opens_is_the_tasks_error(sessions: list[FakeSession]) -> None:
+    from tritonwright.errors import TaskError
+
+    FakeSession.fail_next = True
+    with pytest.raises(TaskError, match="get_inputs"):
+        runner.screen_many(_task(), _cands(2), CONFIG)
+    assert sessions[0].closed and not runner._SCREENINGS  # nothing left open

@@ -762,7 +762,14 @@ def screen_many(task: Task, candidates: list[Candidate], config: EvalConfig | No
     pending = [i for i, r in enumerate(results) if r.ok]
     threads = compile_threads(config)
     while pending:
-        screening = _screening(task, config)
+        try:
+            screening = _screening(task, config)
+        except StepFailure as exc:  # the session did not start: the task's failure, or every config's
+            if exc.who == "reference":
+                raise _reference_failure(task, exc) from None
+            for i in pending:
+                results[i].status, results[i].reason = exc.status, exc.message
+            break
         try:
             pending = _screen_in(screening, task, candidates, results, pending, config, threads)
         except _PrecompileFailed:  # our pass, not a config, broke the session: the same configs, compiled serially
