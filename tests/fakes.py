@@ -124,7 +124,7 @@ class FakeEvaluator:
                       seed: int | None = None) -> list[EvalResult]:
         return [self.evaluate(c, timed, baselines, seed) for c in candidates]
 
-    def screen_many(self, candidates: list[Candidate]) -> list[EvalResult]:
+    def screen_many(self, candidates: list[Candidate], cutoff_ms: float | None = None) -> list[EvalResult]:
         return [self.evaluate(c, True) for c in candidates]
 
 

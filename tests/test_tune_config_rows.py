@@ -41,8 +41,8 @@ class CrashingScreen(FakeEvaluator):
         super().__init__(times, broken)
         self.crash = crash
 
-    def screen_many(self, candidates: list[Candidate]) -> list[EvalResult]:
-        results = super().screen_many(candidates)
+    def screen_many(self, candidates: list[Candidate], cutoff_ms: float | None = None) -> list[EvalResult]:
+        results = super().screen_many(candidates, cutoff_ms)
         return [EvalResult(Status.COMPILE_ERROR, reason=TRACE) if _key(self.configs(c.source)[0]) in self.crash
                 else r for c, r in zip(candidates, results, strict=True)]
 

@@ -6,6 +6,8 @@ import math
 import random
 from pathlib import Path
 
+import pytest
+
 from tritonwright.candidate import Candidate
 from tritonwright.errors import TaskError
 from tritonwright.eval.types import Comparison, EvalConfig, EvalResult, Status, TimingStats
@@ -39,6 +41,7 @@ class FakeEvaluator:
         self.broken, self.kernel = broken, kernel
         self.calls = self.screened = 0
         self.checked: list[LaunchConfig] = []
+        self.cutoffs: list[float | None] = []  # the cutoff each screening call was given
 
     def configs(self, source: str) -> list[LaunchConfig]:
         return launch_configs(source, self.kernel)
@@ -62,8 +65,9 @@ class FakeEvaluator:
     def evaluate_many(self, candidates: list[Candidate], timed: bool, seed: int | None = None) -> list[EvalResult]:
         return [self.evaluate(c, timed) for c in candidates]
 
-    def screen_many(self, candidates: list[Candidate]) -> list[EvalResult]:
+    def screen_many(self, candidates: list[Candidate], cutoff_ms: float | None = None) -> list[EvalResult]:
         self.screened += len(candidates)
+        self.cutoffs.append(cutoff_ms)
         return [EvalResult(status=Status.OK, timing=TimingStats.from_samples([self.ms(c.source)] * 3, "fake"))
                 for c in candidates]
 
@@ -371,3 +375,22 @@ def test_without_its_own_ab_the_checked_tuned_code_is_the_outcome() -> None:
     report = tune(Candidate(MISH), flat, FakeComparer(flat, 0.002), TuneSettings(freeze=True, ab=False),
                   original_ms=0.359)
     assert report.decision is Decision.REVERT
+
+
+def test_each_screen_gives_up_on_configs_twice_as_slow_as_the_best_known() -> None:
+    times = table((8, 3), 0.056)
+    times[(1, 1)] = 5.0  # a config far slower than everything: the cutoff spares its timed runs on a GPU
+    ev = FakeEvaluator(times)
+    tune(Candidate(MISH), ev, FakeComparer(ev, 0.002), TuneSettings(freeze=True), original_ms=0.359)
+    assert ev.cutoffs == [pytest.approx(2 * 0.359)]  # from the original's median before anything is screened
+    # later sessions: from the fastest screened so far when it beats the original
+    from tritonwright.tune.search import ConfigResult, TuneReport, _Run
+
+    report = TuneReport("launch", Decision.REFUSED, "", Candidate(MISH), original_ms=0.359)
+    run_ = _Run(Candidate(MISH), None, ev, TuneSettings(), report, 0.0)  # type: ignore[arg-type]
+    report.results += [ConfigResult(KERNEL, LaunchConfig(8, 3), False, "OK", screen_ms=0.30),
+                       ConfigResult(KERNEL, LaunchConfig(2, 3), False, "COMPILE_ERROR", screen_ms=0.01)]
+    assert run_.cutoff_ms() == pytest.approx(0.60)  # a failed config's figure counts for nothing
+    ev = FakeEvaluator(times)
+    tune(Candidate(MISH), ev, None, TuneSettings(dry_run=True))
+    assert ev.cutoffs == []  # a dry run screens nothing

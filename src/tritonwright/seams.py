@@ -44,8 +44,9 @@ class Evaluator(Protocol):
     def evaluate_many(self, candidates: list[Candidate], timed: bool, baselines: bool = False,
                       seed: int | None = None) -> list[EvalResult]: ...
 
-    def screen_many(self, candidates: list[Candidate]) -> list[EvalResult]:
-        """Compile and time each candidate, unchecked: a ranking for the tuner."""
+    def screen_many(self, candidates: list[Candidate], cutoff_ms: float | None = None) -> list[EvalResult]:
+        """Compile and time each candidate, unchecked: a ranking for the tuner. A candidate slower than
+        `cutoff_ms` in its warm-up may be timed from those runs only (it cannot rank among the best)."""
         ...
 
 

@@ -204,6 +204,7 @@ class RunSettings:
     budget_ms: float
     max_runs: int
     device_sync: bool
+    give_up_ms: float | None = None  # screening only (TimingSettings.give_up_ms)
 
 
 @dataclass(frozen=True)

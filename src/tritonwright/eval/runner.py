@@ -740,7 +740,8 @@ def compare_repeated(task: Task, a: Candidate, b: Candidate, config: EvalConfig 
 SCREEN_SETTINGS: dict[str, Any] = {"warmup_ms": 5.0, "min_runs": 10, "budget_ms": 60.0, "max_runs": 500}
 
 
-def screen_many(task: Task, candidates: list[Candidate], config: EvalConfig | None = None) -> list[EvalResult]:
+def screen_many(task: Task, candidates: list[Candidate], config: EvalConfig | None = None,
+                cutoff_ms: float | None = None) -> list[EvalResult]:
     """Compile and time many candidates in one session on the same inputs, without checking their outputs.
 
     Each result is OK with a TimingStats, or the failure of that candidate (static check, import, launch).
@@ -748,7 +749,8 @@ def screen_many(task: Task, candidates: list[Candidate], config: EvalConfig | No
     timed go on in a new session. Never use a screened time as a verdict: evaluate the winners.
 
     The session stays open for the next call of the same task and settings (a tuner's search screens in
-    several phases): see _Screening for when it closes.
+    several phases): see _Screening for when it closes. `cutoff_ms`: a config whose warm-up runs average
+    above it keeps those runs as its figure instead of ten or more timed runs (it cannot rank among the best).
     """
     config = config or EvalConfig()
     if resolve_device(config.device) != "cuda":
@@ -771,7 +773,7 @@ def screen_many(task: Task, candidates: list[Candidate], config: EvalConfig | No
                 results[i].status, results[i].reason = exc.status, exc.message
             break
         try:
-            pending = _screen_in(screening, task, candidates, results, pending, config, threads)
+            pending = _screen_in(screening, task, candidates, results, pending, config, threads, cutoff_ms)
         except _PrecompileFailed:  # our pass, not a config, broke the session: the same configs, compiled serially
             screening.close()
             threads = 1
@@ -982,10 +984,11 @@ atexit.register(close_screening, True)
 
 
 def _screen_in(screening: _Screening, task: Task, cands: list[Candidate], results: list[EvalResult],
-               pending: list[int], config: EvalConfig, threads: int = 1) -> list[int]:
+               pending: list[int], config: EvalConfig, threads: int = 1, cutoff_ms: float | None = None
+               ) -> list[int]:
     """Screen `pending` in the open session; returns the indices still to time when a crash or hang ended it
     early (the session is then closed: the next call opens another)."""
-    settings = dataclasses.replace(_settings(config, False), **SCREEN_SETTINGS)
+    settings = dataclasses.replace(_settings(config, False), **SCREEN_SETTINGS, give_up_ms=cutoff_ms)
     with screening.lock:
         current: int | None = None
         cand = screening.cand

@@ -28,6 +28,9 @@ class TimingSettings:
     budget_ms: float = 1000.0  # stop adding runs after this much kernel time once min_runs is met
     max_runs: int = 2000  # cap for microsecond kernels
     device_sync: bool = False  # end each run with a device-wide sync: side-stream work is timed, not missed
+    # Screening only: a config whose warm-up runs average above this many ms keeps those runs as its figure
+    # (it cannot be among the fastest; its 10+ timed runs cost seconds on slow configs); None: never
+    give_up_ms: float | None = None
 
 
 class L2Flusher:
@@ -60,19 +63,23 @@ def time_cuda(fn: Callable[[], object], settings: TimingSettings, flush: L2Flush
     # Warm-up until warmup_ms has passed (at least 3 calls), which also estimates the per-call time.
     _synchronize()
     calls, spent = 0, 0.0
+    warm: list[float] = []
+    method = "cuda_events+device_sync" if settings.device_sync else "cuda_events"
     while calls < 3 or spent < settings.warmup_ms:
         s, e = _one(fn, flush, settings.device_sync)
         _synchronize()
-        spent += _elapsed(s, e)
+        warm.append(_elapsed(s, e))
+        spent += warm[-1]
         calls += 1
         if calls >= 10_000:  # a no-op forward would loop for ever on a 0 ms estimate
             break
     est = max(spent / calls, 1e-4)
+    if settings.give_up_ms is not None and est > settings.give_up_ms:
+        return TimingStats.from_samples(warm[1:], f"{method} (warm-up runs only: slower than the cutoff)")
     n = int(min(settings.max_runs, max(settings.min_runs, math.ceil(settings.budget_ms / est))))
     pairs = [_one(fn, flush, settings.device_sync) for _ in range(n)]
     _synchronize()
     samples = [_elapsed(s, e) for s, e in pairs]
-    method = "cuda_events+device_sync" if settings.device_sync else "cuda_events"
     return TimingStats.from_samples(samples, method)
 
 

@@ -419,7 +419,7 @@ def _sample(out: torch.Tensor, ref: torch.Tensor) -> tuple[torch.Tensor, torch.T
 def _timing_settings(settings: pr.RunSettings) -> timing_mod.TimingSettings:
     return timing_mod.TimingSettings(warmup_ms=settings.warmup_ms, min_runs=settings.min_runs,
                                      budget_ms=settings.budget_ms, max_runs=settings.max_runs,
-                                     device_sync=settings.device_sync)
+                                     device_sync=settings.device_sync, give_up_ms=settings.give_up_ms)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -36,10 +36,10 @@ class HarnessEvaluator:
         return self.executor.call(evaluate_job(self.task, candidates, cfg,
                                                f"{self.label}: evaluate {len(candidates)}"))
 
-    def screen_many(self, candidates: list[Candidate]) -> list[EvalResult]:
+    def screen_many(self, candidates: list[Candidate], cutoff_ms: float | None = None) -> list[EvalResult]:
         """Compile and time many candidates in one session, unchecked: a ranking for the tuner."""
         return self.executor.call(screen_job(self.task, candidates, self.config,
-                                             f"{self.label}: screen {len(candidates)}"))
+                                             f"{self.label}: screen {len(candidates)}", cutoff_ms))
 
 
 @dataclass(frozen=True)

@@ -96,11 +96,12 @@ class ScreenJob:
     config: EvalConfig
     label: str = ""
     timeout_s: float = _DEFAULT_TIMEOUT_S
+    cutoff_ms: float | None = None  # runner.screen_many's: slower configs keep their warm-up runs as figure
 
     def run(self) -> list[EvalResult]:
         from tritonwright.eval.runner import screen_many
 
-        return screen_many(self.task, self.candidates, self.config)
+        return screen_many(self.task, self.candidates, self.config, self.cutoff_ms)
 
 
 @dataclass(frozen=True)
@@ -218,12 +219,13 @@ def evaluate_job(task: Task, candidates: list[Candidate], config: EvalConfig, la
     return EvaluateJob(task, list(candidates), config, label, _eval_budget_s(config, len(candidates)))
 
 
-def screen_job(task: Task, candidates: list[Candidate], config: EvalConfig, label: str = "") -> ScreenJob:
+def screen_job(task: Task, candidates: list[Candidate], config: EvalConfig, label: str = "",
+               cutoff_ms: float | None = None) -> ScreenJob:
     """Time many candidates without checking them (the tuner's ranking); every step still has its timeout."""
     per = config.load_timeout_s + config.timing_timeout_s
     return ScreenJob(task, list(candidates), config, label,
                      _TIMEOUT_MARGIN * (2 * config.load_timeout_s + config.correctness_timeout_s
-                                        + len(candidates) * per))
+                                        + len(candidates) * per), cutoff_ms)
 
 
 def compare_job(task: Task, a: Candidate, b: Candidate, config: EvalConfig, threshold: float, rounds: int,

@@ -48,6 +48,10 @@ TUNE_BUDGET_S = 120.0  # no new search phase or screening session starts past th
 # 68-config grid (70 s on an H200) that would run past any budget in one; most grids need one or two (16-27 on
 # the examples), and each more costs a session start (~1 s).
 SCREEN_CHUNK = 24
+# A config this many times slower than the best known (the original, or the fastest screened so far) in its
+# warm-up runs keeps them as its screening figure: it cannot be among the fastest three, and its 10+ timed runs
+# cost seconds when it is slow (a tiny BLOCK over a large tensor: ~100 ms a run).
+CUTOFF_FACTOR = 2.0
 VERIFY_TOP = 3  # screened configs evaluated in full per batch: screening noise is ~1-2%, so the top three
 VERIFY_BATCHES = 3  # when every config of a batch fails its check, the next ones are tried, this many times
 REFINE_ROUNDS = 3  # local refinement follows the best at most this many steps from the coarse grid
@@ -247,7 +251,7 @@ class _Run:
         self.batches += 1
         t = self.clock()
         variants = self._variants(plan, configs)
-        results = self.evaluator.screen_many(variants)
+        results = self.evaluator.screen_many(variants, self.cutoff_ms())
         self._spent("screen", t)
         self._where_screen_went(phase, results, self.clock() - t)
         out = []
@@ -260,6 +264,13 @@ class _Run:
             self.report.results.append(r)
             out.append(r)
         return out
+
+    def cutoff_ms(self) -> float | None:
+        """CUTOFF_FACTOR times the best median known so far (the original's, the fastest screened), or None."""
+        known = [r.screen_ms for r in self.report.results if r.ok and r.screen_ms is not None]
+        if self.report.original_ms is not None:
+            known.append(self.report.original_ms)
+        return CUTOFF_FACTOR * min(known) if known else None
 
     def _where_screen_went(self, phase: str, results: list[EvalResult], wall: float) -> None:
         """One note per screening session: its seconds, the configs' timing and the compiles ahead of it (the

@@ -1,0 +1,44 @@
+"""eval.timing.time_cuda's screening cutoff, with CUDA's events and syncs replaced by a fake clock: a config
+whose warm-up runs average above the cutoff keeps them as its figure; any other is timed as before."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tritonwright.eval import timing
+
+
+@pytest.fixture
+def fake_gpu(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Each call of the timed function "takes" the ms its list says next; returns the list of calls made."""
+    calls: list[int] = []
+
+    def one(fn: Any, flush: Any, device_sync: bool) -> tuple[float, float]:
+        calls.append(1)
+        return 0.0, fn()
+
+    monkeypatch.setattr(timing, "_one", one)
+    monkeypatch.setattr(timing, "_synchronize", lambda: None)
+    monkeypatch.setattr(timing, "_elapsed", lambda start, end: end - start)
+    return calls
+
+
+SETTINGS = timing.TimingSettings(warmup_ms=5.0, min_runs=10, budget_ms=60.0, max_runs=500)
+
+
+def test_a_config_slower_than_the_cutoff_keeps_its_warm_up_runs(fake_gpu: list[int]) -> None:
+    stats = timing.time_cuda(lambda: 100.0, timing.TimingSettings(**{**SETTINGS.__dict__, "give_up_ms": 2.0}),
+                             None)  # type: ignore[arg-type]
+    assert len(fake_gpu) == 3 and stats.n == 2 and stats.median_ms == 100.0  # the first warm-up run left out
+    assert "slower than the cutoff" in stats.method
+
+
+def test_a_config_within_the_cutoff_or_without_one_is_timed_in_full(fake_gpu: list[int]) -> None:
+    stats = timing.time_cuda(lambda: 1.0, timing.TimingSettings(**{**SETTINGS.__dict__, "give_up_ms": 2.0}),
+                             None)  # type: ignore[arg-type]
+    assert stats.n == 60 and stats.method == "cuda_events"  # budget 60 ms of 1 ms runs, after a 5-run warm-up
+    fake_gpu.clear()
+    stats = timing.time_cuda(lambda: 100.0, SETTINGS, None)  # type: ignore[arg-type]
+    assert stats.n == 10 and len(fake_gpu) == 13  # no cutoff: min_runs after the warm-up, as before
