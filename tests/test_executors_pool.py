@@ -198,17 +198,18 @@ def test_jobs_run_by_their_type(monkeypatch):
 
     calls: list[tuple[str, Any]] = []
     monkeypatch.setattr(runner, "evaluate_many", lambda t, c, cfg: calls.append(("evaluate", len(c))) or ["ev"])
-    monkeypatch.setattr(runner, "screen_many", lambda t, c, cfg: calls.append(("screen", len(c))) or ["sc"])
+    monkeypatch.setattr(runner, "screen_many",
+                        lambda t, c, cfg, cutoff=None: calls.append(("screen", len(c), cutoff)) or ["sc"])
     monkeypatch.setattr(runner, "compare_repeated",
                         lambda t, a, b, cfg, th, rounds, repeats: calls.append(("compare", repeats)) or
                         [f"cmp{i}" for i in range(repeats)])
     task, cand, cfg = Task(path="t.py", name="t", source=""), Candidate(source="x = 1"), EvalConfig()
     run = jobs.InlineExecutor().call
     assert run(jobs.evaluate_job(task, [cand], cfg)) == ["ev"]
-    assert run(jobs.screen_job(task, [cand, cand], cfg)) == ["sc"]
+    assert run(jobs.screen_job(task, [cand, cand], cfg, cutoff_ms=0.5)) == ["sc"]
     assert run(jobs.compare_job(task, cand, cand, cfg, 0.02, 10)) == "cmp0"  # one decision: not a list
     assert run(jobs.compare_job(task, cand, cand, cfg, 0.02, 10, repeats=2)) == ["cmp0", "cmp1"]
-    assert calls == [("evaluate", 1), ("screen", 2), ("compare", 1), ("compare", 2)]
+    assert calls == [("evaluate", 1), ("screen", 2, 0.5), ("compare", 1), ("compare", 2)]  # the cutoff goes along
     assert jobs.run_job(SleepJob(0.0, "v")) == {"slept": 0.0, "value": "v"}  # a job production code never saw
     with pytest.raises(TypeError, match="not a job"):
         jobs.run_job({"kind": "sleep"})  # type: ignore[arg-type]
