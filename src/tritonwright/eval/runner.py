@@ -224,6 +224,12 @@ def _context(device: str) -> Any:
     return mp.get_context(method)
 
 
+def process_context(device: str) -> Any:
+    """The context other parts start their children from (the Inductor seed's): the evaluations' fork server
+    when it runs in `device`'s mode (torch, Triton and Dynamo already imported), else spawn."""
+    return _context(resolve_device(device))
+
+
 def prestart(device: str) -> None:
     """Start the fork server for `device`'s sessions now, so its imports (torch, Triton, torch._dynamo: ~10 s on
     an H200 host) overlap other work, such as a worker's health check, instead of delaying the first

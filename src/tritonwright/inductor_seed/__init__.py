@@ -9,7 +9,6 @@ Failures are `InductorSeedError` with a one-line message.
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -48,7 +47,9 @@ class InductorSeed:
         return f"{REPORT_LINE} ({len(self.converted)} kernel(s) made tunable, {len(self.kept)} kept as written)"
 
 
-def _child(conn: Connection, task: dict[str, Any], seed: int, device: str, workdir: str, log: str) -> None:
+def _child(conn: Connection, task: dict[str, Any], seed: int, device: str, workdir: str, log: str,
+           extra_env: dict[str, str] | None = None) -> None:
+    os.environ.update(extra_env or {})  # a forked child has the fork server's (scrubbed) environment: add ours
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
@@ -67,6 +68,13 @@ def _child(conn: Connection, task: dict[str, Any], seed: int, device: str, workd
         conn.send({"ok": False, "error": f"{type(exc).__name__}: {first[:300]} (traceback in {log})"})
 
 
+def _context(device: str) -> Any:
+    """The multiprocessing context of the evaluations (eval.runner: its fork server, or spawn)."""
+    from tritonwright.eval.runner import process_context
+
+    return process_context(device)
+
+
 def make_seed(task: Task, device: str, seed: int = DEFAULT_SEED, timeout_s: float = DEFAULT_TIMEOUT_S,
               workdir: str | Path | None = None) -> InductorSeed:
     """The Inductor seed for `task` on `device` ("cuda" or "cpu"). Raises InductorSeedError."""
@@ -75,13 +83,15 @@ def make_seed(task: Task, device: str, seed: int = DEFAULT_SEED, timeout_s: floa
     work = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="tritonwright-inductor-"))
     work.mkdir(parents=True, exist_ok=True)
     log = work / "inductor_seed.log"
-    ctx = mp.get_context("spawn")
+    # The evaluations' fork server where it runs in the mode this device needs (torch, Triton and Dynamo
+    # imported once: a spawned interpreter spent ~10 s of an H200 host's 12-18 s seed on them), else spawn.
+    ctx = _context(device)
     parent, child = ctx.Pipe(duplex=False)
     # On CPU the kernels run under Triton's interpreter, like a candidate's do in the judge.
     extra = {"TRITON_INTERPRET": "1"} if device == "cpu" else {}
     with sandbox.child_environment(extra):
         proc = ctx.Process(target=_child, name="tritonwright-inductor-seed", daemon=True,
-                           args=(child, dataclasses.asdict(task), seed, device, str(work), str(log)))
+                           args=(child, dataclasses.asdict(task), seed, device, str(work), str(log), extra))
         proc.start()
     child.close()
     try:
