@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Issue 16 on the H200 (seventh session): a screen's configs compiled in compiler processes, in one device
-# command (~6 minutes):
-#   tests:   the GPU screening test with threads / compiler processes / neither, and the CPU tests of both
-#            precompile passes and the protocol against this Triton;
+# Issue 16 on the H200 (seventh session): a screen's configs compiled in compiler processes, one screening
+# session per search, the race's tuner pass without its own A/B, the Inductor seed from the fork server; in one
+# device command (~8 minutes with tests,softmax,conv):
+#   tests:   the tuner's GPU tests (screening with threads / compiler processes / neither, the cutoff), the
+#            race's and the Inductor seed's GPU tests, and the CPU tests of both precompile passes and the
+#            protocol against this Triton;
 #   tune:    the softsign tuner case with compiler processes off (1) and on (0: the default), each on an empty
 #            Triton cache (the screen's seconds: bench/tune_bench.py's JSON);
 #   softmax, elu, conv, gemm: whole no-LLM optimizes at KernelBench size, fresh caches, race on.
@@ -15,8 +17,8 @@ OUT=$(mktemp -d)
 source bench/device_header.sh  # secs, $OUT/device.txt
 if [[ $PARTS == *tests* ]]; then
 start=$(date +%s.%N)
-timeout 200 python3 -m pytest -m gpu -v -p no:cacheprovider \
-    "tests/test_tune_gpu.py::test_screening_compiles_configs_ahead_and_keeps_failures_apart" \
+timeout 300 python3 -m pytest -m gpu -v -p no:cacheprovider tests/test_tune_gpu.py tests/test_inductor_seed.py \
+    "tests/test_race.py::test_the_elu_example_races_torch_compiles_code_on_the_gpu" \
     > "$OUT/gpu_tests.log" 2>&1
 echo "gpu tests exit $? wall $(secs $start) s" >> "$OUT/device.txt"
 timeout 100 python3 -m pytest -v -p no:cacheprovider tests/test_precompile.py tests/test_eval_protocol.py \
