@@ -96,6 +96,7 @@ def test_torch_compiles_code_is_checked_tuned_and_kept_when_faster(tmp_path: Pat
     assert tuner.budgets == [None, RACE_TUNE_BUDGET_S]  # the run's second pass is bounded
     assert tuner.abs == [True, False]  # the race's A/B against the best decides: the tuner runs none of its own
     assert race.decision == "KEEP" and race.origin == "tune" and race.candidate_id == tuned.candidate_id
+    assert race.wall_s is not None  # the A/B's seconds: the report's step column
     assert race.decision_reason.startswith("the best runs at 0.99x torch.compile (3.05 ms vs 3.03 ms); "
                                            "torch.compile's generated Triton code, tuned, is faster: 10.0% faster")
     assert comparer.thresholds[-1] == RACE_THRESHOLD == 0.0  # faster beyond the noise band is enough

@@ -70,6 +70,14 @@ def test_timeline_has_every_attempt_in_order_with_figures(report: dict) -> None:
     assert "3,500 in / 1,200 out" in grid and "$0.0171" in grid
 
 
+def test_markdown_timeline_says_what_each_step_took(report: dict) -> None:
+    """Where the time went, per step (an evaluation, a tuner pass with its own time line, an A/B)."""
+    md = report["md"].split("## Timeline")[1].split("##")[0]
+    rows = [line for line in md.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    assert len(rows) == 8 and all(r.rstrip().endswith(" s |") for r in rows)
+    assert rows[0].endswith("| 5.00 s |") and rows[-1].endswith("| 12.0 s |")  # the bundle's 4.0 + seq
+
+
 def test_baselines_and_best(report: dict) -> None:
     page = report["html"]
     assert "0.06 ms" in page and "0.04 ms" in page and "max-autotune" in page
@@ -162,14 +170,15 @@ def test_reasons_are_escaped(report: dict) -> None:
     assert r"\<script\>" in md_seed and "<script>" not in md_seed and "&amp; more" in md_seed
     md_mismatch = next(line for line in report["md"].splitlines() if line.startswith("| 4 |"))
     assert r"(atol 1e-4) \| rows" in md_mismatch  # a | in a reason does not split the table row
-    assert len(re.findall(r"(?<!\\)\|", md_mismatch)) == 10  # 9 cells: the escaped | is not a separator
+    assert len(re.findall(r"(?<!\\)\|", md_mismatch)) == 11  # 10 cells: the escaped | is not a separator
 
 
 def test_markdown_timeline_and_chart_link(report: dict) -> None:
     md = report["md"]
     rows = [line for line in md.splitlines() if re.match(r"\| \d+ \| ", line)]
     assert len(rows) == 8
-    assert "| 3 | grid\\_and\\_parallel | llm | OK | 0.04 ms | 1.50x | 1.00x | KEEP | 20.0% faster, noise 0.6% |" in rows
+    assert "| 3 | grid\\_and\\_parallel | llm | OK | 0.04 ms | 1.50x | 1.00x | KEEP | 20.0% faster, noise 0.6% | 7.00 s |" \
+        in rows
     assert "![Best speedup vs eager after each attempt](23_Softmax-speedup.png)" in md
 
 

@@ -242,9 +242,10 @@ class TaskOptimizer:
             self._say(f"{stage}: A/B timing")
         verdict = self.verdicts.compare(self.state.best, cand)
         self.state.device_s += verdict.seconds
+        # the step's seconds: its evaluation and its A/B
         self.steps.record(AttemptRecord(key, stage, "llm", verdict.decision, decision_reason=verdict.reason,
-                                        llm=usage, metrics_before=prof.metrics,
-                                        diff=diff_from(self.state.best, cand)), cand, result)
+                                        llm=usage, metrics_before=prof.metrics, diff=diff_from(self.state.best, cand),
+                                        wall_s=round((result.wall_s or 0.0) + verdict.seconds, 3)), cand, result)
         if verdict.decision is Decision.KEEP:
             self._accept(cand, result.timing.median_ms if result.timing else None)
 

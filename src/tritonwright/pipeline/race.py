@@ -151,7 +151,7 @@ class InductorRace:
         else:
             reason = f"{why}; {what} is not measurably faster ({verdict.reason}): the best stays"
         rec = AttemptRecord(RACE_KEY, RACE_STAGE, contender.origin, verdict.decision, decision_reason=reason,
-                            median_ms=ms, diff=diff_from(best, contender))
+                            median_ms=ms, diff=diff_from(best, contender), wall_s=round(verdict.seconds, 3))
         rec.speedup_eager, rec.speedup_compiled = self.steps.state.speedups(ms)
         self.steps.record(rec, contender, None)
         return RaceOutcome(contender, ms) if verdict.decision is Decision.KEEP else RaceOutcome()
