@@ -60,6 +60,8 @@ class FakeChild:
         if isinstance(req, pr.LoadCandidate):
             session.labels.append(req.label)
             return pr.CandidateLoaded([])
+        if isinstance(req, pr.CollectKernels):
+            raise runner.StepFailure(Status.CRASH, "candidate process killed by signal SIGSEGV", "candidate")
         if isinstance(req, pr.Screen):
             (label,) = req.labels
             source = Path(session.paths[label]).read_text() if label in session.paths else ""
@@ -168,3 +170,15 @@ def test_a_task_that_fails_as_the_session_opens_is_the_tasks_error(sessions: lis
     with pytest.raises(TaskError, match="get_inputs"):
         runner.screen_many(_task(), _cands(2), CONFIG)
     assert sessions[0].closed and not runner._SCREENINGS  # nothing left open
+
+
+def test_a_broken_compile_ahead_pass_is_dropped_and_the_configs_are_screened_without_it(
+        sessions: list[FakeSession], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The collection pass crashed the candidate child: a new session screens the same configs with neither
+    compile-ahead pass (the processes' nor the threads')."""
+    monkeypatch.setattr(runner, "start_compilers", lambda workdir, n, first=0: [])
+    ahead = EvalConfig(device="cuda", baselines=False, compile_threads=4, compile_processes=4)
+    results = runner.screen_many(_task(), _cands(3), ahead)
+    assert all(r.ok and r.timing is not None for r in results)
+    assert len(sessions) == 2 and sessions[0].closed and "collect" in sessions[0].requests
+    assert "collect" not in sessions[1].requests and "precompile" not in sessions[1].requests

@@ -782,7 +782,7 @@ def screen_many(task: Task, candidates: list[Candidate], config: EvalConfig | No
             pending = _screen_in(screening, task, candidates, results, pending, config, threads, cutoff_ms)
         except _PrecompileFailed:  # our pass, not a config, broke the session: the same configs, compiled serially
             screening.close()
-            threads = 1
+            config, threads = dataclasses.replace(config, compile_threads=1, compile_processes=1), 1  # neither pass
             pending = [i for i in pending if results[i].ok and results[i].timing is None]
         except BaseException:
             screening.close()
