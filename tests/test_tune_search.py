@@ -376,6 +376,23 @@ def test_without_its_own_ab_the_checked_tuned_code_is_the_outcome() -> None:
                   original_ms=0.359)
     assert report.decision is Decision.REVERT
 
+    class SlowerRewrite(FakeEvaluator):  # the rewritten code's own check (one evaluate) times it behind
+        def evaluate(self, candidate: Candidate, timed: bool) -> EvalResult:
+            result = super().evaluate(candidate, timed)
+            if result.timing is not None:
+                result.timing = TimingStats.from_samples([0.5] * 5, "fake")
+            return result
+
+        def evaluate_many(self, candidates: list[Candidate], timed: bool, seed: int | None = None
+                          ) -> list[EvalResult]:  # the verification: as timed before
+            return [FakeEvaluator.evaluate(self, c, timed) for c in candidates]
+
+    slow = SlowerRewrite(times)
+    report = tune(Candidate(MISH), slow, FakeComparer(slow, 0.002), TuneSettings(freeze=True, ab=False),
+                  original_ms=0.359)
+    assert report.decision is Decision.REVERT and report.candidate.source == MISH
+    assert "not faster than the original (0.359 ms)" in report.reason
+
 
 def test_each_screen_gives_up_on_configs_twice_as_slow_as_the_best_known() -> None:
     times = table((8, 3), 0.056)

@@ -44,9 +44,9 @@ from tritonwright.tune.space import (
 DEFAULT_THRESHOLD = KEEP_THRESHOLD  # the one keep/revert threshold (tritonwright/defaults.py says why)
 MAX_CONFIGS = 96  # screened configs per kernel: each costs a compile and ~20 timed runs (~0.3-2 s on a GPU)
 TUNE_BUDGET_S = 120.0  # no new search phase or screening session starts past this: about two minutes of GPU
-# Configs per screening session, the budget checked between sessions: a 2-D reduction of Inductor's has a
-# 68-config grid (70 s on an H200) that would run past any budget in one; most grids need one or two (16-27 on
-# the examples), and each more costs a session start (~1 s).
+# Configs per screening call, the budget checked between calls: a 2-D reduction of Inductor's has a 68-config
+# grid (70 s on an H200) that would run past any budget in one; most grids need one or two (16-27 on the
+# examples). The calls of one search share one open session (eval.runner._Screening): a chunk costs no start.
 SCREEN_CHUNK = 24
 # A config this many times slower than the best known (the original, or the fastest screened so far) in its
 # warm-up runs keeps them as its screening figure: it cannot be among the fastest three, and its 10+ timed runs
@@ -169,6 +169,10 @@ def time_line(seconds: dict[str, float]) -> str:
                      f"{seconds.get('screen.ahead', 0.0):.1f} s)")
         out.append(part)
     return ", ".join(out)
+
+
+def _fmt_ms(ms: float | None) -> str:
+    return "no figure" if ms is None else f"{ms:.4g} ms"
 
 
 def _ms(result: EvalResult) -> float | None:
@@ -517,11 +521,13 @@ def _decide(candidate: Candidate, tuned: Candidate, comparer: Comparer | None, s
                        f"{best:.4g} ms) is not faster than the original ({report.original_ms:.4g} ms) by "
                        f"{s.threshold / 2 * 100:g}%: no A/B needed")
     if not s.ab:
-        tuned_ms = f"{report.tuned_ms:.4g} ms" if report.tuned_ms is not None else "untimed"
-        original_ms = f"{report.original_ms:.4g} ms" if report.original_ms is not None else "unknown"
+        if report.tuned_ms is None or report.original_ms is None or report.tuned_ms >= report.original_ms:
+            # the caller races the better of the two: never a tuned code its own full timing puts behind
+            return _revert(report, candidate, f"the tuned code ({_fmt_ms(report.tuned_ms)} in its full timing) is "
+                           f"not faster than the original ({_fmt_ms(report.original_ms)})")
         report.decision, report.candidate = Decision.KEEP, tuned
-        report.reason = (f"tuned code checked and timed in full ({tuned_ms}; the original {original_ms}); "
-                         "no A/B against the original: the caller's A/B decides")
+        report.reason = (f"tuned code checked and timed in full ({_fmt_ms(report.tuned_ms)}; the original "
+                         f"{_fmt_ms(report.original_ms)}); no A/B against the original: the caller's A/B decides")
         return report
     assert comparer is not None
     t = clock()
