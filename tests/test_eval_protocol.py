@@ -27,11 +27,11 @@ SETTINGS = pr.RunSettings(warmup_ms=25.0, min_runs=100, budget_ms=1000.0, max_ru
 
 JOB = pr.KernelJob("tritonwright_candidate_c3", "scale_kernel", '{"name": "tritonwright_candidate_c3.scale_kernel"}')
 REQUESTS: list[pr.Request] = [
-    pr.LoadReference(), pr.LoadCandidate("c0", "/tmp/c0.py"), pr.Trial(0, 43),
+    pr.LoadReference(), pr.LoadCandidate("c0", "work/c0.py"), pr.Trial(0, 43),
     pr.CandidateTrial(["c0", "c1"], 1, True), pr.Check(2, 3), pr.MeasureKernelShare("c0"),
     pr.Time("c0", SETTINGS, True), pr.Compare("a", "b", 10, SETTINGS), pr.TakeInputs(0),
     pr.Screen(["c3"], SETTINGS), pr.Precompile(["c3", "c4"], 8), pr.CollectKernels(["c3", "c4"]),
-    pr.CompileKernels([JOB], {"tritonwright_candidate_c3": "/tmp/c3.py"}), pr.FloorOfTask(None, True), pr.Baselines(SETTINGS, "max-autotune"), pr.Refill(7), pr.Recheck("c1"), pr.Exit(),
+    pr.CompileKernels([JOB], {"tritonwright_candidate_c3": "work/c3.py"}), pr.FloorOfTask(None, True), pr.Baselines(SETTINGS, "max-autotune"), pr.Refill(7), pr.Recheck("c1"), pr.Exit(),
 ]
 FAIL = pr.Fail(Status.RUNTIME_ERROR, "boom", "Traceback ...")
 PAYLOADS: list[object] = [
