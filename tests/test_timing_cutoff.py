@@ -31,7 +31,7 @@ SETTINGS = timing.TimingSettings(warmup_ms=5.0, min_runs=10, budget_ms=60.0, max
 def test_a_config_slower_than_the_cutoff_keeps_its_warm_up_runs(fake_gpu: list[int]) -> None:
     stats = timing.time_cuda(lambda: 100.0, timing.TimingSettings(**{**SETTINGS.__dict__, "give_up_ms": 2.0}),
                              None)  # type: ignore[arg-type]
-    assert len(fake_gpu) == 3 and stats.n == 2 and stats.median_ms == 100.0  # the first warm-up run left out
+    assert len(fake_gpu) == 4 and stats.n == 3 and stats.median_ms == 100.0  # the cold call left out
     assert "slower than the cutoff" in stats.method
 
 
@@ -41,4 +41,13 @@ def test_a_config_within_the_cutoff_or_without_one_is_timed_in_full(fake_gpu: li
     assert stats.n == 60 and stats.method == "cuda_events"  # budget 60 ms of 1 ms runs, after a 5-run warm-up
     fake_gpu.clear()
     stats = timing.time_cuda(lambda: 100.0, SETTINGS, None)  # type: ignore[arg-type]
-    assert stats.n == 10 and len(fake_gpu) == 13  # no cutoff: min_runs after the warm-up, as before
+    assert stats.n == 10 and len(fake_gpu) == 14  # no cutoff: min_runs after the cold call and warm-up
+
+
+def test_a_slow_first_call_is_neither_the_estimate_nor_the_figure(fake_gpu: list[int]) -> None:
+    """A first call that compiles or loads the module (50 ms here, for a 1 ms config) must not put the config
+    over the cutoff (the H200 run where every screened config kept 2 warm-up runs) nor cut its timed runs."""
+    times = iter([50.0] + [1.0] * 1000)
+    stats = timing.time_cuda(lambda: next(times), timing.TimingSettings(**{**SETTINGS.__dict__, "give_up_ms": 2.0}),
+                             None)  # type: ignore[arg-type]
+    assert stats.method == "cuda_events" and stats.n == 60 and stats.median_ms == 1.0
