@@ -18,7 +18,10 @@ _SECRET_PREFIXES = ("OPENAI_", "ANTHROPIC_", "AWS_", "AZURE_", "GOOGLE_", "GCP_"
 # Needed by graphical tools even though the pattern above would match it; it names a file, holds no secret.
 _ALWAYS_KEEP = frozenset({"XAUTHORITY"})
 
-_ENV_LOCK = threading.Lock()
+# Held while os.environ is swapped for a child's start and while it is read for a copy, so a thread reading it
+# never sees it half cleared (the worker's health check starts beside the fork server's start); reentrant: a
+# copy taken inside child_environment reads the swapped environment.
+_ENV_LOCK = threading.RLock()
 
 
 def is_secret_name(name: str) -> bool:
@@ -30,7 +33,10 @@ def is_secret_name(name: str) -> bool:
 
 def scrubbed_env(base: Mapping[str, str] | None = None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """A copy of `base` (default os.environ) without secrets, with `extra` applied on top."""
-    env = {k: v for k, v in (os.environ if base is None else base).items() if not is_secret_name(k)}
+    if base is None:
+        with _ENV_LOCK:
+            base = dict(os.environ)
+    env = {k: v for k, v in base.items() if not is_secret_name(k)}
     if extra:
         env.update(extra)
     return env
