@@ -45,7 +45,11 @@ CASES: dict[str, tuple[str, str, dict[str, str]]] = {
     "llm:elu_autotune_comprehension": ("examples/elu/task.py", f"{FIX}/elu_autotune_comprehension.py", {}),
     "llm:softmax_rows": ("examples/softmax/task.py", f"{FIX}/softmax_rows.py", {}),
     "llm:mish_size_branch": ("examples/conv_mish_bn/task.py", f"{FIX}/mish_size_branch.py", {}),
+    # torch.compile's own code (the race's contender), made at run time: INDUCTOR as the candidate
+    "inductor:softmax": ("examples/softmax/task.py", "INDUCTOR", {}),
+    "inductor:conv_mish_bn": ("examples/conv_mish_bn/task.py", "INDUCTOR", {}),
 }
+INDUCTOR = "INDUCTOR"  # a case's candidate made by the Inductor seed (tritonwright.inductor_seed.make_seed)
 EXHAUSTIVE_CAP = 96  # configs per kernel in the exhaustive search; larger spaces are thinned evenly (said so)
 CHUNK = 40  # configs per screening session: a crash costs at most one session's worth
 
@@ -115,8 +119,16 @@ def run_case(name: str, args: argparse.Namespace) -> dict[str, Any]:
     from tritonwright.tune.search import TuneSettings, tune
 
     task_path, cand_path, overrides = CASES[name]
-    task, cand = load_task(ROOT / task_path, overrides), read_candidate(ROOT / cand_path)
+    task = load_task(ROOT / task_path, overrides)
     out: dict[str, Any] = {"case": name, "task": task_path, "candidate": cand_path}
+    if cand_path == INDUCTOR:
+        from tritonwright.inductor_seed import make_seed
+
+        t_seed = time.monotonic()
+        cand = make_seed(task, "cuda").candidate
+        out["seed_wall_s"] = round(time.monotonic() - t_seed, 1)
+    else:
+        cand = read_candidate(ROOT / cand_path)
     base = EvalConfig(device="cuda")
     t0 = time.monotonic()
     first = HarnessEvaluator(task, base).evaluate(cand, timed=True, baselines=True)

@@ -155,6 +155,10 @@ class Precompiled:
     seconds: float
     how: str = ""  # "4 threads", "12 compiler processes": what compiled them
     error: str = ""  # the first failure, one line (compiler processes)
+    # Compiler processes: seconds spent importing candidate modules and compiling, summed over the processes
+    # (they run side by side: the sums say where the pass's work went, `seconds` what it cost in wall time)
+    import_s: float = 0.0
+    compile_s: float = 0.0
 
 
 @dataclass(frozen=True)

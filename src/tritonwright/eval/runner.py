@@ -854,6 +854,8 @@ def _compile_in_processes(cand: _Child, paths: dict[str, str], helpers: list[_Ch
     parts = [got.jobs[k::n] for k in range(n)]  # round robin: neighbouring configs (similar sizes) spread out
     compiled = failed = 0  # launches the child could not record are neither: they compile when timed
     error = ""
+    import_s = compile_s = 0.0
+    collected = time.monotonic() - t
     sent: list[tuple[_Child, list[pr.KernelJob]]] = []
     for helper, part in zip(helpers, parts, strict=False):
         try:
@@ -868,11 +870,14 @@ def _compile_in_processes(cand: _Child, paths: dict[str, str], helpers: list[_Ch
         try:
             done = helper.reply("compile", max(0.1, deadline - time.monotonic()), pr.Precompiled)
             compiled, failed, error = compiled + done.compiled, failed + done.failed, error or done.error
+            import_s, compile_s = import_s + done.import_s, compile_s + done.compile_s
         except StepFailure as exc:  # crashed or hung (now killed): its jobs compile at their timed calls
             helper.kill()
             failed, error = failed + len(part), error or exc.message.splitlines()[0]
     return pr.Precompiled(compiled=compiled, failed=failed, seconds=round(time.monotonic() - t, 3),
-                          how=f"{len(sent)} compiler processes", error=error)
+                          how=f"{len(sent)} compiler processes, recording {collected:.2f} s, process-seconds: "
+                              f"imports {import_s:.1f}, compiles {compile_s:.1f}",
+                          error=error, import_s=round(import_s, 3), compile_s=round(compile_s, 3))
 
 
 SCREEN_IDLE_S = 30.0  # a screening left open this long with no call is closed: its children hold GPU memory

@@ -809,11 +809,16 @@ def compile_kernels(req: pr.CompileKernels) -> pr.Precompiled:
     modules: dict[str, Any] = {}
     compiled = failed = 0
     error = ""
+    import_s = 0.0
     for job in req.jobs:
         try:
             module = modules.get(job.module)
             if module is None:
-                module = modules[job.module] = loading.load_candidate_module(req.paths[job.module], job.module)
+                t_import = time.perf_counter()
+                try:
+                    module = modules[job.module] = loading.load_candidate_module(req.paths[job.module], job.module)
+                finally:
+                    import_s += time.perf_counter() - t_import
             kernel: Any = module
             for part in job.qualname.split("."):
                 kernel = getattr(kernel, part)
@@ -824,7 +829,9 @@ def compile_kernels(req: pr.CompileKernels) -> pr.Precompiled:
         except Exception as exc:  # noqa: BLE001 - counted; the config's timed call reports its own error
             failed += 1
             error = error or f"{job.qualname}: {type(exc).__name__}: {str(exc).strip()[:200]}"
-    return pr.Precompiled(compiled=compiled, failed=failed, seconds=round(time.perf_counter() - t, 3), error=error)
+    total = time.perf_counter() - t
+    return pr.Precompiled(compiled=compiled, failed=failed, seconds=round(total, 3), error=error,
+                          import_s=round(import_s, 3), compile_s=round(total - import_s, 3))
 
 
 def compiler_main(ctrl: Connection, data: Connection | None, spec: dict[str, Any]) -> None:

@@ -283,9 +283,10 @@ class _Run:
         ahead = max((r.step_seconds.get("precompile", 0.0) for r in results), default=0.0)
         for key, value in (("screen.timed", timed), ("screen.ahead", ahead)):
             self.report.seconds[key] = round(self.report.seconds.get(key, 0.0) + value, 3)
+        how = next((n.split(": ", 1)[1] for r in results for n in r.notes if n.startswith("compiled ahead")), "")
         self.report.notes.append(f"screen ({phase}): {len(results)} configs in {wall:.1f} s: timed {timed:.1f} s, "
                                  f"compiled ahead {ahead:.1f} s, the session's start and loads "
-                                 f"{max(0.0, wall - timed - ahead):.1f} s")
+                                 f"{max(0.0, wall - timed - ahead):.1f} s" + (f"; compiled ahead: {how}" if how else ""))
 
     def check(self, plan: KernelPlan, rows: list[ConfigResult], timed: bool) -> None:
         """Evaluate configs in full, in one session: correctness on inputs the screening never saw (and a full
