@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tritonwright.candidate import Candidate
-from tritonwright.eval.runner import compare_repeated, evaluate
+from tritonwright.eval.runner import compare, compare_repeated, evaluate
 from tritonwright.eval.types import EvalConfig, Status
 from tritonwright.task import load_task
 
@@ -88,3 +88,9 @@ def test_aa_not_significant(task, cfg):
     decisions = compare_repeated(task, cand, cand, cfg, threshold=0.02, rounds=10, repeats=20)
     assert len(decisions) == 20
     assert not any(d.significant for d in decisions), [d.reason for d in decisions]
+
+
+def test_a_clear_gain_is_settled_at_the_first_look(task, cfg):
+    twice = candidate("launch(x, torch.empty_like(x), self.scale)\nreturn launch(x, torch.empty_like(x), self.scale)")
+    c = compare(task, twice, candidate(CORRECT), cfg)  # B does half the work of A: ~2x, every round
+    assert c.significant and c.rounds == 6 and "settled after 6 of 10 rounds" in c.reason, c.reason
