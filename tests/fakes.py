@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from tritonwright.candidate import Candidate
 from tritonwright.errors import TaskError
-from tritonwright.eval.types import Comparison, EvalConfig, EvalResult
+from tritonwright.eval.types import Comparison, EvalConfig, EvalResult, KernelShare
 from tritonwright.executors.faults import WorkerLost
 
 if TYPE_CHECKING:  # imported where used: a pool worker unpickling a SleepJob imports this module, kept light
@@ -157,12 +157,14 @@ class FakeTuner:
     originals: list[float | None] = field(default_factory=list)  # the original_ms each call was given
     budgets: list[float | None] = field(default_factory=list)  # the budget_s each call was given
     abs: list[bool] = field(default_factory=list)  # whether each call asked for the tuner's own A/B
+    kernels: list[KernelShare | None] = field(default_factory=list)  # the kernel times each call was given
 
     def __call__(self, candidate: Candidate, stage: str, original_ms: float | None = None,
-                 budget_s: float | None = None, ab: bool = True) -> TuneReport:
+                 budget_s: float | None = None, ab: bool = True, kernels: KernelShare | None = None) -> TuneReport:
         from tritonwright.decision import Decision
         from tritonwright.tune.search import TuneReport
 
+        self.kernels.append(kernels)
         self.stages.append(stage)
         self.originals.append(original_ms)
         self.budgets.append(budget_s)

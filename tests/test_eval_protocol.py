@@ -46,7 +46,7 @@ PAYLOADS: list[object] = [
     pr.Checked([pr.CheckGroup([OutputCheck(0, 0, False, [3], "float32", max_abs_err=float("inf"),
                                            rel_l2_err=float("nan"), reason="NaN where the reference has none")],
                               "input 0 changed")], 0.01),
-    pr.KernelShareReport({"k": 1}, {"void at::vectorized_elementwise": 1}, 0.5, 0.1, None),
+    pr.KernelShareReport({"k": 1}, {"void at::vectorized_elementwise": 1}, 0.5, 0.1, None, {"k": 0.5}),
     pr.Timed(STATS), pr.Timed(STATS, STATS), pr.Timed(STATS, None, "CUDA graph capture failed: x"),
     pr.Screened({"c0": pr.ScreenRun(0.3, STATS), "c1": pr.ScreenRun(0.2, error=pr.Fail(Status.COMPILE_ERROR, "x"))}),
     pr.Precompiled(compiled=26, failed=1, seconds=3.2), pr.KernelsCollected([JOB, JOB], 1, 0.02),

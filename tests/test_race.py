@@ -12,7 +12,7 @@ import pytest
 
 from tests.fakes import FASTER, FakeComparer, FakeEvaluator, FakeFloor, FakeProfiler, FakeRival, FakeTuner
 from tritonwright.candidate import Candidate
-from tritonwright.eval.types import EvalResult, Status, TimingStats
+from tritonwright.eval.types import EvalResult, KernelShare, Status, TimingStats
 from tritonwright.gpus.spec import get_gpu
 from tritonwright.pipeline.optimize import OptimizeConfig, TaskOptimizer
 from tritonwright.pipeline.race import (
@@ -33,6 +33,10 @@ def _stats(ms: float) -> TimingStats:
     return TimingStats(ms, ms, ms, ms, ms, 100, "cuda_events")
 
 
+SEED_KERNELS = KernelShare(triton_time_ms=3.0, other_time_ms=0.1, triton_kernel_ms={"seed_kernel": 3.0})
+RIVAL_KERNELS = KernelShare(triton_time_ms=2.9, other_time_ms=0.1, triton_kernel_ms={"triton_poi_0": 2.9})
+
+
 def _answer(seed_ms: float, compiled_ms: float, rival_ms: float = 3.0, rival_ok: bool = True) -> Any:
     """Every evaluation: the seed at `seed_ms` with torch.compile at `compiled_ms`; torch.compile's code (its
     source says "inductor") at `rival_ms`, or a mismatch when not `rival_ok`."""
@@ -41,9 +45,9 @@ def _answer(seed_ms: float, compiled_ms: float, rival_ms: float = 3.0, rival_ok:
         if "inductor" in c.source:
             if not rival_ok:
                 return EvalResult(Status.MISMATCH, reason="max abs error 3.1 at [0, 7]", wall_s=1.0)
-            return EvalResult(Status.OK, timing=_stats(rival_ms), wall_s=1.0)
+            return EvalResult(Status.OK, timing=_stats(rival_ms), wall_s=1.0, kernels=RIVAL_KERNELS)
         return EvalResult(Status.OK, timing=_stats(seed_ms), eager=_stats(9.0), compiled=_stats(compiled_ms),
-                          wall_s=1.0)
+                          wall_s=1.0, kernels=SEED_KERNELS)
 
     return answer
 
@@ -95,6 +99,7 @@ def test_torch_compiles_code_is_checked_tuned_and_kept_when_faster(tmp_path: Pat
     assert tuner.stages == ["launch", "launch"] and tuner.originals == [3.1, 3.0]  # medians known: not re-run
     assert tuner.budgets == [None, RACE_TUNE_BUDGET_S]  # the run's second pass is bounded
     assert tuner.abs == [True, False]  # the race's A/B against the best decides: the tuner runs none of its own
+    assert tuner.kernels == [SEED_KERNELS, RIVAL_KERNELS]  # where each one's GPU time went, from its evaluation
     assert race.decision == "KEEP" and race.origin == "tune" and race.candidate_id == tuned.candidate_id
     assert race.wall_s is not None  # the A/B's seconds: the report's step column
     assert race.decision_reason.startswith("the best runs at 0.99x torch.compile (3.05 ms vs 3.03 ms); "

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from tritonwright.candidate import Candidate
 from tritonwright.decision import Decision
-from tritonwright.eval.types import Comparison, EvalConfig, EvalResult
+from tritonwright.eval.types import Comparison, EvalConfig, EvalResult, KernelShare
 
 if TYPE_CHECKING:  # the LLM package imports its providers' code: only the checker needs its types here
     from tritonwright.llm.types import CallKey, CallParams, LLMReply, Message
@@ -93,11 +93,13 @@ class TuneOutcome(Protocol):
 
 class Tuner(Protocol):
     def __call__(self, candidate: Candidate, stage: str, original_ms: float | None = None,
-                 budget_s: float | None = None, ab: bool = True) -> TuneOutcome:
+                 budget_s: float | None = None, ab: bool = True, kernels: KernelShare | None = None) -> TuneOutcome:
         """Tune `candidate`'s launches for `stage` ("launch": every axis at once); `original_ms`: its median
         from the caller's last evaluation, where it passed its check (not evaluated again when timed);
         `budget_s`: no new search phase or kernel starts past it (None: the tuner's default); `ab` False: no
-        A/B against the original, the checked tuned code is the outcome (the caller's A/B decides)."""
+        A/B against the original, the checked tuned code is the outcome (the caller's A/B decides);
+        `kernels`: where that evaluation's GPU time went (heaviest kernels are searched first, the lightest that
+        together cannot clear the threshold not at all)."""
         ...
 
 

@@ -127,6 +127,7 @@ class KernelShareReport:
     triton_ms: float
     other_ms: float
     streams: int | None
+    kernel_ms: dict[str, float] = field(default_factory=dict)  # each Triton kernel's GPU ms in one forward
 
 
 @dataclass(frozen=True)

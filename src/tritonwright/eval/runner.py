@@ -595,7 +595,8 @@ def _kernel_share(cand: _Child, config: EvalConfig, device: str, label: str, fir
         if first is not None:  # ... and what it cannot see: PyTorch on CPU tensors, numpy
             other.update({n: c for n, c in first.ops.items() if n.endswith("(on the CPU)") or n == HOST_MATH})
         return KernelShare(triton_launches=dict(d.launches), other_ops=other,
-                           triton_time_ms=d.triton_ms, other_time_ms=d.other_ms, streams=d.streams)
+                           triton_time_ms=d.triton_ms, other_time_ms=d.other_ms, streams=d.streams,
+                           triton_kernel_ms=dict(d.kernel_ms))
     if first is None:
         return KernelShare()
     return KernelShare(triton_launches=dict(first.launches), other_ops=dict(first.ops))

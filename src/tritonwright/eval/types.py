@@ -151,6 +151,7 @@ class KernelShare:
     triton_time_ms: float | None = None  # GPU only (profiler)
     other_time_ms: float | None = None
     streams: int | None = None  # distinct CUDA streams that ran kernels (GPU only)
+    triton_kernel_ms: dict[str, float] = field(default_factory=dict)  # GPU only: each Triton kernel's ms a forward
 
     @property
     def triton_share(self) -> float | None:

@@ -573,6 +573,7 @@ class _Candidate:
                 _sync(self.device)
         names = set(hooks.LOG.launches)
         triton_us = other_us = 0.0
+        per_kernel: dict[str, float] = {}
         other: dict[str, int] = {}
         streams: set[Any] = set()
         for evt in prof.events():
@@ -584,12 +585,14 @@ class _Candidate:
             streams.add(getattr(evt, "device_resource_id", None))
             if evt.name in names:
                 triton_us += dur
+                per_kernel[evt.name] = per_kernel.get(evt.name, 0.0) + dur
             else:
                 other_us += dur
                 other[evt.name[:120]] = other.get(evt.name[:120], 0) + 1
         return pr.KernelShareReport(launches=dict(hooks.LOG.launches), other_kernels=other,
                                     triton_ms=triton_us / 1000, other_ms=other_us / 1000,
-                                    streams=len(streams - {None}) or None)
+                                    streams=len(streams - {None}) or None,
+                                    kernel_ms={k: round(v / 1000, 6) for k, v in per_kernel.items()})
 
     def time(self, req: pr.Time) -> pr.Timed:
         assert self.timing_inputs is not None

@@ -21,7 +21,7 @@ from tritonwright.candidate import Candidate
 from tritonwright.decision import Decision
 from tritonwright.defaults import KEEP_THRESHOLD, STAGES
 from tritonwright.errors import one_line
-from tritonwright.eval.types import EvalResult
+from tritonwright.eval.types import EvalResult, KernelShare
 from tritonwright.floor import ratio_to_floor
 from tritonwright.gpus.spec import GpuSpec
 from tritonwright.pipeline.exchange import SYSTEM_PROMPT, LlmExchange
@@ -116,8 +116,8 @@ class TaskOptimizer:
     def _say(self, text: str) -> None:
         self.events.step(self.key, text)
 
-    def _accept(self, cand: Candidate, ms: float | None) -> None:
-        self.state.best, self.state.best_ms = cand, ms
+    def _accept(self, cand: Candidate, ms: float | None, kernels: KernelShare | None = None) -> None:
+        self.state.best, self.state.best_ms, self.state.best_kernels = cand, ms, kernels
         self.events.best(self.key, self.state.speedups(ms)[0])
 
     # --- the loop --------------------------------------------------------------------------------------
@@ -130,7 +130,7 @@ class TaskOptimizer:
             why = result.reason if result is not None else "no candidate could be produced"
             status = result.status.value if result is not None else "FAILED"
             return TaskOutcome(self.key, "failed", f"no correct candidate ({status}): {one_line(why)[:300]}")
-        self._accept(current, result.timing.median_ms if result.timing else self.state.best_ms)
+        self._accept(current, result.timing.median_ms if result.timing else self.state.best_ms, result.kernels)
         self.state.device_s += self.floor_guard.measure(result)
         for stage in self.cfg.stages:
             self._stage(stage)
@@ -247,7 +247,7 @@ class TaskOptimizer:
                                         llm=usage, metrics_before=prof.metrics, diff=diff_from(self.state.best, cand),
                                         wall_s=round((result.wall_s or 0.0) + verdict.seconds, 3)), cand, result)
         if verdict.decision is Decision.KEEP:
-            self._accept(cand, result.timing.median_ms if result.timing else None)
+            self._accept(cand, result.timing.median_ms if result.timing else None, result.kernels)
 
     def _race(self) -> None:
         """A best not clearly faster than torch.compile races torch.compile's own code (pipeline/race.py)."""
@@ -259,7 +259,8 @@ class TaskOptimizer:
         assert self.state.best is not None and self.tuner is not None
         stage = plan.stage
         self._say(f"{stage}: launch tuner")
-        report = self.tuner(self.state.best, plan.tuner_stage, self.state.best_ms)  # the best's median is known
+        # the best's median is known, and where its GPU time went when its evaluation said so
+        report = self.tuner(self.state.best, plan.tuner_stage, self.state.best_ms, kernels=self.state.best_kernels)
         cand, ms = self.steps.record_tuning(plan.tune_key, stage, self.state.best, report, prof.metrics)
         if cand is not None:
             self._accept(cand, ms)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from tritonwright.candidate import Candidate
 from tritonwright.decision import Decision
 from tritonwright.defaults import KEEP_THRESHOLD
-from tritonwright.eval.types import EvalResult
+from tritonwright.eval.types import EvalResult, KernelShare
 from tritonwright.pipeline.seams import Rival
 from tritonwright.pipeline.stage_plan import LAUNCH
 from tritonwright.pipeline.steps import StepRecorder, diff_from
@@ -93,7 +93,7 @@ class InductorRace:
         contender, ms = self._tuned(*found)
         return self._ab(contender, ms, why or "the race began before this run was resumed")
 
-    def _made(self, why: str) -> tuple[Candidate, float | None] | None:
+    def _made(self, why: str) -> tuple[Candidate, float | None, KernelShare | None] | None:
         """torch.compile's code made and checked (the check row); None when it cannot be, or fails."""
         assert self.rival is not None and self.steps.state.best is not None
         self.say(f"race: {why}; making torch.compile's own Triton code to race it")
@@ -115,13 +115,14 @@ class InductorRace:
         kept = f" (it keeps non-Triton calls: {', '.join(code.externs)})" if code.externs else ""
         self._check_row(Decision.BASE, f"{why}; torch.compile's generated Triton code passes its check{kept}", cand,
                         result)
-        return cand, result.timing.median_ms if result.timing else None
+        return cand, result.timing.median_ms if result.timing else None, result.kernels
 
     def _check_row(self, decision: Decision, reason: str, cand: Candidate | None, result: EvalResult | None) -> None:
         self.steps.record(AttemptRecord(RACE_CHECK_KEY, RACE_STAGE, INDUCTOR_ORIGIN, decision,
                                         decision_reason=reason), cand, result)
 
-    def _tuned(self, code: Candidate, ms: float | None) -> tuple[Candidate, float | None]:
+    def _tuned(self, code: Candidate, ms: float | None, kernels: KernelShare | None = None
+               ) -> tuple[Candidate, float | None]:
         """The launch tuner on torch.compile's code (its row); the tuned code when kept, else the code as made."""
         done = self.steps.recorded(RACE_TUNE_KEY)
         if done is not None:
@@ -135,7 +136,7 @@ class InductorRace:
             self.steps.skip(RACE_TUNE_KEY, RACE_STAGE, "floor", at_floor)
             return code, ms
         self.say("race: launch tuner on torch.compile's code")
-        report = self.tuner(code, LAUNCH, ms, RACE_TUNE_BUDGET_S, ab=False)  # the race's own A/B decides
+        report = self.tuner(code, LAUNCH, ms, RACE_TUNE_BUDGET_S, ab=False, kernels=kernels)  # the race's A/B decides
         tuned, tuned_ms = self.steps.record_tuning(RACE_TUNE_KEY, RACE_STAGE, code, report)
         return (tuned, tuned_ms) if tuned is not None else (code, ms)
 
@@ -158,9 +159,10 @@ class InductorRace:
         return RaceOutcome(contender, ms) if verdict.decision is Decision.KEEP else RaceOutcome()
 
 
-def _replayed(check: tuple[AttemptRecord, Candidate | None]) -> tuple[Candidate, float | None] | None:
+def _replayed(check: tuple[AttemptRecord, Candidate | None]
+              ) -> tuple[Candidate, float | None, KernelShare | None] | None:
     """A resumed run's torch.compile's code from its check row (None when it failed or was never made)."""
     rec, cand = check
     if rec.decision != Decision.BASE or cand is None:
         return None
-    return Candidate(source=cand.source, origin=INDUCTOR_ORIGIN, parent=cand.parent), rec.median_ms
+    return Candidate(source=cand.source, origin=INDUCTOR_ORIGIN, parent=cand.parent), rec.median_ms, None

@@ -18,7 +18,7 @@ from tritonwright.candidate import Candidate, read_candidate
 from tritonwright.defaults import ASSUMED_GPU
 from tritonwright.errors import TaskError, UserInputError, one_line
 from tritonwright.eval.runner import resolve_device
-from tritonwright.eval.types import EvalConfig
+from tritonwright.eval.types import EvalConfig, KernelShare
 from tritonwright.executors.jobs import Executor, InlineExecutor
 from tritonwright.executors.pool import PoolUnavailable
 from tritonwright.floor import NO_GPU_REASON
@@ -335,11 +335,12 @@ def _tuner(evaluator: Evaluator, comparer: Comparer | None, gpu: GpuSpec, timed:
     limits = gpu_limits(gpu)
 
     def run(candidate: Candidate, stage: str, original_ms: float | None = None,
-            budget_s: float | None = None, ab: bool = True) -> TuneReport:
+            budget_s: float | None = None, ab: bool = True, kernels: KernelShare | None = None) -> TuneReport:
         settings = TuneSettings(stage=stage, dry_run=not timed, threshold=threshold, limits=limits, ab=ab)
         if budget_s is not None:
             settings = dataclasses.replace(settings, budget_s=budget_s)
-        return tune(candidate, evaluator, comparer if timed else None, settings, original_ms=original_ms)
+        return tune(candidate, evaluator, comparer if timed else None, settings, original_ms=original_ms,
+                    kernels=kernels)
 
     return run
 

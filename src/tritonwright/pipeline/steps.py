@@ -10,7 +10,7 @@ from typing import Any
 
 from tritonwright.candidate import Candidate
 from tritonwright.decision import Decision
-from tritonwright.eval.types import EvalResult, TimingStats
+from tritonwright.eval.types import EvalResult, KernelShare, TimingStats
 from tritonwright.seams import TuneOutcome
 from tritonwright.store import AttemptRecord, RunStore
 
@@ -21,6 +21,7 @@ class TaskState:
 
     best: Candidate | None = None
     best_ms: float | None = None
+    best_kernels: KernelShare | None = None  # where the best's GPU time went, when its evaluation said so
     eager_ms: float | None = None
     compiled_ms: float | None = None
     eager: TimingStats | None = None  # the baselines' full figures, reused by the final check

@@ -21,7 +21,7 @@ from tritonwright.decision import Decision
 from tritonwright.defaults import KEEP_THRESHOLD
 from tritonwright.errors import TaskError
 from tritonwright.eval.errtext import headline
-from tritonwright.eval.types import Comparison, EvalResult
+from tritonwright.eval.types import Comparison, EvalResult, KernelShare
 from tritonwright.seams import Clock, Comparer, Evaluator
 from tritonwright.tune import rewrite
 from tritonwright.tune.analysis import Analysis, analyse
@@ -384,22 +384,25 @@ def _revert(report: TuneReport, candidate: Candidate, reason: str) -> TuneReport
 
 def tune(candidate: Candidate, evaluator: Evaluator, comparer: Comparer | None,
          settings: TuneSettings | None = None, clock: Clock = time.monotonic,
-         original_ms: float | None = None) -> TuneReport:
+         original_ms: float | None = None, kernels: KernelShare | None = None) -> TuneReport:
     """Tune the launches of `candidate` for one stage; the report says what was tried and why it was decided.
     `original_ms`: the candidate passed its check with this median in the caller's last evaluation (the
-    pipeline's best), so a timed run does not evaluate it again (4 s of a 47 s optimize on an H200)."""
+    pipeline's best), so a timed run does not evaluate it again (4 s of a 47 s optimize on an H200).
+    `kernels`: where that evaluation's GPU time went (else the original's own evaluation says): kernels are
+    searched heaviest first, and the lightest, while together under the threshold's share, not at all."""
     s = settings or TuneSettings()
     t0 = clock()
     report = TuneReport(s.stage, Decision.REFUSED, "", candidate)
     try:
-        report = _tune(candidate, evaluator, comparer, s, report, clock, original_ms)
+        report = _tune(candidate, evaluator, comparer, s, report, clock, original_ms, kernels)
     finally:
         report.wall_s = round(clock() - t0, 3)
     return report
 
 
 def _tune(candidate: Candidate, evaluator: Evaluator, comparer: Comparer | None, s: TuneSettings,
-          report: TuneReport, clock: Clock = time.monotonic, original_ms: float | None = None) -> TuneReport:
+          report: TuneReport, clock: Clock = time.monotonic, original_ms: float | None = None,
+          kernels: KernelShare | None = None) -> TuneReport:
     """Plans, the original's check, the search per kernel, the rewrite and its check, then the decision."""
     prepared = _prepare(candidate, comparer, s, report)
     if prepared is None:
@@ -416,6 +419,12 @@ def _tune(candidate: Candidate, evaluator: Evaluator, comparer: Comparer | None,
             report.reason = f"the original candidate fails its check ({original.status.value}: {original.reason})"
             return report
         report.original_ms = _ms(original)
+        kernels = kernels or original.kernels
+    if not s.dry_run:
+        plans = _by_weight(plans, kernels, s.threshold, report)
+        if not plans:
+            report.reason = ("nothing worth tuning: " + "; ".join(f"{k}: {r}" for k, r in report.skipped))
+            return report
     run = _Run(candidate, analysis, evaluator, s, report, clock(), clock)
     found = _search_all(run, plans)
     if found.missing:
@@ -457,6 +466,37 @@ def _prepare(candidate: Candidate, comparer: Comparer | None, s: TuneSettings, r
         report.reason = f"nothing to tune safely, code left unchanged ({why})"
         return None
     return analysis, plans
+
+
+def _by_weight(plans: list[KernelPlan], kernels: KernelShare | None, threshold: float, report: TuneReport
+               ) -> list[KernelPlan]:
+    """The plans heaviest kernel first (a budget that runs out leaves the light ones as written), without the
+    lightest kernels whose GPU time together is under `threshold` of the forward's: no launch of theirs, even
+    one taking no time at all, could make the forward faster by the threshold. Kernels the profile did not
+    see keep their place after the rest. Unchanged when no per-kernel times are known."""
+    if kernels is None or not kernels.triton_kernel_ms:
+        return plans
+    total = (kernels.triton_time_ms or 0.0) + (kernels.other_time_ms or 0.0)
+    if total <= 0:
+        return plans
+    ms = {p.kernel: kernels.triton_kernel_ms[p.kernel] for p in plans if p.kernel in kernels.triton_kernel_ms}
+    seen = sorted((p for p in plans if p.kernel in ms), key=lambda p: -ms[p.kernel])
+    light: list[KernelPlan] = []
+    for p in reversed(seen):  # the lightest first, while they stay under the threshold together
+        if (sum(ms[q.kernel] for q in light) + ms[p.kernel]) / total >= threshold:
+            break
+        light.append(p)
+    together = sum(ms[p.kernel] for p in light)
+    for p in light:
+        report.skipped.append((p.kernel, f"{ms[p.kernel]:.3g} ms of the forward's {total:.3g} ms of GPU time "
+                                         f"(with the other kernels left alone, {together / total * 100:.1f}%, under "
+                                         f"the {threshold * 100:g}% threshold): no launch of it could clear it"))
+    out = [p for p in seen if p not in light] + [p for p in plans if p.kernel not in ms]
+    if len(plans) > 1:
+        report.notes.append("kernels by GPU time in one forward: " + ", ".join(
+            f"{p.kernel} {ms[p.kernel]:.3g} ms" if p.kernel in ms else f"{p.kernel} (not seen)" for p in out)
+            + (f"; left alone: {', '.join(p.kernel for p in light)}" if light else ""))
+    return out
 
 
 @dataclass
