@@ -175,7 +175,7 @@ def _pipeline(tmp_path: Path) -> tuple[RunStore, str, list[str]]:
     asked: list[str] = []
 
     def tuner(candidate: Candidate, stage: str, original_ms: float | None = None,
-              budget_s: float | None = None, ab: bool = True) -> TuneReport:
+              budget_s: float | None = None, ab: bool = True, kernels: Any = None) -> TuneReport:
         asked.append(stage)
         t = table((8, 3), 0.06)
         t[(16, 3)] = 0.300
