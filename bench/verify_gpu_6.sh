@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 16 on the H200 (eighth session): the timing's cold call (the screen's figures), the worker's start
 # beside its health check, the A/B's first look, compiler processes' import/compile seconds, kernel times:
-#   tests:   GPU tests of the harness (A/A, the first look) and the tuner;
+#   tests:   GPU tests of the harness (A/A, the first look; tunetests: the tuner's too);
 #   softmax: the no-LLM optimize at KernelBench size on fresh caches, then again on the caches it left
 #            (a user's second run); conv: conv_mish_bn the same way, fresh caches only;
 #   tune:    tune_bench's inductor:softmax case with compiler processes off (1) and on (0).
@@ -14,16 +14,19 @@ OUT=$(mktemp -d)
 source bench/device_header.sh  # secs, $OUT/device.txt
 if [[ $PARTS == *tests* ]]; then
     start=$(date +%s.%N)
-    timeout 280 python3 -m pytest -m gpu -v -p no:cacheprovider tests/test_eval_gpu.py tests/test_tune_gpu.py \
-        > "$OUT/gpu_tests.log" 2>&1
+    timeout 280 python3 -m pytest -m gpu -v -p no:cacheprovider --durations=0 tests/test_eval_gpu.py \
+        $([[ $PARTS == *tunetests* ]] && echo tests/test_tune_gpu.py) > "$OUT/gpu_tests.log" 2>&1
     echo "gpu tests exit $? wall $(secs $start) s" >> "$OUT/device.txt"
 fi
 optimize() {  # example, log name
     local start
     start=$(date +%s.%N)
+    # each line stamped with the wall clock (the first line: the start), so the time before the run's own log
+    # starts (imports) and after its last line (reports, the workers' shutdown) shows too
     timeout ${OPT_TIMEOUT:-200} python3 -m tritonwright optimize examples/$1/task.py --from examples/$1/candidate.py \
-        --out "$OUT/opt-$2" --quiet > "$OUT/optimize-$2.log" 2>&1
-    echo "optimize $2 exit $? wall $(secs $start) s" >> "$OUT/device.txt"
+        --out "$OUT/opt-$2" --quiet 2>&1 | (echo "$start start"; while IFS= read -r line; do
+            echo "$(date +%s.%N) $line"; done; echo "$(date +%s.%N) end") > "$OUT/optimize-$2.log"
+    echo "optimize $2 exit ${PIPESTATUS[0]} wall $(secs $start) s" >> "$OUT/device.txt"
 }
 export TRITON_CACHE_DIR=$(mktemp -d) TORCHINDUCTOR_CACHE_DIR=$(mktemp -d) TRITONWRIGHT_CACHE_DIR=$(mktemp -d)
 if [[ $PARTS == *softmax* ]]; then
