@@ -150,3 +150,26 @@ def test_llm_calls_alone(tmp_path: Path) -> None:
                                      "refused": 1}
     kept = json.loads((tmp_path / "r" / "t" / "llm" / "stage_x_llm.json").read_text())
     assert kept["prompt"][0]["content"] == "p" and kept["reply"]["cost_usd"] == 0.25
+
+
+def test_a_migrated_store_keeps_a_tuner_steps_notes(tmp_path: Path) -> None:
+    """A store from before the notes column gets it last; the insert names its columns, so a step's notes
+    land in it, and its other fields where they were."""
+    from tritonwright.store import RunStore
+
+    root = tmp_path / "runs"
+    root.mkdir()
+    old = sqlite3.connect(root / "runs.sqlite")
+    old.executescript(SCHEMA_V1)
+    old.close()
+    store = RunStore(root)
+    run_id = store.create_run("optimize", {})
+    store.start_task(run_id, "t", "task.py", "h", 1, "single")
+    notes = ["kernels by GPU time in one forward: k2 0.4 ms, k1 0.1 ms", "screen (coarse): 24 configs in 8.2 s"]
+    store.record_attempt(run_id, "t", AttemptRecord("stage:x:tune", "block_tiling", "tuner", Decision.REVERT,
+                                                     decision_reason="not faster", wall_s=12.5, notes=notes))
+    store.record_attempt(run_id, "t", AttemptRecord("seed", "seed", "user", Decision.BASE, median_ms=1.5))
+    tuned, seed = store.attempts(run_id, "t")
+    assert tuned.notes == notes and tuned.wall_s == 12.5 and tuned.decision_reason == "not faster"
+    assert seed.notes is None and seed.median_ms == 1.5
+    assert store.bundle(run_id)["tasks"][0]["attempts"][0]["notes"] == notes

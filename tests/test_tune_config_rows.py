@@ -214,3 +214,7 @@ def test_the_pipeline_stores_the_tuners_rows_and_the_reports_show_them(tmp_path:
     assert "screening: COMPILE\\_ERROR" in lines[-2] and OOR in lines[-2] and "| MISMATCH |" in lines[-1]
     screened = [float(ln.split(" | ")[2].removesuffix(" ms")) for ln in lines[:-2]]
     assert screened == sorted(screened) and min(screened) > 0.300
+    # The tuner's notes (the space searched, each screening's seconds) are stored with the step and shown.
+    assert step.notes and any(n.startswith("searched ") for n in step.notes)
+    assert "\n- searched fused\\_activation\\_kernel\\_optimized (elementwise)" in md
+    assert page.count('<ul class="tuner-notes">') == 1

@@ -90,6 +90,9 @@ class TuneOutcome(Protocol):
 
     def time_line(self) -> str: ...  # where the time went, on one line ("" when nothing was timed)
 
+    @property
+    def notes(self) -> Sequence[str]: ...  # the spaces searched, kernels by GPU time, each screening's seconds
+
 
 class Tuner(Protocol):
     def __call__(self, candidate: Candidate, stage: str, original_ms: float | None = None,

@@ -88,7 +88,7 @@ class StepRecorder:
         rec = AttemptRecord(key, stage, "tuner", verdict.decision, decision_reason=reason,
                             metrics_before=metrics, diff=diff_from(base, tuned) if tuned else None,
                             median_ms=verdict.tuned_ms, wall_s=report.wall_s, status=verdict.status,
-                            parent_id=base.id)
+                            parent_id=base.id, notes=list(report.notes) or None)
         rec.speedup_eager, rec.speedup_compiled = self.state.speedups(verdict.tuned_ms)
         cand = None if tuned is None else Candidate(source=tuned.source, origin="tune", parent=base.id)
         self.record(rec, cand, None, verdict.configs)

@@ -155,6 +155,7 @@ class TunerTable:
     decision_reason: str
     rows: tuple[ConfigRow, ...]
     kernels: tuple[str, ...]  # in the order first tried; the tables name the kernel when there are several
+    notes: tuple[str, ...] = ()  # the tuner's: spaces searched, kernels by GPU time, each screening's seconds
 
     @property
     def verified(self) -> int:
@@ -199,7 +200,11 @@ def tuner_table(att: dict[str, Any], row: Row, key: str) -> TunerTable | None:
         return kernels.index(r.kernel), r.failed, not timed, r.screen_ms if timed and r.screen_ms else 0.0, i
 
     order = sorted(range(len(rows)), key=place)
-    return TunerTable(row.seq, row.stage, row.decision, row.decision_reason, tuple(rows[i] for i in order), kernels)
+    notes = att.get("notes") or []
+    if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes):
+        raise ValueError(f"task {key!r} attempt {row.seq}: notes must be a list of strings")
+    return TunerTable(row.seq, row.stage, row.decision, row.decision_reason, tuple(rows[i] for i in order), kernels,
+                      tuple(notes))
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,10 @@ from tritonwright.store.records import AttemptRecord, atomic_write, now
 from tritonwright.store.schema import decode_row, dump
 from tritonwright.store.tuner_configs import insert_tuner_configs
 
+_COLUMNS = ("run_id", "task_key", "seq", "step_key", "stage", "origin", "candidate_id", "parent_id", "status",
+            "reason", "median_ms", "speedup_eager", "speedup_compiled", "decision", "decision_reason",
+            "metrics_before", "metrics_after", "diff", "wall_s", "llm", "result", "created", "notes")
+
 
 def attempt_from_row(row: sqlite3.Row) -> AttemptRecord:
     d = decode_row(row)
@@ -34,12 +38,12 @@ class AttemptQueries(StoreBase):
         with self._tx() as c:
             a.seq = c.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM attempts WHERE run_id=? AND task_key=?",
                               (run_id, task_key)).fetchone()[0]
-            c.execute(
-                "INSERT INTO attempts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            c.execute(  # columns named: a store migrated from an older one has its added columns last
+                f"INSERT INTO attempts ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
                 (run_id, task_key, a.seq, a.step_key, a.stage, a.origin, a.candidate_id, a.parent_id, a.status,
                  a.reason, a.median_ms, a.speedup_eager, a.speedup_compiled, a.decision, a.decision_reason,
                  dump(a.metrics_before), dump(a.metrics_after), a.diff, a.wall_s, dump(a.llm), dump(a.result),
-                 now()))
+                 now(), dump(a.notes)))
             insert_tuner_configs(c, run_id, task_key, a.step_key, configs)
         return a
 

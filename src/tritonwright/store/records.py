@@ -60,3 +60,4 @@ class AttemptRecord:
     result: dict[str, Any] | None = None
     seq: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] | None = None  # a tuner step's notes: kernels by GPU time, each screening session's seconds

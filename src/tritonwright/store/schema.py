@@ -22,6 +22,7 @@ CREATE TABLE IF NOT EXISTS attempts (
     stage TEXT NOT NULL, origin TEXT NOT NULL, candidate_id TEXT, parent_id TEXT, status TEXT, reason TEXT,
     median_ms REAL, speedup_eager REAL, speedup_compiled REAL, decision TEXT NOT NULL, decision_reason TEXT,
     metrics_before TEXT, metrics_after TEXT, diff TEXT, wall_s REAL, llm TEXT, result TEXT, created TEXT,
+    notes TEXT,
     PRIMARY KEY (run_id, task_key, seq), UNIQUE (run_id, task_key, step_key)
 );
 CREATE TABLE IF NOT EXISTS llm_calls (
@@ -39,13 +40,13 @@ CREATE TABLE IF NOT EXISTS tuner_configs (
 );
 """
 # Columns added after the first release: a store created before them gets them on open (NULL in old rows).
-ADDED_COLUMNS = (("tasks", "floor", "TEXT"), ("llm_calls", "answered", "INTEGER"))
+ADDED_COLUMNS = (("tasks", "floor", "TEXT"), ("llm_calls", "answered", "INTEGER"), ("attempts", "notes", "TEXT"))
 # Tables added after the first release: SCHEMA's CREATE TABLE IF NOT EXISTS makes them (empty) when an older
 # store opens, so its steps read back with no rows in them.
 ADDED_TABLES = ("tuner_configs",)
 
 JSON_COLUMNS = {"config", "env", "baselines", "best", "usage", "metrics_before", "metrics_after", "llm", "result",
-                "floor"}
+                "floor", "notes"}
 
 
 def create_tables(conn: sqlite3.Connection) -> None:
