@@ -349,7 +349,29 @@ def test_past_the_budget_no_new_screening_session_starts() -> None:
     report = tune(Candidate(MISH), cut, FakeComparer(cut, 0.002),
                   TuneSettings(stage="launch", freeze=True, budget_s=0.0))
     assert cut.screened == SCREEN_CHUNK
-    assert any(f"screening stopped at the 0 s budget after {SCREEN_CHUNK} of" in n for n in report.notes)
+    assert any(f"screening stopped at 0 s of the 0 s budget (the rest is for the full checks) after {SCREEN_CHUNK} "
+               "of" in n for n in report.notes)
+
+
+def test_screening_leaves_the_rest_of_the_budget_to_the_full_checks() -> None:
+    """Nothing new is screened past SEARCH_SHARE of the budget: a chunk that took 40 s of a 60 s budget is
+    the last one (before, the next started until 60 s were spent, and the checks ran past the budget)."""
+    from tests.fakes import FakeClock
+    from tritonwright.tune.search import SCREEN_CHUNK, SEARCH_SHARE
+
+    assert 0 < SEARCH_SHARE < 1
+    clock = FakeClock()
+
+    class Slow(FakeEvaluator):
+        def screen_many(self, candidates, cutoff_ms=None):
+            clock.advance(40.0)  # each screening session: 40 s
+            return super().screen_many(candidates, cutoff_ms)
+
+    ev = Slow(table((8, 3), 0.056))
+    report = tune(Candidate(MISH), ev, FakeComparer(ev, 0.002), TuneSettings(stage="launch", freeze=True,
+                                                                             budget_s=60.0), clock=clock)
+    assert ev.screened == SCREEN_CHUNK  # 40 s > 60 s x SEARCH_SHARE: the grid's second chunk never started
+    assert any(f"screening stopped at {60 * SEARCH_SHARE:g} s of the 60 s budget" in n for n in report.notes)
 
 
 def test_where_a_tuner_pass_went_reads_as_one_line() -> None:

@@ -23,6 +23,7 @@ from tritonwright.tune.harness import HarnessComparer, HarnessEvaluator
 from tritonwright.tune.neighbourhoods import TUNER_SPECS, gpu_limits
 from tritonwright.tune.search import (
     DEFAULT_THRESHOLD,
+    SEARCH_SHARE,
     TUNE_BUDGET_S,
     TuneReport,
     TuneSettings,
@@ -102,7 +103,8 @@ def tune_command(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the config table as JSON here")] = None,
     all_rows: Annotated[bool, typer.Option("--all", help="List every screened config, not only the fastest")]
     = False,
-    budget_s: Annotated[float, typer.Option(help="Start no new search phase after this many seconds")]
+    budget_s: Annotated[float, typer.Option(
+        help=f"The pass's time: no screening starts past {SEARCH_SHARE:.0%} of it, the rest is for the full checks")]
     = TUNE_BUDGET_S,
     gpu: Annotated[str | None, typer.Option(help="GPU spec whose limits bound the search (default: detect; on a "
                                              f"CPU the assumed {ASSUMED_GPU})")] = None,
