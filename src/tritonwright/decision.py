@@ -18,7 +18,7 @@ class Decision(str, Enum):
     REVERT = "REVERT"  # correct but not significantly faster (or not timed): the best stays
     FAILED = "FAILED"  # incorrect, crashed, or no usable answer: the best stays
     SKIP = "SKIP"  # not attempted: a stage's early-exit rule held, the floor was reached, or nothing to tune
-    REFUSED = "REFUSED"  # tuner: nothing could be tuned safely (too dynamic, or the original fails)
+    REFUSED = "REFUSED"  # tuner: nothing to tune (too dynamic, the original fails, or no kernel heavy enough)
     CHECKED = "CHECKED"  # tuner --dry-run: the rewritten code and each config are correct, not timed
 
     def __str__(self) -> str:  # the plain value in f-strings, templates and tables on every Python version
