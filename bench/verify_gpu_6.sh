@@ -3,9 +3,10 @@
 # beside its health check, the A/B's first look, compiler processes' import/compile seconds, kernel times:
 #   tests:   GPU tests of the harness (A/A, the first look; tunetests: the tuner's too);
 #   softmax: the no-LLM optimize at KernelBench size on fresh caches, then again on the caches it left
-#            (a user's second run); conv: conv_mish_bn the same way, fresh caches only;
+#            (a user's second run); norace: softmax with --no-race on fresh caches; conv: conv_mish_bn, fresh;
 #   tune:    tune_bench's inductor:softmax case with compiler processes off (1) and on (0).
-# Usage on the device: OUT=$OUT bash bench/verify_gpu_6.sh [PARTS] ; PARTS: any of tests,softmax,conv,tune
+# Usage on the device: OUT=$OUT bash bench/verify_gpu_6.sh [PARTS] ; PARTS: any of tests,tunetests,softmax,
+# norace,conv,tune
 set -uo pipefail  # no -e: a failing part must not stop the others
 PARTS=${1:-tests,softmax}
 FINAL=${OUT:-bench/results/verify-gpu-6}
@@ -18,13 +19,13 @@ if [[ $PARTS == *tests* ]]; then
         $([[ $PARTS == *tunetests* ]] && echo tests/test_tune_gpu.py) > "$OUT/gpu_tests.log" 2>&1
     echo "gpu tests exit $? wall $(secs $start) s" >> "$OUT/device.txt"
 fi
-optimize() {  # example, log name
+optimize() {  # example, log name, extra optimize flags
     local start
     start=$(date +%s.%N)
     # each line stamped with the wall clock (the first line: the start), so the time before the run's own log
     # starts (imports) and after its last line (reports, the workers' shutdown) shows too
     timeout ${OPT_TIMEOUT:-200} python3 -m tritonwright optimize examples/$1/task.py --from examples/$1/candidate.py \
-        --out "$OUT/opt-$2" --quiet 2>&1 | (echo "$start start"; while IFS= read -r line; do
+        --out "$OUT/opt-$2" --quiet ${3:-} 2>&1 | (echo "$start start"; while IFS= read -r line; do
             echo "$(date +%s.%N) $line"; done; echo "$(date +%s.%N) end") > "$OUT/optimize-$2.log"
     echo "optimize $2 exit ${PIPESTATUS[0]} wall $(secs $start) s" >> "$OUT/device.txt"
 }
@@ -32,6 +33,10 @@ export TRITON_CACHE_DIR=$(mktemp -d) TORCHINDUCTOR_CACHE_DIR=$(mktemp -d) TRITON
 if [[ $PARTS == *softmax* ]]; then
     optimize softmax softmax-fresh
     optimize softmax softmax-warm  # the caches the first run filled
+fi
+if [[ $PARTS == *norace* ]]; then
+    export TRITON_CACHE_DIR=$(mktemp -d) TORCHINDUCTOR_CACHE_DIR=$(mktemp -d) TRITONWRIGHT_CACHE_DIR=$(mktemp -d)
+    optimize softmax softmax-norace-fresh --no-race
 fi
 if [[ $PARTS == *conv* ]]; then
     export TRITON_CACHE_DIR=$(mktemp -d) TORCHINDUCTOR_CACHE_DIR=$(mktemp -d) TRITONWRIGHT_CACHE_DIR=$(mktemp -d)
