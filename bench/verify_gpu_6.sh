@@ -13,10 +13,11 @@ FINAL=${OUT:-bench/results/verify-gpu-6}
 mkdir -p "$FINAL"
 OUT=$(mktemp -d)
 source bench/device_header.sh  # secs, $OUT/device.txt
-if [[ $PARTS == *tests* ]]; then
+has() { [[ ,$PARTS, == *,$1,* ]]; }  # whole names: "tunetests" is not "tune"
+if has tests || has tunetests; then
     start=$(date +%s.%N)
     timeout 280 python3 -m pytest -m gpu -v -p no:cacheprovider --durations=0 tests/test_eval_gpu.py \
-        $([[ $PARTS == *tunetests* ]] && echo tests/test_tune_gpu.py) > "$OUT/gpu_tests.log" 2>&1
+        $(has tunetests && echo tests/test_tune_gpu.py) > "$OUT/gpu_tests.log" 2>&1
     echo "gpu tests exit $? wall $(secs $start) s" >> "$OUT/device.txt"
 fi
 optimize() {  # example, log name, extra optimize flags
@@ -30,19 +31,19 @@ optimize() {  # example, log name, extra optimize flags
     echo "optimize $2 exit ${PIPESTATUS[0]} wall $(secs $start) s" >> "$OUT/device.txt"
 }
 export TRITON_CACHE_DIR=$(mktemp -d) TORCHINDUCTOR_CACHE_DIR=$(mktemp -d) TRITONWRIGHT_CACHE_DIR=$(mktemp -d)
-if [[ $PARTS == *softmax* ]]; then
+if has softmax; then
     optimize softmax softmax-fresh
     optimize softmax softmax-warm  # the caches the first run filled
 fi
-if [[ $PARTS == *norace* ]]; then
+if has norace; then
     export TRITON_CACHE_DIR=$(mktemp -d) TORCHINDUCTOR_CACHE_DIR=$(mktemp -d) TRITONWRIGHT_CACHE_DIR=$(mktemp -d)
     optimize softmax softmax-norace-fresh --no-race
 fi
-if [[ $PARTS == *conv* ]]; then
+if has conv; then
     export TRITON_CACHE_DIR=$(mktemp -d) TORCHINDUCTOR_CACHE_DIR=$(mktemp -d) TRITONWRIGHT_CACHE_DIR=$(mktemp -d)
     optimize conv_mish_bn conv-fresh
 fi
-[[ $PARTS == *tune* ]] && for procs in 1 0; do
+has tune && for procs in 1 0; do
     start=$(date +%s.%N)
     TRITON_CACHE_DIR=$(mktemp -d) timeout 150 python3 bench/tune_bench.py --out "$OUT/tune-procs-$procs" \
         --only inductor:softmax --no-exhaustive --compile-processes $procs > "$OUT/tune-procs-$procs.log" 2>&1
