@@ -99,7 +99,7 @@ class Tuner(Protocol):
                  budget_s: float | None = None, ab: bool = True, kernels: KernelShare | None = None) -> TuneOutcome:
         """Tune `candidate`'s launches for `stage` ("launch": every axis at once); `original_ms`: its median
         from the caller's last evaluation, where it passed its check (not evaluated again when timed);
-        `budget_s`: no new search phase or kernel starts past it (None: the tuner's default); `ab` False: no
+        `budget_s`: the pass's time, no screening past its search share (None: the tuner's default); `ab` False: no
         A/B against the original, the checked tuned code is the outcome (the caller's A/B decides);
         `kernels`: where that evaluation's GPU time went (heaviest kernels are searched first, the lightest that
         together cannot clear the threshold not at all)."""

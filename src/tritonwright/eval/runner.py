@@ -1088,7 +1088,7 @@ def settled_early(first: Comparison, threshold: float) -> bool:
     logs = [math.log(r) for r in first.ratios]
     if not logs:
         return False
-    center = statistics.median(logs)
+    center = math.log(first.speedup)  # decide()'s median of the logs
     half = EARLY_LOOK_BAND * math.log1p(first.noise)
     bar = math.log1p(threshold)
     faster = min(logs) > bar and center - half >= bar

@@ -490,11 +490,12 @@ def _by_weight(plans: list[KernelPlan], kernels: KernelShare | None, threshold: 
     ms = {p.kernel: kernels.triton_kernel_ms[p.kernel] for p in plans if p.kernel in kernels.triton_kernel_ms}
     seen = sorted((p for p in plans if p.kernel in ms), key=lambda p: -ms[p.kernel])
     light: list[KernelPlan] = []
+    together = 0.0  # the GPU ms of the kernels in `light`
     for p in reversed(seen):  # the lightest first, while they stay under the threshold together
-        if (sum(ms[q.kernel] for q in light) + ms[p.kernel]) / total >= threshold:
+        if (together + ms[p.kernel]) / total >= threshold:
             break
         light.append(p)
-    together = sum(ms[p.kernel] for p in light)
+        together += ms[p.kernel]
     for p in light:
         report.skipped.append((p.kernel, f"{ms[p.kernel]:.3g} ms of the forward's {total:.3g} ms of GPU time "
                                          f"(with the other kernels left alone, {together / total * 100:.1f}%, under "
