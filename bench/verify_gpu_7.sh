@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Issue 16 on the H200 (ninth session): what is left between 77 s and 60 s for a fresh no-LLM optimize.
+#   probe:   eval.cuda_probe's answer against torch.cuda.is_available() (also with CUDA_VISIBLE_DEVICES hiding
+#            the GPU), and the driver's imports (bench/driver_imports.py);
+#   profile: bench/session_profile.py on softmax, fresh caches: every request of 3 evaluations and 2 A/Bs;
+#   tests:   GPU tests of the harness (tunetests: the tuner's too);
+#   softmax: the no-LLM optimize at KernelBench size on fresh caches, then again on the caches it left;
+#   norace:  softmax with --no-race on fresh caches; conv: conv_mish_bn, fresh.
+# Usage on the device: OUT=$OUT bash bench/verify_gpu_7.sh [PARTS]
+set -uo pipefail  # no -e: a failing part must not stop the others
+PARTS=${1:-probe,profile}
+FINAL=${OUT:-bench/results/verify-gpu-7}
+mkdir -p "$FINAL"
+OUT=$(mktemp -d)
+source bench/device_header.sh  # secs, $OUT/device.txt
+has() { [[ ,$PARTS, == *,$1,* ]]; }  # whole names: "tunetests" is not "tests"
+fresh() { export TRITON_CACHE_DIR=$(mktemp -d) TORCHINDUCTOR_CACHE_DIR=$(mktemp -d) TRITONWRIGHT_CACHE_DIR=$(mktemp -d); }
+if has probe; then
+    for vis in unset "" "-1" "0"; do
+        if [[ $vis == unset ]]; then unset CUDA_VISIBLE_DEVICES; else export CUDA_VISIBLE_DEVICES=$vis; fi
+        python3 -c "from tritonwright.eval import cuda_probe as c; import time; t=time.perf_counter(); p=c.cuda_available(); \
+t=time.perf_counter()-t; import torch; print('CUDA_VISIBLE_DEVICES=$vis probe', p, f'{t:.3f} s', 'torch', torch.cuda.is_available(), \
+c.torch_build(), c.driver_devices())" >> "$OUT/device.txt" 2>&1
+    done
+    unset CUDA_VISIBLE_DEVICES
+fi
+if has profile; then
+    fresh
+    start=$(date +%s.%N)
+    timeout 240 python3 bench/session_profile.py --out "$OUT/profile" > "$OUT/profile.log" 2>&1
+    echo "profile exit $? wall $(secs $start) s" >> "$OUT/device.txt"
+fi
+if has tests || has tunetests; then
+    start=$(date +%s.%N)
+    timeout 280 python3 -m pytest -m gpu -v -p no:cacheprovider --durations=0 tests/test_eval_gpu.py \
+        $(has tunetests && echo tests/test_tune_gpu.py) > "$OUT/gpu_tests.log" 2>&1
+    echo "gpu tests exit $? wall $(secs $start) s" >> "$OUT/device.txt"
+fi
+optimize() {  # example, log name, extra optimize flags; each output line stamped with the wall clock
+    local start
+    start=$(date +%s.%N)
+    timeout ${OPT_TIMEOUT:-200} python3 bench/driver_imports.py optimize examples/$1/task.py \
+        --from examples/$1/candidate.py --out "$OUT/opt-$2" --quiet ${3:-} 2>&1 | (echo "$start start"
+        while IFS= read -r line; do echo "$(date +%s.%N) $line"; done; echo "$(date +%s.%N) end") > "$OUT/optimize-$2.log"
+    echo "optimize $2 exit ${PIPESTATUS[0]} wall $(secs $start) s" >> "$OUT/device.txt"
+}
+if has softmax; then
+    fresh
+    optimize softmax softmax-fresh
+    optimize softmax softmax-warm  # the caches the first run filled
+fi
+if has norace; then fresh; optimize softmax softmax-norace-fresh --no-race; fi
+if has conv; then fresh; optimize conv_mish_bn conv-fresh; fi
+tar czf "$FINAL/verify7-${PARTS//,/-}.tgz" -C "$OUT" --exclude='./opt-*/*/*/candidates' .
+cp "$OUT/device.txt" "$FINAL/device.txt"
+cat "$OUT/device.txt"
