@@ -1,8 +1,8 @@
-"""Would `torch.cuda.is_available()` say True? Answered without importing torch where that is certain.
+"""How many GPUs would torch see? Answered without importing torch where that is certain.
 
-The driver process (the CLI) needs only this one bit before it starts the workers, and importing torch for it
-cost 3-4 s of a 60 s optimize on the H200, paid again by every worker. torch says True when its build has CUDA
-and the CUDA driver sees a device (after CUDA_VISIBLE_DEVICES); this module reads the build from torch's
+The driver process (the CLI) needs only this before it starts the workers (is there a GPU, how many), and
+importing torch for it cost 2-3 s of a 60 s optimize on the H200, paid again by every worker. torch sees the
+devices the CUDA driver counts (after CUDA_VISIBLE_DEVICES) when its build has CUDA; this module reads the build from torch's
 `version.py` (as text, not imported) and asks the driver library through ctypes, the same calls the CUDA
 runtime makes. Anything it cannot decide for sure (ROCm builds, a driver library it cannot load or that
 errs, a driver older than the build's CUDA) is None, and the caller asks torch itself.
@@ -80,20 +80,27 @@ def driver_devices(library: str = _DRIVER_LIBRARY) -> tuple[int, int] | None:
     return count.value, version.value
 
 
-def cuda_available() -> bool | None:
-    """What torch.cuda.is_available() would say, where certain without torch; None: ask torch."""
+def cuda_devices() -> int | None:
+    """What torch.cuda.device_count() would say (0 where torch.cuda.is_available() is False), where certain
+    without torch; None: ask torch."""
     build = torch_build()
     if build is None or build["hip"] is not None:  # ROCm builds answer through HIP: torch knows
         return None
     if build["cuda"] is None:
-        return False  # a CPU build never sees a GPU
+        return 0  # a CPU build never sees a GPU
     needed = _major(build["cuda"])
     seen = driver_devices()
     if seen is None or needed is None:
         return None
     count, version = seen
     if count == 0:
-        return False
+        return 0
     # Same major version or newer: CUDA's minor-version compatibility lets this driver run the build. An older
     # driver may still work through a compatibility package, which only torch can find out.
-    return True if version // 1000 >= needed else None
+    return count if version // 1000 >= needed else None
+
+
+def cuda_available() -> bool | None:
+    """What torch.cuda.is_available() would say, where certain without torch; None: ask torch."""
+    count = cuda_devices()
+    return None if count is None else count > 0

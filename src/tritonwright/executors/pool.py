@@ -126,9 +126,13 @@ class SlotPool:
 
 def visible_gpus() -> list[str]:
     """The GPUs this process may use, as CUDA_VISIBLE_DEVICES entries (index i of --gpus is entry i)."""
-    import torch
+    from tritonwright.eval.cuda_probe import cuda_devices
 
-    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    count = cuda_devices()  # without importing torch where certain: the driver needs none (3-4 s of a start)
+    if count is None:
+        import torch
+
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
     env = os.environ.get("CUDA_VISIBLE_DEVICES")
     if env is not None and env.strip():
         entries = [e.strip() for e in env.split(",") if e.strip()]
