@@ -33,6 +33,7 @@ fi
 if has tests || has tunetests; then
     start=$(date +%s.%N)
     timeout 280 python3 -m pytest -m gpu -v -p no:cacheprovider --durations=0 tests/test_eval_gpu.py \
+        tests/test_cuda_probe.py tests/test_inductor_capture.py \
         $(has tunetests && echo tests/test_tune_gpu.py) > "$OUT/gpu_tests.log" 2>&1
     echo "gpu tests exit $? wall $(secs $start) s" >> "$OUT/device.txt"
 fi

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -40,3 +41,21 @@ def store(k: str, value: dict[str, Any], cache_dir: str | None, folder: str = "b
     tmp = where / f".{k}.{os.getpid()}.tmp"
     tmp.write_text(json.dumps(value, allow_nan=False))
     os.replace(tmp, where / f"{k}.json")  # atomic: readers never see a partial file
+
+
+# The module Inductor generated for a task's compiled baseline (inductor_seed.capture.first_call_captured), by
+# task hash, for the Inductor seed made later in this process (a worker): it converts that module instead of
+# compiling the Model again. Kept with the baseline's entry on disk too, so a run whose baselines come from the
+# cache still has it. Only this process's GPU and versions ever fill it (a worker serves one GPU).
+_CAPTURES: dict[str, dict[str, Any]] = {}
+_CAPTURES_LOCK = threading.Lock()  # a batch's worker threads share the process
+
+
+def remember_capture(task_hash: str, captured: dict[str, Any]) -> None:
+    with _CAPTURES_LOCK:
+        _CAPTURES[task_hash] = captured
+
+
+def capture_for(task_hash: str) -> dict[str, Any] | None:
+    with _CAPTURES_LOCK:
+        return _CAPTURES.get(task_hash)

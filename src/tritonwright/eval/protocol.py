@@ -194,6 +194,10 @@ class BaselineTimes:
     eager: TimingStats
     compiled: TimingStats | None = None
     compiled_error: str | None = None
+    # The module Inductor generated when the compiled baseline compiled, for the Inductor seed (asked with
+    # Baselines.capture_inductor; inductor_seed.capture.captured_data's form), or why none was captured.
+    inductor: dict[str, Any] | None = None
+    inductor_note: str = ""
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -381,6 +385,7 @@ class Baselines(Request[BaselineTimes]):
     REPLY: ClassVar[type[Any]] = BaselineTimes
     settings: RunSettings
     compile_mode: str
+    capture_inductor: bool = False  # keep the generated module (the seed then needs no compile of its own)
 
 
 @dataclass(frozen=True)

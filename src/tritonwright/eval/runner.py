@@ -661,9 +661,15 @@ def _baselines(ref: _Child, task: Task, config: EvalConfig, results: list[EvalRe
     cached = baseline_cache.load(key, config.cache_dir)
     was_cached = cached is not None
     if cached is None:
-        times = ref.call("baselines", config.timing_timeout_s, pr.Baselines(settings, config.compile_mode))
-        cached = {k: v for k, v in pr.to_data(times).items() if k != "compiled_error" or v is not None}
+        # The seed is made from torch.compile's default code for the fp32 Model: only that compile is kept.
+        capture = config.precision == "fp32" and config.compile_mode == "default"
+        times = ref.call("baselines", config.timing_timeout_s, pr.Baselines(settings, config.compile_mode,
+                                                                            capture))
+        cached = {k: v for k, v in pr.to_data(times).items()
+                  if (k != "compiled_error" or v is not None) and (k != "inductor_note" or v)}
         baseline_cache.store(key, cached, config.cache_dir)
+    if isinstance(cached.get("inductor"), dict):
+        baseline_cache.remember_capture(task.hash, cached["inductor"])
     for result in results:
         result.baseline_cached = was_cached
         result.eager = TimingStats(**cached["eager"]) if cached.get("eager") else None

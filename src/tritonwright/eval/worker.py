@@ -372,8 +372,14 @@ class _Reference:
                 eager = timing_mod.time_cuda(lambda: model(*inputs), ts, flush)
                 try:
                     compiled = torch.compile(model, mode=None if compile_mode == "default" else compile_mode)
+                    captured, note = None, ""
+                    if req.capture_inductor and model is self.model and not tf32:
+                        from tritonwright.inductor_seed.capture import first_call_captured
+
+                        _, captured, note = first_call_captured(compiled, model, inputs, str(self.device.type))
                     return pr.BaselineTimes(eager=eager,
-                                            compiled=timing_mod.time_cuda(lambda: compiled(*inputs), ts, flush))
+                                            compiled=timing_mod.time_cuda(lambda: compiled(*inputs), ts, flush),
+                                            inductor=captured, inductor_note=note)
                 except Exception as exc:  # torch.compile fails on some models; the eager baseline still stands
                     return pr.BaselineTimes(eager=eager, compiled=None,
                                             compiled_error=f"{type(exc).__name__}: {str(exc)[:300]}")

@@ -19,6 +19,7 @@ from typing import Any
 from tritonwright import sandbox
 from tritonwright.candidate import Candidate
 from tritonwright.errors import UserInputError
+from tritonwright.eval import baseline_cache
 from tritonwright.task import Task
 
 ORIGIN = "inductor"  # the Candidate origin the run store and the report show
@@ -48,7 +49,7 @@ class InductorSeed:
 
 
 def _child(conn: Connection, task: dict[str, Any], seed: int, device: str, workdir: str, log: str,
-           extra_env: dict[str, str] | None = None) -> None:
+           extra_env: dict[str, str] | None = None, captured: dict[str, Any] | None = None) -> None:
     os.environ.update(extra_env or {})  # a forked child has the fork server's (scrubbed) environment: add ours
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.dup2(fd, 1)
@@ -57,7 +58,7 @@ def _child(conn: Connection, task: dict[str, Any], seed: int, device: str, workd
         from tritonwright.inductor_seed.capture import SeedFailure, build
 
         try:
-            conn.send({"ok": True, **build(Task(**task), seed, device, workdir)})
+            conn.send({"ok": True, **build(Task(**task), seed, device, workdir, captured)})
         except (SeedFailure, UserInputError) as exc:
             conn.send({"ok": False, "error": str(exc)})
     except BaseException as exc:  # anything else still reaches the parent as one line, with the log named
@@ -89,9 +90,13 @@ def make_seed(task: Task, device: str, seed: int = DEFAULT_SEED, timeout_s: floa
     parent, child = ctx.Pipe(duplex=False)
     # On CPU the kernels run under Triton's interpreter, like a candidate's do in the judge.
     extra = {"TRITON_INTERPRET": "1"} if device == "cpu" else {}
+    # What the compiled baseline generated in this process's evaluations (a worker serves one device): the child
+    # converts it instead of compiling the Model again.
+    captured = baseline_cache.capture_for(task.hash)
     with sandbox.child_environment(extra):
         proc = ctx.Process(target=_child, name="tritonwright-inductor-seed", daemon=True,
-                           args=(child, dataclasses.asdict(task), seed, device, str(work), str(log), extra))
+                           args=(child, dataclasses.asdict(task), seed, device, str(work), str(log), extra,
+                                 captured))
         proc.start()
     child.close()
     try:

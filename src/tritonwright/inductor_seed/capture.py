@@ -97,8 +97,12 @@ class _Capture:
     def __exit__(self, *exc: Any) -> None:
         self.cache.load_by_key_path = self.original
 
+    def wrappers(self) -> list[tuple[str, Any]]:
+        """Every wrapper module loaded (one per compiled graph), as (source, module)."""
+        return [(t, m) for t, m in self.loaded if "def call(" in t and ("async_compile" in t or "runner" in t)]
+
     def wrapper(self) -> tuple[str, Any] | None:
-        found = [(t, m) for t, m in self.loaded if "def call(" in t and ("async_compile" in t or "runner" in t)]
+        found = self.wrappers()
         return found[-1] if found else None
 
 
@@ -178,6 +182,52 @@ def _compile_and_capture(model: torch.nn.Module, inputs: list[loading.Input], ma
     return got[0], got[1], seen["inputs"]
 
 
+def first_call_captured(compiled: Any, model: torch.nn.Module, inputs: list[loading.Input], device: str
+                        ) -> tuple[Any, dict[str, Any] | None, str]:
+    """The first call of `compiled` (torch.compile of `model`, default backend) on `inputs`, keeping the module
+    Inductor generates for it: (the call's output, the seed's capture or None, why none).
+
+    For the reference child's compiled baseline: the Inductor seed then converts this module instead of
+    compiling the Model a second time in its own child (5-7 s of an H200 optimize: Inductor's imports, tracing,
+    code generation). Watching only: Inductor's code cache loads as it would, and compile_fx is wrapped to
+    record the graph's inputs, then restored. An error of the call itself propagates (the baseline reports
+    it); anything the capture cannot make sense of is None with its reason, and the seed compiles on its own.
+    """
+    try:
+        import torch._inductor.compile_fx as cfx
+
+        _, code_cache = _inductor_api()
+    except (ImportError, SeedFailure) as exc:
+        return compiled(*inputs), None, f"no capture: {exc}"
+    graphs: list[list[Any]] = []
+    original = cfx.compile_fx
+
+    def recording(gm: Any, example_inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        graphs.append(list(example_inputs))  # compile_fx calls itself (config patches): the first is outermost
+        return original(gm, example_inputs, *args, **kwargs)
+
+    cfx.compile_fx = recording  # type: ignore[assignment]
+    try:
+        with _Capture(code_cache, stop_at_wrapper=False) as cap:
+            out = compiled(*inputs)
+    finally:
+        cfx.compile_fx = original
+    try:
+        found = cap.wrappers()
+        if len(found) != 1 or not graphs:
+            return out, None, (f"no capture: {len(found)} generated modules for {len(graphs)} compile calls "
+                               "(graph breaks, or a torch that compiles another way)")
+        wrapper, wmod = found[0]
+        names = _KERNEL_ASSIGN.findall(wrapper)
+        if not names:
+            return out, None, "no capture: torch.compile made no Triton kernel here (library calls only)"
+        spec = _spec(model, inputs, graphs[0], out, _configs(wmod, names), device)
+        return out, {"wrapper": wrapper, "spec": dataclasses.asdict(spec)}, ""
+    except Exception as exc:  # the capture is an optimisation: a surprise in it leaves the seed its own compile
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return out, None, f"no capture: {type(exc).__name__}: {first[:200]}"
+
+
 def _spec(model: torch.nn.Module, inputs: list[loading.Input], graph_inputs: list[torch.Tensor],
           eager_out: Any, configs: dict[str, dict[str, Any]], device: str) -> SeedSpec:
     named: dict[str, tuple[str, torch.Tensor]] = {n: ("param", p) for n, p in model.named_parameters()}
@@ -201,7 +251,7 @@ def _spec(model: torch.nn.Module, inputs: list[loading.Input], graph_inputs: lis
                     interpreter_libdevice=device == "cpu")
 
 
-def _check(path: Path, module: Any, task: Task, model: torch.nn.Module, init: loading.InitArgs,
+def _check(path: Path, task: Task, model: torch.nn.Module, init: loading.InitArgs,
            inputs: list[loading.Input], eager_out: Any, seed: int, device: str) -> str | None:
     """Run the written ModelNew like the judge would; the reason it fails, or None."""
     try:
@@ -223,17 +273,19 @@ def _check(path: Path, module: Any, task: Task, model: torch.nn.Module, init: lo
         c = compare_output(o, r, tol, 0, i)
         if not c.ok:
             return c.reason
-    del module, task
+    del task
     return None
 
 
-def build(task: Task, seed: int, device: str, workdir: str) -> dict[str, Any]:
-    """Make the seed (in this process: call it in a child). Returns {source, converted, kept, notes, wrapper}."""
+def build(task: Task, seed: int, device: str, workdir: str, captured: dict[str, Any] | None = None
+          ) -> dict[str, Any]:
+    """Make the seed (in this process: call it in a child). Returns {source, converted, kept, notes, wrapper}.
+    `captured`: the module the compiled baseline generated (first_call_captured), converted instead of
+    compiling again; when its seed fails, the Model is compiled here after all."""
     torch.backends.cuda.matmul.allow_tf32 = False  # the judge's setting: fp32 matmuls without TF32
     torch.backends.cudnn.allow_tf32 = False
     if device == "cpu" and os.environ.get("TRITON_INTERPRET") != "1":
         raise SeedFailure("on CPU the Inductor seed needs TRITON_INTERPRET=1 in its process")
-    _configure(device)
     dev = torch.device(device)
     module = exec_task_module(task, "tritonwright_inductor_reference")
     init = loading.make_init_args(module, task.path)
@@ -241,12 +293,24 @@ def build(task: Task, seed: int, device: str, workdir: str) -> dict[str, Any]:
     inputs = loading.make_inputs(module, task.path, seed, dev)
     with torch.no_grad():
         eager_out = model(*loading.clone_inputs(inputs))
+    if captured is not None:
+        from tritonwright.inductor_seed import spec_from_dict
+
+        note = "made from the module torch.compile generated for the compiled baseline (no second compile)"
+        try:
+            return _converted(captured["wrapper"], spec_from_dict(captured["spec"]), [note], task, model, init,
+                              inputs, eager_out, seed, device, Path(workdir))
+        except (SeedFailure, KeyError, TypeError) as exc:
+            failed = f"the seed from the baseline's captured module failed ({exc}); compiled the Model again"
+    else:
+        failed = ""
+    _configure(device)  # Inductor's settings for our own compile (a captured module needed none)
     # On CPU Inductor's own run of its kernels would need libdevice, which the interpreter lacks: the
     # module is captured once loaded (kernels defined, configs known) and only the converted seed runs.
     cpu = device == "cpu"
     call_inputs = loading.clone_inputs(inputs)
     wrapper, wmod, graph_inputs = _compile_and_capture(model, call_inputs, False, stop_at_wrapper=cpu)
-    notes: list[str] = []
+    notes: list[str] = [failed] if failed else []
     if not _KERNEL_ASSIGN.search(wrapper) and device != "cpu":
         # Inductor sends plain matmuls to cuBLAS; its Triton matmul templates give a Triton starting point.
         notes.append("torch.compile's default mode made no Triton kernel (library calls only): this seed uses "
@@ -255,7 +319,14 @@ def build(task: Task, seed: int, device: str, workdir: str) -> dict[str, Any]:
         wrapper, wmod, graph_inputs = _compile_and_capture(model, call_inputs, True, stop_at_wrapper=False)
     names = _KERNEL_ASSIGN.findall(wrapper)
     spec = _spec(model, call_inputs, graph_inputs, eager_out, _configs(wmod, names), device)
-    out_dir = Path(workdir)
+    return _converted(wrapper, spec, notes, task, model, init, inputs, eager_out, seed, device, Path(workdir))
+
+
+def _converted(wrapper: str, spec: SeedSpec, notes: list[str], task: Task, model: torch.nn.Module,
+               init: loading.InitArgs, inputs: list[loading.Input], eager_out: Any, seed: int, device: str,
+               out_dir: Path) -> dict[str, Any]:
+    """Convert the generated module, write it and check it; kernels as Inductor wrote them when converting
+    them breaks the check. SeedFailure when neither passes."""
     failures: list[str] = []
     for attempt, convert_kernels in enumerate((True, False)):
         try:
@@ -266,7 +337,7 @@ def build(task: Task, seed: int, device: str, workdir: str) -> dict[str, Any]:
             break
         path = out_dir / f"inductor_seed_{attempt}.py"
         path.write_text(conv.source)
-        problem = _check(path, wmod, task, model, init, inputs, eager_out, seed, device)
+        problem = _check(path, task, model, init, inputs, eager_out, seed, device)
         if problem is None:
             conv.notes = notes + failures + conv.notes
             return {"source": conv.source, "converted": conv.converted, "kept": [list(k) for k in conv.kept],
