@@ -53,7 +53,7 @@ START_METHOD_ENV = "TRITONWRIGHT_START_METHOD"
 # launch under a dispatch mode). Modules that fail to import are skipped by the server.
 # Modules of parts above eval that extend the reference process (eval.worker.extend_reference): named, never
 # imported here (they import eval); every child imports them before it serves.
-REFERENCE_PLUGINS = ("tritonwright.reference_floor",)
+REFERENCE_PLUGINS = ("tritonwright.reference_floor", "tritonwright.reference_inductor")
 _PRELOAD = ("torch", "torch.multiprocessing", "triton", "triton.language", "torch._dynamo",
             "torch._higher_order_ops.triton_kernel_wrap", "tritonwright.eval.worker", *REFERENCE_PLUGINS)
 _SERVER_MODE: str | None = None  # how the fork server's Triton was imported: "interpret" (CPU) or "compiled"

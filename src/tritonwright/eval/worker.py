@@ -374,9 +374,10 @@ class _Reference:
                     compiled = torch.compile(model, mode=None if compile_mode == "default" else compile_mode)
                     captured, note = None, ""
                     if req.capture_inductor and model is self.model and not tf32:
-                        from tritonwright.inductor_seed.capture import first_call_captured
-
-                        _, captured, note = first_call_captured(compiled, model, inputs, str(self.device.type))
+                        if BASELINE_WATCH:  # reference_inductor: Inductor's module kept for the seed
+                            _, captured, note = BASELINE_WATCH[0](compiled, model, inputs, self.device.type)
+                        else:
+                            note = "no capture: no watcher registered in this process"
                     return pr.BaselineTimes(eager=eager,
                                             compiled=timing_mod.time_cuda(lambda: compiled(*inputs), ts, flush),
                                             inductor=captured, inductor_note=note)
@@ -783,6 +784,16 @@ REFERENCE_EXTENSIONS: dict[type, Callable[[Any, Any], Any]] = {}
 def extend_reference(kind: type, handler: Callable[[Any, Any], Any]) -> None:
     """Let the reference process answer requests of `kind` with handler(reference, request)."""
     REFERENCE_EXTENSIONS[kind] = handler
+
+
+# How the compiled baseline's first call is made when the parent asks for a capture (Baselines.capture_inductor):
+# watch(compiled, model, inputs, device type) -> (output, captured data or None, why none). Set by a part above
+# eval (reference_inductor, one of runner.REFERENCE_PLUGINS); empty: nothing is captured.
+BASELINE_WATCH: list[Callable[[Any, Any, Any, str], tuple[Any, dict[str, Any] | None, str]]] = []
+
+
+def watch_compiled_baseline(watch: Callable[[Any, Any, Any, str], tuple[Any, dict[str, Any] | None, str]]) -> None:
+    BASELINE_WATCH[:] = [watch]
 
 
 def candidate_main(ctrl: Connection, data: Connection, spec: dict[str, Any]) -> None:
