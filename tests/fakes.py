@@ -158,6 +158,7 @@ class FakeTuner:
     budgets: list[float | None] = field(default_factory=list)  # the budget_s each call was given
     abs: list[bool] = field(default_factory=list)  # whether each call asked for the tuner's own A/B
     kernels: list[KernelShare | None] = field(default_factory=list)  # the kernel times each call was given
+    tuned_kernels: list[KernelShare] = field(default_factory=list)  # call i's tuned code's kernel times, if any
 
     def __call__(self, candidate: Candidate, stage: str, original_ms: float | None = None,
                  budget_s: float | None = None, ab: bool = True, kernels: KernelShare | None = None) -> TuneReport:
@@ -170,8 +171,10 @@ class FakeTuner:
         self.budgets.append(budget_s)
         self.abs.append(ab)
         if self.tuned_ms is not None:
+            call = len(self.stages) - 1
             return TuneReport(stage, Decision.KEEP, "faster", Candidate(source=candidate.source + "# tuned\n"),
-                              tuned_ms=self.tuned_ms, seconds={"screen": 2.0, "screen.timed": 1.0, "ab": 1.5})
+                              tuned_ms=self.tuned_ms, seconds={"screen": 2.0, "screen.timed": 1.0, "ab": 1.5},
+                              tuned_kernels=self.tuned_kernels[call] if call < len(self.tuned_kernels) else None)
         return TuneReport(stage, Decision.REVERT, "not significantly faster", candidate)
 
 

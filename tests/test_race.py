@@ -296,3 +296,19 @@ def test_a_lost_job_loses_the_race_not_the_task() -> None:
     outcome = HarnessRival(Task(path="t.py", name="t", source=""), "cuda", executor=Lost(), label="t").make()
     assert outcome.candidate is None
     assert outcome.reason == "the job was lost (t: torch.compile's code: the worker died on 2 tries)"
+
+
+TUNED_SEED = KernelShare(triton_time_ms=2.5, other_time_ms=0.1, triton_kernel_ms={"seed_kernel": 2.5})
+TUNED_RIVAL = KernelShare(triton_time_ms=2.4, other_time_ms=0.1, triton_kernel_ms={"triton_poi_0": 2.4})
+
+
+def test_a_kept_tuned_code_hands_on_its_kernel_times(tmp_path: Path) -> None:
+    """After a tuner KEEP the best's kernel times are the tuned code's (its full check), not unknown: a later
+    tuner pass orders its kernels by them. The race's kept code brings its own."""
+    tuner = FakeTuner(tuned_ms=2.5, tuned_kernels=[TUNED_SEED])
+    *_, opt = _run(tmp_path / "a", tuner=tuner, race=False)
+    assert opt.state.best_kernels is TUNED_SEED
+    tuner = FakeTuner(tuned_ms=3.05, tuned_kernels=[TUNED_SEED, TUNED_RIVAL])
+    *_, opt = _run(tmp_path / "b", rival=FakeRival(RIVAL), tuner=tuner)
+    assert tuner.kernels == [SEED_KERNELS, RIVAL_KERNELS]
+    assert opt.state.best_kernels is TUNED_RIVAL  # the race kept torch.compile's code as tuned

@@ -59,6 +59,14 @@ def test_a_heavy_kernel_is_searched_as_before() -> None:
     assert ev.screened > 0
 
 
+def test_the_tuned_codes_kernel_times_come_with_the_report() -> None:
+    """The rewritten code's full check says where its GPU time went: the pipeline's next pass reads it."""
+    ev = FakeEvaluator(lambda c: 0.5 if c.num_warps == 16 else 1.0)
+    rep = tune(_candidate(), ev, FakeComparer(ev, 0.001), TuneSettings(stage="launch"), original_ms=1.0)
+    assert rep.decision is Decision.KEEP, rep.reason
+    assert rep.tuned_kernels is not None and rep.tuned_kernels.triton_kernel_ms == {KERNEL: rep.tuned_ms}
+
+
 def _candidate():
     from tritonwright.candidate import Candidate
 

@@ -10,7 +10,7 @@ import pytest
 
 from tritonwright.candidate import Candidate
 from tritonwright.errors import TaskError
-from tritonwright.eval.types import Comparison, EvalConfig, EvalResult, Status, TimingStats
+from tritonwright.eval.types import Comparison, EvalConfig, EvalResult, KernelShare, Status, TimingStats
 from tritonwright.tune.analysis import analyse
 from tritonwright.tune.configs import LaunchConfig
 from tritonwright.tune.search import Decision, TuneSettings, tune
@@ -59,8 +59,10 @@ class FakeEvaluator:
             self.checked.append(self.configs(candidate.source)[0])
         if self._bad(candidate.source):
             return EvalResult(status=Status.MISMATCH, reason="output 0: 12 elements out of tolerance")
-        timing = TimingStats.from_samples([self.ms(candidate.source)] * 5, "fake") if timed else None
-        return EvalResult(status=Status.OK, timing=timing)
+        ms = self.ms(candidate.source)
+        timing = TimingStats.from_samples([ms] * 5, "fake") if timed else None
+        kernels = KernelShare(triton_time_ms=ms, other_time_ms=0.0, triton_kernel_ms={self.kernel: ms})
+        return EvalResult(status=Status.OK, timing=timing, kernels=kernels if timed else None)
 
     def evaluate_many(self, candidates: list[Candidate], timed: bool, seed: int | None = None) -> list[EvalResult]:
         return [self.evaluate(c, timed) for c in candidates]

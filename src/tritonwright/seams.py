@@ -86,6 +86,9 @@ class TuneOutcome(Protocol):
     def tuned_ms(self) -> float | None: ...
 
     @property
+    def tuned_kernels(self) -> KernelShare | None: ...  # where the tuned code's GPU time went (its full check)
+
+    @property
     def wall_s(self) -> float: ...
 
     def time_line(self) -> str: ...  # where the time went, on one line ("" when nothing was timed)

@@ -253,7 +253,7 @@ class TaskOptimizer:
         """A best not clearly faster than torch.compile races torch.compile's own code (pipeline/race.py)."""
         outcome = self.race.run()
         if outcome.kept is not None:
-            self._accept(outcome.kept, outcome.median_ms)
+            self._accept(outcome.kept, outcome.median_ms, outcome.kernels)
 
     def _tune_stage(self, plan: StagePlan, prof: Profile) -> None:
         assert self.state.best is not None and self.tuner is not None
@@ -263,7 +263,7 @@ class TaskOptimizer:
         report = self.tuner(self.state.best, plan.tuner_stage, self.state.best_ms, kernels=self.state.best_kernels)
         cand, ms = self.steps.record_tuning(plan.tune_key, stage, self.state.best, report, prof.metrics)
         if cand is not None:
-            self._accept(cand, ms)
+            self._accept(cand, ms, report.tuned_kernels)  # a later pass orders its kernels by these times
 
     def _final(self) -> EvalResult | None:
         assert self.state.best is not None

@@ -66,6 +66,7 @@ class RaceOutcome:
 
     kept: Candidate | None = None
     median_ms: float | None = None
+    kernels: KernelShare | None = None  # where its GPU time went, from its last full check (None: not known)
 
 
 class InductorRace:
@@ -90,8 +91,8 @@ class InductorRace:
         found = self._made(why or "") if check is None else _replayed(check)
         if found is None:
             return RaceOutcome()
-        contender, ms = self._tuned(*found)
-        return self._ab(contender, ms, why or "the race began before this run was resumed")
+        contender, ms, kernels = self._tuned(*found)
+        return self._ab(contender, ms, kernels, why or "the race began before this run was resumed")
 
     def _made(self, why: str) -> tuple[Candidate, float | None, KernelShare | None] | None:
         """torch.compile's code made and checked (the check row); None when it cannot be, or fails."""
@@ -122,25 +123,28 @@ class InductorRace:
                                         decision_reason=reason), cand, result)
 
     def _tuned(self, code: Candidate, ms: float | None, kernels: KernelShare | None = None
-               ) -> tuple[Candidate, float | None]:
-        """The launch tuner on torch.compile's code (its row); the tuned code when kept, else the code as made."""
+               ) -> tuple[Candidate, float | None, KernelShare | None]:
+        """The launch tuner on torch.compile's code (its row); the tuned code when kept, else the code as made,
+        with its median and kernel times."""
         done = self.steps.recorded(RACE_TUNE_KEY)
         if done is not None:
             rec, cand = done
-            return (cand, rec.median_ms) if rec.decision == Decision.KEEP and cand is not None else (code, ms)
+            if rec.decision == Decision.KEEP and cand is not None:
+                return cand, rec.median_ms, None  # a resumed run: its kernel times were not recorded
+            return code, ms, kernels
         if self.tuner is None:
-            return code, ms
+            return code, ms, kernels
         at_floor = self.at_floor(ms)
         if at_floor is not None:
             self.say(f"race: launch tuner skipped, {at_floor}")
             self.steps.skip(RACE_TUNE_KEY, RACE_STAGE, "floor", at_floor)
-            return code, ms
+            return code, ms, kernels
         self.say("race: launch tuner on torch.compile's code")
         report = self.tuner(code, LAUNCH, ms, RACE_TUNE_BUDGET_S, ab=False, kernels=kernels)  # the race's A/B decides
         tuned, tuned_ms = self.steps.record_tuning(RACE_TUNE_KEY, RACE_STAGE, code, report)
-        return (tuned, tuned_ms) if tuned is not None else (code, ms)
+        return (tuned, tuned_ms, report.tuned_kernels) if tuned is not None else (code, ms, kernels)
 
-    def _ab(self, contender: Candidate, ms: float | None, why: str) -> RaceOutcome:
+    def _ab(self, contender: Candidate, ms: float | None, kernels: KernelShare | None, why: str) -> RaceOutcome:
         """The A/B verdict: torch.compile's code (as tuned) against the best, at RACE_THRESHOLD."""
         best = self.steps.state.best
         assert best is not None
@@ -156,7 +160,7 @@ class InductorRace:
                             median_ms=ms, diff=diff_from(best, contender), wall_s=round(verdict.seconds, 3))
         rec.speedup_eager, rec.speedup_compiled = self.steps.state.speedups(ms)
         self.steps.record(rec, contender, None)
-        return RaceOutcome(contender, ms) if verdict.decision is Decision.KEEP else RaceOutcome()
+        return RaceOutcome(contender, ms, kernels) if verdict.decision is Decision.KEEP else RaceOutcome()
 
 
 def _replayed(check: tuple[AttemptRecord, Candidate | None]

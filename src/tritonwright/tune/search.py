@@ -142,6 +142,7 @@ class TuneReport:
     dropped: list[tuple[str, str]] = field(default_factory=list)  # (config label, bound it broke)
     original_ms: float | None = None
     tuned_ms: float | None = None
+    tuned_kernels: KernelShare | None = None  # where the tuned code's GPU time went, from its full check
     winners: dict[str, LaunchConfig] = field(default_factory=dict)
     comparison: Comparison | None = None
     wall_s: float = 0.0
@@ -449,7 +450,7 @@ def _tune(candidate: Candidate, evaluator: Evaluator, comparer: Comparer | None,
     if not checked.ok:
         return _revert(report, candidate, f"the rewritten code fails its check ({checked.status.value}: "
                        f"{checked.reason})")
-    report.tuned_ms = _ms(checked)
+    report.tuned_ms, report.tuned_kernels = _ms(checked), checked.kernels
     return _decide(candidate, tuned, comparer, s, report, plans, found, clock)
 
 
