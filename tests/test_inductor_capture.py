@@ -146,3 +146,23 @@ def test_baselines_capture_and_the_seed_uses_it(tmp_path: Path) -> None:
     assert NOTE in seed.notes
     result = evaluate(task, seed.candidate, config)
     assert result.ok, result.reason
+
+
+def test_watching_that_cannot_start_still_makes_the_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A torch whose code cache cannot be watched: the baseline's first call happens all the same, unwatched."""
+    import torch._inductor.compile_fx as cfx
+
+    from tritonwright.inductor_seed import capture
+
+    monkeypatch.setattr(capture, "_inductor_api", lambda: (None, type("NoLoader", (), {})))
+    out, captured, note = capture.first_call_captured(lambda *a: ("ran", a), None, [1, 2], "cpu")  # type: ignore[arg-type]
+    assert out == ("ran", (1, 2)) and captured is None and note.startswith("no capture:")
+
+    def fails(*a: object) -> None:
+        raise RuntimeError("backend compiler failed")
+
+    original = cfx.compile_fx
+    monkeypatch.undo()
+    with pytest.raises(RuntimeError, match="backend compiler failed"):  # the baseline reports it, as before
+        capture.first_call_captured(fails, None, [], "cpu")  # type: ignore[arg-type]
+    assert cfx.compile_fx is original  # restored whatever happened

@@ -190,14 +190,15 @@ def first_call_captured(compiled: Any, model: torch.nn.Module, inputs: list[load
     For the reference child's compiled baseline: the Inductor seed then converts this module instead of
     compiling the Model a second time in its own child (5-7 s of an H200 optimize: Inductor's imports, tracing,
     code generation). Watching only: Inductor's code cache loads as it would, and compile_fx is wrapped to
-    record the graph's inputs, then restored. An error of the call itself propagates (the baseline reports
-    it); anything the capture cannot make sense of is None with its reason, and the seed compiles on its own.
+    record the graph's inputs, then restored. An error of the call itself propagates (the baseline reports it);
+    anything the capture cannot make sense of is None with its reason, and the seed compiles on its own.
     """
     try:
         import torch._inductor.compile_fx as cfx
 
         _, code_cache = _inductor_api()
-    except (ImportError, SeedFailure) as exc:
+        cap = _Capture(code_cache, stop_at_wrapper=False)
+    except (ImportError, SeedFailure, KeyError, AttributeError) as exc:
         return compiled(*inputs), None, f"no capture: {exc}"
     graphs: list[list[Any]] = []
     original = cfx.compile_fx
@@ -208,7 +209,9 @@ def first_call_captured(compiled: Any, model: torch.nn.Module, inputs: list[load
 
     cfx.compile_fx = recording  # type: ignore[assignment]
     try:
-        with _Capture(code_cache, stop_at_wrapper=False) as cap:
+        # Not retried unwatched when it fails: after a failed compile Dynamo may run the frame eagerly, and a
+        # "compiled" figure timed on eager code would be a wrong baseline. The error is the baseline's to report.
+        with cap:
             out = compiled(*inputs)
     finally:
         cfx.compile_fx = original
