@@ -12,9 +12,7 @@ PARTS=${1:-probe,profile}
 FINAL=${OUT:-bench/results/verify-gpu-7}
 mkdir -p "$FINAL"
 OUT=$(mktemp -d)
-source bench/device_header.sh  # secs, $OUT/device.txt
-has() { [[ ,$PARTS, == *,$1,* ]]; }  # whole names: "tunetests" is not "tests"
-fresh() { export TRITON_CACHE_DIR=$(mktemp -d) TORCHINDUCTOR_CACHE_DIR=$(mktemp -d) TRITONWRIGHT_CACHE_DIR=$(mktemp -d); }
+source bench/device_header.sh  # secs, has, fresh, $OUT/device.txt
 if has probe; then
     for vis in unset "" "-1" "0"; do
         if [[ $vis == unset ]]; then unset CUDA_VISIBLE_DEVICES; else export CUDA_VISIBLE_DEVICES=$vis; fi
