@@ -166,3 +166,87 @@ def test_watching_that_cannot_start_still_makes_the_call(monkeypatch: pytest.Mon
     with pytest.raises(RuntimeError, match="backend compiler failed"):  # the baseline reports it, as before
         capture.first_call_captured(fails, None, [], "cpu")  # type: ignore[arg-type]
     assert cfx.compile_fx is original  # restored whatever happened
+
+
+def test_reference_baselines_ask_the_watcher_only_for_the_fp32_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reference child's baseline step: with capture_inductor, the compiled model's first call goes through
+    the registered watcher and its capture rides back on the reply; not asked, or a policy whose baselines run
+    another model (fp16 casts) or TF32, no capture. Timing and torch.compile are stand-ins here (CPU)."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from tritonwright.eval import worker
+    from tritonwright.eval.precision import Policy
+
+    stats = TimingStats(median_ms=1.0, q1_ms=1.0, q3_ms=1.0, min_ms=1.0, mean_ms=1.0, n=10, method="fake")
+    monkeypatch.setattr(worker.timing_mod, "time_cuda", lambda fn, ts, flush: (fn(), stats)[1])
+    monkeypatch.setattr(worker.timing_mod, "L2Flusher", lambda device: None)
+    monkeypatch.setattr(torch, "compile", lambda model, mode=None: model)
+    seen: list[tuple[object, str]] = []
+
+    def watch(compiled: object, model: object, inputs: list, device: str) -> tuple:
+        seen.append((model, device))
+        return compiled(*inputs), {"wrapper": "def call(args): ...", "spec": {}}, ""  # type: ignore[operator]
+
+    monkeypatch.setattr(worker, "BASELINE_WATCH", [watch])
+    model = torch.nn.ReLU()
+    ref = SimpleNamespace(timing_inputs=[torch.randn(4)], trial_state={}, policy=Policy.FP32,
+                          device=torch.device("cpu"), model=model)
+    ref._baseline_model = lambda inputs: worker._Reference._baseline_model(ref, inputs)  # type: ignore[arg-type]
+    settings = pr.RunSettings(warmup_ms=1.0, min_runs=3, budget_ms=1.0, max_runs=10, device_sync=False)
+
+    def baselines(capture: bool) -> pr.BaselineTimes:
+        return worker._Reference.baselines(ref, pr.Baselines(settings, "default", capture))  # type: ignore[arg-type]
+
+    got = baselines(True)
+    assert got.inductor == {"wrapper": "def call(args): ...", "spec": {}} and got.compiled == stats
+    assert seen == [(model, "cpu")]
+    assert baselines(False).inductor is None and len(seen) == 1
+    for policy in (Policy.TF32, Policy.FP16):
+        ref.policy = policy
+        assert baselines(True).inductor is None and len(seen) == 1
+    ref.policy = Policy.FP32
+    monkeypatch.setattr(worker, "BASELINE_WATCH", [])
+    got = baselines(True)
+    assert got.inductor is None and got.inductor_note.startswith("no capture") and got.compiled == stats
+
+
+def test_children_register_the_capture_plugin() -> None:
+    """reference_inductor is named for the children to import, and importing it registers the watcher."""
+    import importlib
+
+    from tritonwright.eval import runner, worker
+    from tritonwright.inductor_seed.capture import first_call_captured
+
+    assert "tritonwright.reference_inductor" in runner.REFERENCE_PLUGINS
+    importlib.reload(importlib.import_module("tritonwright.reference_inductor"))  # registers (again) now
+    assert len(worker.BASELINE_WATCH) == 1 and worker.BASELINE_WATCH[0] is first_call_captured
+
+
+def test_the_runner_asks_for_the_capture_keeps_it_on_disk_and_remembers_it(tmp_path: Path) -> None:
+    """fp32 and torch.compile's default mode: the baseline step is asked for the capture, the cache entry keeps
+    it, and the worker remembers it, also when the baselines come from the cache (a user's second run)."""
+    from tritonwright.eval import runner
+    from tritonwright.eval.types import Environment, EvalConfig, EvalResult, Status
+
+    stats = TimingStats(median_ms=1.0, q1_ms=1.0, q3_ms=1.0, min_ms=1.0, mean_ms=1.0, n=10, method="fake")
+    capture = {"wrapper": "def call(args): ...", "spec": {"slots": []}}
+    asked: list[pr.Baselines] = []
+
+    class Ref:
+        def call(self, step: str, timeout_s: float, request: pr.Baselines) -> pr.BaselineTimes:
+            asked.append(request)
+            return pr.BaselineTimes(eager=stats, compiled=stats, inductor=capture)
+
+    task, _ = _softmax_capture()
+    env = Environment(python="3.12", torch="2.11", triton="3.6", platform="linux", device="cuda", gpu="H200")
+    for config in (EvalConfig(device="cuda", cache_dir=str(tmp_path / "a")),
+                   EvalConfig(device="cuda", cache_dir=str(tmp_path / "b"), compile_mode="max-autotune")):
+        runner._baselines(Ref(), task, config, [EvalResult(Status.OK, env=env)])  # type: ignore[arg-type]
+    assert [r.capture_inductor for r in asked] == [True, False]  # the seed is made from the default mode's code
+    assert baseline_cache.capture_for(task.hash) == capture
+    baseline_cache._CAPTURES.clear()  # a new process: its baselines from the cache entry
+    runner._baselines(Ref(), task, EvalConfig(device="cuda", cache_dir=str(tmp_path / "a")),
+                      [EvalResult(Status.OK, env=env)])  # type: ignore[arg-type]
+    assert len(asked) == 2 and baseline_cache.capture_for(task.hash) == capture
