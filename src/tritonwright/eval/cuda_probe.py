@@ -2,9 +2,9 @@
 
 The driver process (the CLI) needs only this before it starts the workers (is there a GPU, how many), and
 importing torch for it cost 2-3 s of a 60 s optimize on the H200, paid again by every worker. torch sees the
-devices the CUDA driver counts (after CUDA_VISIBLE_DEVICES) when its build has CUDA; this module reads the build from torch's
-`version.py` (as text, not imported) and asks the driver library through ctypes, the same calls the CUDA
-runtime makes. Anything it cannot decide for sure (ROCm builds, a driver library it cannot load or that
+devices the CUDA driver counts (after CUDA_VISIBLE_DEVICES) when its build has CUDA; this module reads the
+build from torch's `version.py` (as text, not imported) and asks the driver library through ctypes, the same
+calls the CUDA runtime makes. Anything it cannot decide for sure (ROCm builds, a driver library it cannot load or that
 errs, a driver older than the build's CUDA) is None, and the caller asks torch itself.
 """
 

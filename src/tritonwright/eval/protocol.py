@@ -195,7 +195,7 @@ class BaselineTimes:
     compiled: TimingStats | None = None
     compiled_error: str | None = None
     # The module Inductor generated when the compiled baseline compiled, for the Inductor seed (asked with
-    # Baselines.capture_inductor; inductor_seed.capture.captured_data's form), or why none was captured.
+    # Baselines.capture_inductor; what inductor_seed.capture.first_call_captured returns), or why none was.
     inductor: dict[str, Any] | None = None
     inductor_note: str = ""
 

@@ -91,7 +91,7 @@ def resolve_device(device: str) -> str:
 def _cuda_visible() -> bool:
     from tritonwright.eval.cuda_probe import cuda_available
 
-    known = cuda_available()  # torch's answer without importing torch (3-4 s of a driver's start), when certain
+    known = cuda_available()  # torch's answer without importing torch (2-3 s of a driver's start), when certain
     if known is not None:
         return known
     import torch

@@ -128,7 +128,7 @@ def visible_gpus() -> list[str]:
     """The GPUs this process may use, as CUDA_VISIBLE_DEVICES entries (index i of --gpus is entry i)."""
     from tritonwright.eval.cuda_probe import cuda_devices
 
-    count = cuda_devices()  # without importing torch where certain: the driver needs none (3-4 s of a start)
+    count = cuda_devices()  # without importing torch where certain: the driver needs none (2-3 s of a start)
     if count is None:
         import torch
 
