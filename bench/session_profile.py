@@ -1,9 +1,10 @@
 """Where a judge session's time goes, request by request: for deciding what to make faster.
 
-    PYTHONPATH=src python3 bench/session_profile.py --out DIR [--example softmax] [--evals 3] [--abs 2]
+    PYTHONPATH=src python3 bench/session_profile.py --out DIR [--example softmax] [--evals 3] [--abs 2] [--seeds]
 
-Evaluates the example's candidate `--evals` times and runs `--abs` A/B comparisons of it against itself,
-recording every request the parent sends a child (role, kind, seconds) and the seconds spent outside them (the
+Evaluates the example's candidate `--evals` times and runs `--abs` A/B comparisons of it against itself (and,
+with --seeds, makes torch.compile's code twice: from the module the evaluations' compiled baseline captured, and
+by compiling in the seed's own child), recording every request the parent sends a child (role, kind, seconds) and the seconds spent outside them (the
 children's start, the shutdown) through a wrapper around eval.runner's _Child.call and _session. Writes
 DIR/session_profile.json (each session's calls) and prints one summary line per session. Uses private names of
 eval.runner on purpose: it is a measuring tool of this tree, not an API.
@@ -31,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--evals", type=int, default=3)
     ap.add_argument("--abs", type=int, default=2, help="A/B comparisons (GPU only)")
     ap.add_argument("--device", default="cuda", choices=["cpu", "cuda"])
+    ap.add_argument("--seeds", action="store_true", help="time the Inductor seed with and without the capture")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="task size overrides")
     args = ap.parse_args(argv)
 
     import torch
@@ -68,7 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     runner._Child.call = call  # type: ignore[method-assign]
     runner._session = session  # type: ignore[assignment]
     current = [""]
-    task = load_task(ROOT / "examples" / args.example / "task.py", {})
+    from tritonwright.task import parse_overrides
+
+    task = load_task(ROOT / "examples" / args.example / "task.py", parse_overrides(args.set))
     cand = read_candidate(ROOT / "examples" / args.example / "candidate.py")
     walls = []
     for i in range(args.evals):
@@ -82,6 +87,23 @@ def main(argv: list[str] | None = None) -> int:
         t = time.perf_counter()
         c = runner.compare(task, cand, cand, EvalConfig(device=args.device))
         walls.append({"label": current[0], "wall_s": round(time.perf_counter() - t, 3), "rounds": c.rounds})
+    if args.seeds:
+        import tempfile
+
+        from tritonwright.eval import baseline_cache
+        from tritonwright.inductor_seed import make_seed
+
+        captured = baseline_cache.capture_for(task.hash)
+        for label, capture in (("seed from the capture", captured), ("seed compiled in its child", None)):
+            if label.endswith("capture") and capture is None:
+                walls.append({"label": label, "error": "no capture was remembered (baselines from the cache?)"})
+                continue
+            baseline_cache._CAPTURES.pop(task.hash, None)
+            if capture is not None:
+                baseline_cache.remember_capture(task.hash, capture)
+            t = time.perf_counter()
+            seed = make_seed(task, args.device, workdir=tempfile.mkdtemp(prefix="tritonwright-profile-seed-"))
+            walls.append({"label": label, "wall_s": round(time.perf_counter() - t, 3), "notes": seed.notes})
     for s in sessions:
         s.pop("t0")
         inside = sum(c["s"] for c in s["calls"])

@@ -2,7 +2,8 @@
 # Issue 16 on the H200 (ninth session): what is left between 77 s and 60 s for a fresh no-LLM optimize.
 #   probe:   eval.cuda_probe's answer against torch.cuda.is_available() (also with CUDA_VISIBLE_DEVICES hiding
 #            the GPU), and the driver's imports (bench/driver_imports.py);
-#   profile: bench/session_profile.py on softmax, fresh caches: every request of 3 evaluations and 2 A/Bs;
+#   profile: bench/session_profile.py on softmax, fresh caches: every request of 3 evaluations and 2 A/Bs, and
+#            torch.compile's code made from the baseline's capture and by its own compile (--seeds);
 #   tests:   GPU tests of the harness (tunetests: the tuner's too);
 #   softmax: the no-LLM optimize at KernelBench size on fresh caches, then again on the caches it left;
 #   norace:  softmax with --no-race on fresh caches; conv: conv_mish_bn, fresh.
@@ -25,7 +26,7 @@ fi
 if has profile; then
     fresh
     start=$(date +%s.%N)
-    timeout 240 python3 bench/session_profile.py --out "$OUT/profile" > "$OUT/profile.log" 2>&1
+    timeout 240 python3 bench/session_profile.py --out "$OUT/profile" --seeds > "$OUT/profile.log" 2>&1
     echo "profile exit $? wall $(secs $start) s" >> "$OUT/device.txt"
 fi
 if has tests || has tunetests; then
