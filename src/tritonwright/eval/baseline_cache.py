@@ -29,9 +29,10 @@ def key(task_hash: str, env_key: str, compile_mode: str, settings: dict[str, Any
 def load(k: str, cache_dir: str | None, folder: str = "baselines") -> dict[str, Any] | None:
     path = cache_root(cache_dir) / folder / f"{k}.json"
     try:
-        return json.loads(path.read_text())
+        value = json.loads(path.read_text())
     except (OSError, ValueError):  # absent or half-written by a killed run: measure again
         return None
+    return value if isinstance(value, dict) else None  # not an entry of ours: measure again
 
 
 def store(k: str, value: dict[str, Any], cache_dir: str | None, folder: str = "baselines") -> None:
