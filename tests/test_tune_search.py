@@ -435,3 +435,20 @@ def test_each_screen_gives_up_on_configs_twice_as_slow_as_the_best_known() -> No
     ev = FakeEvaluator(times)
     tune(Candidate(MISH), ev, None, TuneSettings(dry_run=True))
     assert ev.cutoffs == []  # a dry run screens nothing
+
+
+def test_each_screening_session_leaves_a_note_of_where_its_seconds_went() -> None:
+    """Timed, compiled ahead (and how: the runner's note on the shared pass), and the session's own start."""
+    from tritonwright.eval.types import PRECOMPILE_NOTE, precompile_detail
+    from tritonwright.tune.search import TuneReport, _Run
+
+    how = "4 kernel(s) compiled, 0 failed (4 compiler processes, recording 0.12 s)"
+    served = EvalResult(Status.OK, notes=[PRECOMPILE_NOTE + how], step_seconds={"screen": 0.25, "precompile": 1.1})
+    alone = EvalResult(Status.OK, notes=["something else"], step_seconds={"screen": 0.25})
+    assert precompile_detail(served.notes) == how and precompile_detail(alone.notes) == ""
+    report = TuneReport("launch", Decision.REFUSED, "", Candidate(MISH))
+    run_ = _Run(Candidate(MISH), None, FakeEvaluator(lambda c: 1.0), TuneSettings(), report, 0.0)  # type: ignore[arg-type]
+    run_._where_screen_went("coarse", [alone, served], 2.0)
+    assert report.notes[-1] == ("screen (coarse): 2 configs in 2.0 s: timed 0.5 s, compiled ahead 1.1 s, the "
+                                f"session's start and loads 0.4 s; compiled ahead: {how}")
+    assert report.seconds == {"screen.timed": 0.5, "screen.ahead": 1.1}

@@ -34,6 +34,7 @@ from tritonwright.eval import protocol as pr
 from tritonwright.eval.types import (
     DEFAULT_TOLERANCES,
     HOST_MATH,
+    PRECOMPILE_NOTE,
     Comparison,
     Environment,
     EvalConfig,
@@ -1066,7 +1067,7 @@ def _screen_in(screening: _Screening, task: Task, cands: list[Candidate], result
                 results[i].step_seconds = {"screen": d.seconds}
                 if pre is not None:  # the shared pass, the same figure on each config it served
                     results[i].step_seconds["precompile"] = pre.seconds
-                    results[i].notes.append(f"compiled ahead with the session's other configs: {pre.compiled} "
+                    results[i].notes.append(f"{PRECOMPILE_NOTE}{pre.compiled} "
                                             f"kernel(s) compiled, {pre.failed} failed ({pre.how})"
                                             + (f"; first failure: {pre.error}" if pre.error else ""))
             current = None

@@ -39,6 +39,14 @@ HOST_MATH = "numpy (host math)"  # how tensors handed to numpy are named among t
 CANDIDATE_MODULE = "tritonwright_candidate"  # the module name candidate files are imported under (eval.loading)
 
 
+PRECOMPILE_NOTE = "compiled ahead with the session's other configs: "  # a screened result's note on the shared pass
+
+
+def precompile_detail(notes: list[str]) -> str:
+    """What a screened result's notes say of the compile-ahead pass that served it ("" when none did)."""
+    return next((n.removeprefix(PRECOMPILE_NOTE) for n in notes if n.startswith(PRECOMPILE_NOTE)), "")
+
+
 def label_module(label: str) -> str:
     """The module a candidate loaded under `label` is imported as: its kernels' module as Triton sees it."""
     return f"{CANDIDATE_MODULE}_{label}"

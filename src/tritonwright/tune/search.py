@@ -21,7 +21,7 @@ from tritonwright.decision import Decision
 from tritonwright.defaults import KEEP_THRESHOLD
 from tritonwright.errors import TaskError
 from tritonwright.eval.errtext import headline
-from tritonwright.eval.types import Comparison, EvalResult, KernelShare
+from tritonwright.eval.types import Comparison, EvalResult, KernelShare, precompile_detail
 from tritonwright.seams import Clock, Comparer, Evaluator
 from tritonwright.tune import rewrite
 from tritonwright.tune.analysis import Analysis, analyse
@@ -292,7 +292,7 @@ class _Run:
         ahead = max((r.step_seconds.get("precompile", 0.0) for r in results), default=0.0)
         for key, value in (("screen.timed", timed), ("screen.ahead", ahead)):
             self.report.seconds[key] = round(self.report.seconds.get(key, 0.0) + value, 3)
-        how = next((n.split(": ", 1)[1] for r in results for n in r.notes if n.startswith("compiled ahead")), "")
+        how = next((d for r in results if (d := precompile_detail(r.notes))), "")
         self.report.notes.append(f"screen ({phase}): {len(results)} configs in {wall:.1f} s: timed {timed:.1f} s, "
                                  f"compiled ahead {ahead:.1f} s, the session's start and loads "
                                  f"{max(0.0, wall - timed - ahead):.1f} s" + (f"; compiled ahead: {how}" if how else ""))
