@@ -262,11 +262,15 @@ class FakeRival:
     reason: str = "fake: no Triton codegen here"
     calls: int = 0
     externs: tuple[str, ...] = ()  # the non-Triton calls the code keeps
+    making_s: float = 0.0  # how long making it takes (a real sleep: the race times it on its clock)
 
     def make(self) -> SeedOutcome:
+        import time
+
         from tritonwright.inductor_seed import SeedOutcome
 
         self.calls += 1
+        time.sleep(self.making_s)
         if self.source is None:
             return SeedOutcome(None, self.reason)
         return SeedOutcome(Candidate(self.source, origin="inductor"), externs=self.externs)

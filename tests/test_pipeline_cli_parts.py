@@ -85,3 +85,28 @@ def test_a_resumed_optimize_keeps_its_settings_and_from(tmp_path: Path) -> None:
     settings, from_ = cli._resumed_optimize(store, run_id, None)
     assert settings == first and from_ == Path("mine.py")
     assert cli._resumed_optimize(store, run_id, Path("other.py"))[1] == Path("other.py")
+
+
+def test_the_optimize_summary_says_where_the_time_went(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """After the result table: each stage's steps summed, then the rest of the task's wall time."""
+    import sys
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from tritonwright.decision import Decision
+    from tritonwright.store.records import AttemptRecord
+
+    store = RunStore(tmp_path)
+    run_id = store.create_run("optimize", {})
+    store.start_task(run_id, "t", "t.py", "h", 1, "single")
+    for key, stage, secs in (("seed", "seed", 10.3), ("bt", "block_tiling", 13.2), ("rc", "race", 7.0),
+                             ("rt", "race", 18.0), ("final", "final", 2.27)):
+        store.record_attempt(run_id, "t", AttemptRecord(key, stage, "user", Decision.KEEP, wall_s=secs))
+    store.finish_task(run_id, "t", "done", wall_s=55.1)
+    monkeypatch.setattr(cli, "console", Console(file=sys.stdout, width=300))
+    cli._print_outcome(store, run_id, "t", SimpleNamespace(status="done", error=None, files=[]),  # type: ignore[arg-type]
+                       SimpleNamespace(gpu_note="", device="cpu", gpu=None))  # type: ignore[arg-type]
+    assert ("time: seed 10.3 s, block_tiling 13.2 s, race 25.0 s, final 2.27 s; outside the steps 4.33 s"
+            in capsys.readouterr().out)

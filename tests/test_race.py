@@ -111,11 +111,14 @@ def test_torch_compiles_code_is_checked_tuned_and_kept_when_faster(tmp_path: Pat
 
 
 def test_the_best_stays_when_torch_compiles_code_is_not_measurably_faster(tmp_path: Path) -> None:
-    rival = FakeRival("class ModelNew:  # inductor, no marker\n    pass\n", externs=("extern_kernels.convolution",))
+    rival = FakeRival("class ModelNew:  # inductor, no marker\n    pass\n", externs=("extern_kernels.convolution",),
+                      making_s=0.3)
     store, run_id, _, _ = _run(tmp_path, rival=rival, tuner=FakeTuner())
     steps = _steps(store, run_id)
-    assert steps[RACE_CHECK_KEY].decision_reason.endswith(
-        "passes its check (it keeps non-Triton calls: extern_kernels.convolution)")
+    check = steps[RACE_CHECK_KEY]
+    assert check.decision_reason.endswith(
+        "passes its check (it keeps non-Triton calls: extern_kernels.convolution) [made 0.3 s, check 1.0 s]")
+    assert check.wall_s is not None and 1.3 <= check.wall_s < 1.5  # the step: making the code and its check
     race = steps[RACE_KEY]
     assert steps[RACE_TUNE_KEY].decision == "REVERT" and race.origin == "inductor"  # tuned, in vain
     assert race.decision == "REVERT" and "not measurably faster (slower by 4.0%" in race.decision_reason
@@ -128,7 +131,7 @@ def test_code_that_cannot_be_made_or_fails_its_check_is_a_failed_row(tmp_path: P
     assert RACE_TUNE_KEY not in steps and RACE_KEY not in steps
     check = steps[RACE_CHECK_KEY]
     assert check.decision == "FAILED" and check.candidate_id is None
-    assert check.decision_reason.endswith("could not be made: fake: no Triton codegen here")
+    assert check.decision_reason.endswith("could not be made: fake: no Triton codegen here [made 0.0 s]")
     tuner = FakeTuner()
     store, run_id, _, _ = _run(tmp_path / "b", rival=FakeRival(RIVAL), rival_ok=False, tuner=tuner)
     check = _steps(store, run_id)[RACE_CHECK_KEY]

@@ -44,3 +44,16 @@ def test_fence_is_longer_than_any_backtick_run() -> None:
     assert fence("plain") == "```"
     assert fence("has ``` inside") == "````"
     assert fence("has ````` inside") == "``````"
+
+
+def test_time_by_stage() -> None:
+    from tritonwright.report.fmt import time_by_stage
+
+    steps = [("seed", 10.3), ("grid_and_parallel", None), ("block_tiling", 13.2), ("race", 7.0), ("race", 18.0),
+             ("final", 2.27)]
+    assert time_by_stage(steps, 55.1) == ("seed 10.3 s, block_tiling 13.2 s, race 25.0 s, final 2.27 s; outside "
+                                          "the steps 4.33 s")
+    assert time_by_stage(steps, None) == "seed 10.3 s, block_tiling 13.2 s, race 25.0 s, final 2.27 s"
+    assert not time_by_stage(steps, 50.8).count("outside")  # nothing left over worth a figure
+    assert not time_by_stage(steps, 40.0).count("outside")  # a resumed run: its steps ran in earlier runs too
+    assert time_by_stage([("seed", None)], 3.0) == ""

@@ -224,3 +224,13 @@ def test_negative_duration_in_the_bundle_is_refused(tmp_path: Path, field: str) 
     bundle["tasks"][0][field] = -1.0
     with pytest.raises(ReportInputError, match=field):
         write_task_report(bundle, "23_Softmax", tmp_path)
+
+
+def test_where_the_wall_time_went_by_stage(report: dict) -> None:
+    """Each stage's steps summed in the order they ran (block_tiling's two: 8 + 9 s), then what no step
+    counted: 95.5 s of wall time less 68 s of steps."""
+    line = ("seed 5.00 s, repair 6.00 s, grid_and_parallel 7.00 s, block_tiling 17.0 s, memory_access 10.0 s, "
+            "advanced_memory 11.0 s, final 12.0 s; outside the steps 27.5 s")
+    assert build_task_view(task_bundle(), "23_Softmax").time_line == line
+    assert f"Where it went: {line.replace('_', chr(92) + '_')}." in " ".join(report["md"].split())  # md-escaped
+    assert f'<p class="note" id="time-line">Where the wall time went: {line}.</p>' in report["html"]

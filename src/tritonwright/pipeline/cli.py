@@ -391,7 +391,14 @@ def _print_outcome(store: RunStore, run_id: str, key: str, outcome: TaskOutcome,
     if session.gpu_note:
         console.print(f"GPU: {session.gpu.name} ({session.gpu_note})" if session.device == "cuda"
                       else f"GPU: {session.gpu_note}", highlight=False)
+    from tritonwright.report.fmt import time_by_stage  # the reports are written by now: no extra import cost
+
     _summary(store, run_id)
+    row = store.task(run_id, key)
+    spent = time_by_stage([(a.stage, a.wall_s) for a in store.attempts(run_id, key)],
+                          row["wall_s"] if row is not None else None)
+    if spent:
+        console.print(f"time: {spent}", highlight=False)  # each stage's steps, then the rest of the task's wall
     for f in outcome.files:
         console.print(f"wrote {f}", highlight=False)
 

@@ -100,27 +100,33 @@ class InductorRace:
         self.say(f"race: {why}; making torch.compile's own Triton code to race it")
         t = self.clock()
         code = self.rival.make()
-        self.steps.state.device_s += self.clock() - t
+        made_s = self.clock() - t
+        self.steps.state.device_s += made_s
         if code.candidate is None:
             self._check_row(Decision.FAILED, f"{why}; torch.compile's generated code could not be made: "
-                                             f"{code.reason}", None, None)
+                                             f"{code.reason}", None, None, made_s)
             return None
         cand = Candidate(source=code.candidate.source, origin=INDUCTOR_ORIGIN, parent=self.steps.state.best.id)
         self.say("race: checking torch.compile's code")
         result = self.trials.evaluate(cand)
         if not result.ok:
             self._check_row(Decision.FAILED, f"{why}; torch.compile's generated code fails its check: the best "
-                                             "stays", cand, result)
+                                             "stays", cand, result, made_s)
             return None
         # torch.compile calls cuBLAS/cuDNN for matmuls and convolutions; the user is told, not left to find out
         kept = f" (it keeps non-Triton calls: {', '.join(code.externs)})" if code.externs else ""
         self._check_row(Decision.BASE, f"{why}; torch.compile's generated Triton code passes its check{kept}", cand,
-                        result)
+                        result, made_s)
         return cand, result.timing.median_ms if result.timing else None, result.kernels
 
-    def _check_row(self, decision: Decision, reason: str, cand: Candidate | None, result: EvalResult | None) -> None:
+    def _check_row(self, decision: Decision, reason: str, cand: Candidate | None, result: EvalResult | None,
+                   made_s: float) -> None:
+        """The row of torch.compile's code: its step is the making and the check, each said in the reason."""
+        check_s = result.wall_s if result is not None and result.wall_s else 0.0
+        spent = f"made {made_s:.1f} s" + (f", check {check_s:.1f} s" if result is not None else "")
         self.steps.record(AttemptRecord(RACE_CHECK_KEY, RACE_STAGE, INDUCTOR_ORIGIN, decision,
-                                        decision_reason=reason), cand, result)
+                                        decision_reason=f"{reason} [{spent}]", wall_s=round(made_s + check_s, 3)),
+                          cand, result)
 
     def _tuned(self, code: Candidate, ms: float | None, kernels: KernelShare | None = None
                ) -> tuple[Candidate, float | None, KernelShare | None]:

@@ -256,6 +256,13 @@ class TaskView:
     from_compile: bool = False  # the best is torch.compile's own code (from_torch_compile), maybe tuned
 
     @property
+    def time_line(self) -> str:
+        """Where the wall time went: each stage's steps summed, then what no step counted (fmt.time_by_stage)."""
+        from tritonwright.report.fmt import time_by_stage
+
+        return time_by_stage([(r.stage, r.wall_s) for r in self.rows], self.wall_s)
+
+    @property
     def compiled_vs_eager(self) -> float | None:
         """How much faster torch.compile is than eager: the bar a Triton kernel must clear to matter."""
         if self.eager_ms is None or self.compiled_ms is None:
