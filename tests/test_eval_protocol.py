@@ -207,3 +207,28 @@ def test_a_task_whose_get_init_inputs_raises_is_a_task_error_of_one_line(tmp_pat
     with pytest.raises(TaskError) as err:
         evaluate(load_task(path), candidate("return x"), CPU)
     assert str(err.value) == f"{path}: KeyError: 'scale'"
+
+
+def test_a_child_gone_before_the_request_answers_with_its_last_message(tmp_path: Path) -> None:
+    """A reference whose task cannot load sends TaskFailed and exits at once; a request sent after that meets a
+    closed pipe, and the answer is still the task's failure (a CRASH when the child left no message)."""
+    import multiprocessing as mp
+    import sys
+
+    ctx = mp.get_context("spawn")
+    for last, expected in ((pr.encode_reply(pr.TaskFailed("task.py: get_init_inputs() raised KeyError")),
+                            runner.TaskFailure), (None, runner.StepFailure)):
+        parent, child = ctx.Pipe(duplex=True)
+        proc = ctx.Process(target=sys.exit, args=(0,))
+        proc.start()
+        proc.join(30)
+        if last is not None:
+            child.send_bytes(last)
+        child.close()  # the child end is gone: sending now fails with a broken pipe
+        ref = runner._Child("reference", proc, parent, tmp_path / "reference.log")
+        with pytest.raises(expected) as info:
+            ref.call("load", 5.0, pr.LoadReference())
+        if last is None:
+            assert info.value.status is Status.CRASH and "exited with code 0 during step 'load'" in str(info.value)
+        else:
+            assert "get_init_inputs() raised KeyError" in str(info.value)

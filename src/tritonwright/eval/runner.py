@@ -20,7 +20,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any, TypeVar
@@ -120,7 +120,10 @@ class _Child:
 
     def call(self, step: str, timeout_s: float, request: pr.Request[P]) -> P:
         """Send one request and wait for its reply's payload; raises StepFailure for everything else."""
-        self.ctrl.send_bytes(pr.encode_request(request))
+        # A child gone before it read this (a reference whose task cannot load sends TaskFailed and exits at
+        # once) breaks the pipe: its last message, or its exit, is the answer, and reply reads both.
+        with suppress(OSError):
+            self.ctrl.send_bytes(pr.encode_request(request))
         return self.reply(step, timeout_s, request.reply_type())
 
     def reply(self, step: str, timeout_s: float, payload: type[P]) -> P:
