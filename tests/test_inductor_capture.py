@@ -250,3 +250,13 @@ def test_the_runner_asks_for_the_capture_keeps_it_on_disk_and_remembers_it(tmp_p
     runner._baselines(Ref(), task, EvalConfig(device="cuda", cache_dir=str(tmp_path / "a")),
                       [EvalResult(Status.OK, env=env)])  # type: ignore[arg-type]
     assert len(asked) == 2 and baseline_cache.capture_for(task.hash) == capture
+
+
+@pytest.mark.parametrize("damaged", [{"wrapper": "not python ((", "spec": {}}, {"spec": []}, {"wrapper": 3, "spec": "x"}])
+def test_a_damaged_capture_from_the_cache_falls_back_to_compiling(tmp_path: Path, damaged: dict) -> None:
+    """A cache entry is a file a user (or a killed run) may have damaged: the seed is made the usual way."""
+    task, _ = _softmax_capture()
+    baseline_cache.remember_capture(task.hash, damaged)
+    seed = make_seed(task, "cpu", workdir=tmp_path)
+    assert seed.converted and any(n.startswith("the seed from the baseline's captured module failed")
+                                  for n in seed.notes)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import ctypes
+import functools
 import importlib.util
 from pathlib import Path
 
@@ -20,6 +21,7 @@ CUDA_ERROR_NO_DEVICE = 100  # cuInit's answer when no device is visible (CUDA_VI
 _DRIVER_LIBRARY = "libcuda.so.1"  # the name the CUDA runtime itself loads on Linux
 
 
+@functools.cache  # the installed torch does not change under a running process; resolve_device asks often
 def torch_build() -> dict[str, str | None] | None:
     """torch's `version.py` values `cuda` and `hip` (None for a CPU build), or None when unreadable."""
     try:

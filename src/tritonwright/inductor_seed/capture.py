@@ -303,7 +303,7 @@ def build(task: Task, seed: int, device: str, workdir: str, captured: dict[str, 
         try:
             return _converted(captured["wrapper"], spec_from_dict(captured["spec"]), [note], task, model, init,
                               inputs, eager_out, seed, device, Path(workdir))
-        except (SeedFailure, KeyError, TypeError) as exc:
+        except (SeedFailure, KeyError, TypeError, ValueError, AttributeError) as exc:  # a damaged cache entry too
             failed = f"the seed from the baseline's captured module failed ({exc}); compiled the Model again"
     else:
         failed = ""
