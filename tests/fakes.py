@@ -110,6 +110,7 @@ class FakeEvaluator:
     calls: int = 0
     timed: list[bool] = field(default_factory=list)
     seeds: list[int | None] = field(default_factory=list)
+    budgets: list[float | None] = field(default_factory=list)  # each evaluate_many's timing budget (None: full)
 
     def evaluate(self, candidate: Candidate, timed: bool, baselines: bool = False, seed: int | None = None
                  ) -> EvalResult:
@@ -121,7 +122,8 @@ class FakeEvaluator:
         return self.answer(candidate)
 
     def evaluate_many(self, candidates: list[Candidate], timed: bool, baselines: bool = False,
-                      seed: int | None = None) -> list[EvalResult]:
+                      seed: int | None = None, budget_ms: float | None = None) -> list[EvalResult]:
+        self.budgets.append(budget_ms)
         return [self.evaluate(c, timed, baselines, seed) for c in candidates]
 
     def screen_many(self, candidates: list[Candidate], cutoff_ms: float | None = None) -> list[EvalResult]:

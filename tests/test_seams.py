@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 from tests.fakes import (
     FASTER,
@@ -111,3 +112,22 @@ def test_fake_comparer_tuner_llm_clock_profiler_floor() -> None:
     rival = FakeRival()
     assert rival.make().candidate is not None and rival.calls == 1
     assert FakeRival(None).make() == SeedOutcome(None, "fake: no Triton codegen here")
+
+
+def test_a_brief_timing_shortens_the_config_s_budget_and_never_lengthens_it() -> None:
+    """HarnessEvaluator.evaluate_many(budget_ms=...): the job's config times on the shorter budget; a budget
+    above the user's own (a --budget-ms they lowered) leaves theirs."""
+    class Capture:
+        configs: list[EvalConfig] = []
+
+        def call(self, job: Any) -> Any:
+            self.configs.append(job.config)
+            return [EvalResult(Status.OK) for _ in job.candidates]
+
+    cap = Capture()
+    task = Task(path="t.py", name="t", source="")
+    HarnessEvaluator(task, EvalConfig(budget_ms=1000.0), cap).evaluate_many([Candidate("x")], True, budget_ms=100.0)
+    HarnessEvaluator(task, EvalConfig(budget_ms=50.0), cap).evaluate_many([Candidate("x")], True, budget_ms=100.0)
+    HarnessEvaluator(task, EvalConfig(budget_ms=1000.0), cap).evaluate_many([Candidate("x")], True)
+    assert [c.budget_ms for c in cap.configs] == [100.0, 50.0, 1000.0]
+    assert all(c.timing and c.min_runs == EvalConfig().min_runs for c in cap.configs)

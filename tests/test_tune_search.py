@@ -13,7 +13,7 @@ from tritonwright.errors import TaskError
 from tritonwright.eval.types import Comparison, EvalConfig, EvalResult, KernelShare, Status, TimingStats
 from tritonwright.tune.analysis import analyse
 from tritonwright.tune.configs import LaunchConfig
-from tritonwright.tune.search import Decision, TuneSettings, tune
+from tritonwright.tune.search import VERIFY_BUDGET_MS, Decision, TuneSettings, tune
 
 FIXTURES = Path(__file__).parent / "fixtures" / "tune"
 MISH = (FIXTURES / "mish_size_branch.py").read_text()
@@ -42,6 +42,7 @@ class FakeEvaluator:
         self.calls = self.screened = 0
         self.checked: list[LaunchConfig] = []
         self.cutoffs: list[float | None] = []  # the cutoff each screening call was given
+        self.budgets: list[float | None] = []  # each evaluate_many's timing budget (None: the config's)
 
     def configs(self, source: str) -> list[LaunchConfig]:
         return launch_configs(source, self.kernel)
@@ -64,7 +65,9 @@ class FakeEvaluator:
         kernels = KernelShare(triton_time_ms=ms, other_time_ms=0.0, triton_kernel_ms={self.kernel: ms})
         return EvalResult(status=Status.OK, timing=timing, kernels=kernels if timed else None)
 
-    def evaluate_many(self, candidates: list[Candidate], timed: bool, seed: int | None = None) -> list[EvalResult]:
+    def evaluate_many(self, candidates: list[Candidate], timed: bool, seed: int | None = None,
+                      budget_ms: float | None = None) -> list[EvalResult]:
+        self.budgets.append(budget_ms)
         return [self.evaluate(c, timed) for c in candidates]
 
     def screen_many(self, candidates: list[Candidate], cutoff_ms: float | None = None) -> list[EvalResult]:
@@ -118,6 +121,16 @@ def test_a_clear_gain_is_kept_and_frozen() -> None:
     assert report.winners[KERNEL] == LaunchConfig(8, 3)
     assert "num_warps=8" in report.candidate.source and report.candidate.source != MISH
     assert report.comparison is not None and report.comparison.significant
+
+
+def test_only_the_verification_of_screened_configs_times_briefly() -> None:
+    """The verified configs are timed on VERIFY_BUDGET_MS (a ranking: the A/B decides); a dry run's checks are
+    not timed at all, so they ask for no budget; the rewritten code's check (evaluate) keeps the full timing."""
+    report, ev = run(table((8, 3), 0.056))
+    assert report.decision is Decision.KEEP and ev.budgets == [VERIFY_BUDGET_MS]
+    dry = FakeEvaluator(table((8, 3), 0.06))
+    tune(Candidate(MISH), dry, None, TuneSettings(dry_run=True))
+    assert dry.budgets == [None]
 
 
 def test_a_gain_below_half_the_threshold_is_reverted_without_an_ab_run() -> None:
@@ -407,8 +420,8 @@ def test_without_its_own_ab_the_checked_tuned_code_is_the_outcome() -> None:
                 result.timing = TimingStats.from_samples([0.5] * 5, "fake")
             return result
 
-        def evaluate_many(self, candidates: list[Candidate], timed: bool, seed: int | None = None
-                          ) -> list[EvalResult]:  # the verification: as timed before
+        def evaluate_many(self, candidates: list[Candidate], timed: bool, seed: int | None = None,
+                          budget_ms: float | None = None) -> list[EvalResult]:  # the verification: as before
             return [FakeEvaluator.evaluate(self, c, timed) for c in candidates]
 
     slow = SlowerRewrite(times)

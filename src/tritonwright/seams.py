@@ -42,7 +42,10 @@ class Evaluator(Protocol):
                  ) -> EvalResult: ...
 
     def evaluate_many(self, candidates: list[Candidate], timed: bool, baselines: bool = False,
-                      seed: int | None = None) -> list[EvalResult]: ...
+                      seed: int | None = None, budget_ms: float | None = None) -> list[EvalResult]:
+        """`budget_ms`: a shorter timing than the config's (never a longer one), for a ranking among candidates
+        that are all checked in full; the figures a verdict or a report rests on keep the config's."""
+        ...
 
     def screen_many(self, candidates: list[Candidate], cutoff_ms: float | None = None) -> list[EvalResult]:
         """Compile and time each candidate, unchecked: a ranking for the tuner. A candidate slower than

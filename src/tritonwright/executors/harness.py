@@ -29,10 +29,13 @@ class HarnessEvaluator:
         return self.executor.call(evaluate_job(self.task, [candidate], cfg, f"{self.label}: evaluate"))[0]
 
     def evaluate_many(self, candidates: list[Candidate], timed: bool, baselines: bool = False,
-                      seed: int | None = None) -> list[EvalResult]:
-        """Several candidates in one session: the same inputs, one process start."""
+                      seed: int | None = None, budget_ms: float | None = None) -> list[EvalResult]:
+        """Several candidates in one session: the same inputs, one process start. `budget_ms`: a shorter
+        timing (at most the config's; its min_runs still hold)."""
         cfg = dataclasses.replace(self.config, timing=timed, baselines=baselines,
                                   seed=self.config.seed if seed is None else seed)
+        if budget_ms is not None:
+            cfg = dataclasses.replace(cfg, budget_ms=min(budget_ms, cfg.budget_ms))
         return self.executor.call(evaluate_job(self.task, candidates, cfg,
                                                f"{self.label}: evaluate {len(candidates)}"))
 
