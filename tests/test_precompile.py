@@ -228,8 +228,8 @@ def test_a_compiler_compiles_each_job_and_counts_the_ones_that_fail(tmp_path: An
 
 def test_the_screen_shares_collected_jobs_out_to_compiler_processes(tmp_path: Any) -> None:
     """runner._compile_in_processes with real compiler children (on CPU their Triton driver is absent, which
-    they survive) and a candidate child that answers the collection with jobs of two labels: three jobs go
-    round robin to three of the four children."""
+    they survive) and a candidate child that answers the collection with jobs of two labels: each label's jobs
+    go to one child, the other two children stay idle."""
     from tritonwright.eval import runner
     from tritonwright.eval.types import EvalConfig
 
@@ -256,6 +256,86 @@ def test_the_screen_shares_collected_jobs_out_to_compiler_processes(tmp_path: An
     marks = tmp_path / "marks"
     assert {p.name for p in marks.iterdir()} == {"scale.compiled", "tuned.compiled"}
     assert not any(tmp_path.glob("compiler-*-home/*"))  # the children worked in their own empty folders
+
+
+_SLOW_MODULE = """
+import os
+import time
+from pathlib import Path
+
+
+class Kernel:
+    def preload(self, spec):
+        if spec == "slow":
+            time.sleep(SLOW_S)
+        Path(MARKS, LABEL + ".pid").write_text(str(os.getpid()))
+
+
+kernel = Kernel()
+"""
+
+
+def test_compile_jobs_go_to_whichever_compiler_is_free(tmp_path: Any) -> None:
+    """The jobs are a queue, not a split made up front: while one child compiles a slow config, the other
+    compiles every other one (split round robin, it would have had the slow one and two more)."""
+    from tritonwright.eval import runner
+    from tritonwright.eval.types import EvalConfig
+
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    paths, jobs = {}, []
+    for k in range(5):
+        label = f"q{k}"
+        path = tmp_path / f"{label}.py"
+        path.write_text(f"MARKS = {str(marks)!r}\nLABEL = {label!r}\nSLOW_S = 5.0\n" + _SLOW_MODULE)
+        paths[label] = str(path)
+        jobs.append(pr.KernelJob(runner.label_module(label), "kernel", "slow" if k == 0 else "fast"))
+
+    class Candidate:
+        def call(self, step: str, timeout_s: float, req: Any) -> Any:
+            return pr.KernelsCollected(jobs, uncollected=0, seconds=0.0)
+
+    helpers = runner.start_compilers(tmp_path, 2)
+    try:
+        got = runner._compile_in_processes(Candidate(), paths, helpers,  # type: ignore[arg-type]
+                                           EvalConfig(correctness_timeout_s=120))
+    finally:
+        runner._shutdown(helpers)
+    assert got is not None and (got.compiled, got.failed) == (5, 0) and got.how.startswith("2 compiler processes")
+    pid = {p.stem: p.read_text() for p in marks.iterdir()}
+    assert len(pid) == 5 and {pid[f"q{k}"] for k in range(1, 5)} == {pid["q1"]} != {pid["q0"]}
+
+
+def test_a_compiler_that_dies_costs_only_its_part_and_the_queue_goes_on(tmp_path: Any) -> None:
+    """A child that exits mid-job (a crashing compile) counts its label's jobs as failed; the other child
+    compiles the rest."""
+    from tritonwright.eval import runner
+    from tritonwright.eval.types import EvalConfig
+
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    paths, jobs = {}, []
+    for k in range(4):
+        label = f"d{k}"
+        path = tmp_path / f"{label}.py"
+        body = _SLOW_MODULE.replace("time.sleep(SLOW_S)", "os._exit(3)")
+        path.write_text(f"MARKS = {str(marks)!r}\nLABEL = {label!r}\nSLOW_S = 0.0\n" + body)
+        paths[label] = str(path)
+        jobs.append(pr.KernelJob(runner.label_module(label), "kernel", "slow" if k == 1 else "fast"))
+
+    class Candidate:
+        def call(self, step: str, timeout_s: float, req: Any) -> Any:
+            return pr.KernelsCollected(jobs, uncollected=0, seconds=0.0)
+
+    helpers = runner.start_compilers(tmp_path, 2)
+    try:
+        got = runner._compile_in_processes(Candidate(), paths, helpers,  # type: ignore[arg-type]
+                                           EvalConfig(correctness_timeout_s=120))
+    finally:
+        runner._shutdown(helpers)
+    assert got is not None and (got.compiled, got.failed) == (3, 1)
+    assert "exited with code 3" in got.error
+    assert sorted(p.stem for p in marks.iterdir()) == ["d0", "d2", "d3"]
 
 
 def test_the_screen_falls_back_when_nothing_was_collected(tmp_path: Any) -> None:

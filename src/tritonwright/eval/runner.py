@@ -878,44 +878,88 @@ def _precompile(screening: _Screening, paths: dict[str, str], threads: int, conf
 def _compile_in_processes(cand: _Child, paths: dict[str, str], helpers: list[_Child], config: EvalConfig
                           ) -> pr.Precompiled | None:
     """Have the candidate child record what each label's forward would compile and share the jobs out to the
-    compiler children: each compiles its part into Triton's cache, where the timed calls then find them (a
-    compile becomes a cache read). None when the candidate child recorded nothing (no JIT kernel of its own,
-    or a Triton without the cache hook). A compiler child that fails or hangs costs only its jobs (their timed
-    calls compile them as before) and is dropped: the screening starts another when it next needs one."""
+    compiler children: each compiles into Triton's cache, where the timed calls then find them (a compile
+    becomes a cache read). None when the candidate child recorded nothing (no JIT kernel of its own, or a Triton
+    without the cache hook). The jobs form a queue, one label's jobs at a time to whichever child is free: a
+    config's compile costs from a few ms to seconds (Inductor's reductions at large R0_BLOCK), and a split made
+    up front left a child with two slow ones while the others idled (an H200 race screen: 4.0 s of wall for
+    20.4 process-seconds on 12 processes). A compiler child that fails or hangs costs only the jobs it held
+    (their timed calls compile them as before) and is dropped: the screening starts another when it next needs
+    one."""
     t = time.monotonic()
     got = cand.call("collect", config.correctness_timeout_s, pr.CollectKernels(list(paths)))
     if not got.jobs:
         return None
-    wanted = {j.module for j in got.jobs}
-    modules = {module: path for label, path in paths.items() if (module := label_module(label)) in wanted}
-    n = min(len(helpers), len(got.jobs))
-    parts = [got.jobs[k::n] for k in range(n)]  # round robin: neighbouring configs (similar sizes) spread out
-    compiled = failed = 0  # launches the child could not record are neither: they compile when timed
-    error = ""
-    import_s = compile_s = 0.0
     collected = time.monotonic() - t
-    sent: list[tuple[_Child, list[pr.KernelJob]]] = []
-    for helper, part in zip(helpers, parts, strict=False):
+    by_module: dict[str, list[pr.KernelJob]] = {}
+    for job in got.jobs:  # one label's jobs go together: its module is imported once
+        by_module.setdefault(job.module, []).append(job)
+    modules = {module: path for label, path in paths.items() if (module := label_module(label)) in by_module}
+    queue = list(by_module.values())[::-1]  # popped from the end: the collected order
+    tally = _CompileTally()
+    busy: dict[_Child, list[pr.KernelJob]] = {}
+    used: set[int] = set()
+
+    def give(helper: _Child) -> None:
+        if not queue:
+            return
+        part = queue.pop()
         try:
             helper.ctrl.send_bytes(pr.encode_request(pr.CompileKernels(
                 part, {m: p for m, p in modules.items() if m in {j.module for j in part}})))
-            sent.append((helper, part))
-        except OSError:  # the child died: its jobs compile at their timed calls
+        except OSError:  # the child died: this part compiles at its timed calls, the rest go to the others
             helper.kill()
-            failed, error = failed + len(part), error or "a compiler process had died"
-    deadline = time.monotonic() + config.correctness_timeout_s  # one limit for all: they work side by side
-    for helper, part in sent:
-        try:
-            done = helper.reply("compile", max(0.1, deadline - time.monotonic()), pr.Precompiled)
-            compiled, failed, error = compiled + done.compiled, failed + done.failed, error or done.error
-            import_s, compile_s = import_s + done.import_s, compile_s + done.compile_s
-        except StepFailure as exc:  # crashed or hung (now killed): its jobs compile at their timed calls
-            helper.kill()
-            failed, error = failed + len(part), error or exc.message.splitlines()[0]
-    return pr.Precompiled(compiled=compiled, failed=failed, seconds=round(time.monotonic() - t, 3),
-                          how=f"{len(sent)} compiler processes, recording {collected:.2f} s, process-seconds: "
-                              f"imports {import_s:.1f}, compiles {compile_s:.1f}",
-                          error=error, import_s=round(import_s, 3), compile_s=round(compile_s, 3))
+            tally.lost(part, "a compiler process had died")
+            return
+        busy[helper] = part
+        used.add(id(helper))
+
+    for helper in helpers:
+        give(helper)
+    deadline = time.monotonic() + config.correctness_timeout_s  # one limit for the whole pass
+    while busy:
+        by_conn = {h.ctrl: h for h in busy} | {h.proc.sentinel: h for h in busy}
+        ready = wait(list(by_conn), timeout=max(0.0, deadline - time.monotonic()))
+        if not ready:  # hung: the parts still out (and the queue) compile at their timed calls
+            for helper, part in busy.items():
+                helper.kill()
+                tally.lost(part, f"compiler processes still busy after {config.correctness_timeout_s:g} s")
+            busy.clear()
+            break
+        for helper in dict.fromkeys(by_conn[r] for r in ready):
+            part = busy.pop(helper)
+            try:
+                tally.add(helper.reply("compile", 5.0, pr.Precompiled))
+            except StepFailure as exc:  # crashed (now killed): its part compiles at its timed calls
+                helper.kill()
+                tally.lost(part, exc.message.splitlines()[0])
+                continue
+            give(helper)
+    for part in queue:  # every child died or hung before these were sent
+        tally.lost(part, tally.error or "no compiler process was left")
+    return pr.Precompiled(compiled=tally.compiled, failed=tally.failed, seconds=round(time.monotonic() - t, 3),
+                          how=f"{len(used)} compiler processes, recording {collected:.2f} s, process-seconds: "
+                              f"imports {tally.import_s:.1f}, compiles {tally.compile_s:.1f}",
+                          error=tally.error, import_s=round(tally.import_s, 3), compile_s=round(tally.compile_s, 3))
+
+
+@dataclasses.dataclass
+class _CompileTally:
+    """What a precompile pass's children did, summed over their replies."""
+
+    compiled: int = 0
+    failed: int = 0
+    error: str = ""  # the first failure, one line
+    import_s: float = 0.0
+    compile_s: float = 0.0
+
+    def add(self, done: pr.Precompiled) -> None:
+        self.compiled, self.failed, self.error = self.compiled + done.compiled, self.failed + done.failed, \
+            self.error or done.error
+        self.import_s, self.compile_s = self.import_s + done.import_s, self.compile_s + done.compile_s
+
+    def lost(self, part: list[pr.KernelJob], why: str) -> None:
+        self.failed, self.error = self.failed + len(part), self.error or why
 
 
 SCREEN_IDLE_S = 30.0  # a screening left open this long with no call is closed: its children hold GPU memory
