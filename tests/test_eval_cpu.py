@@ -275,3 +275,15 @@ def test_candidate_child_cannot_see_parent_secrets(task, monkeypatch):
     """
     r = run(task, candidate(body))
     assert r.status is Status.OK, r.reason
+
+
+def test_candidate_children_keep_autotune_picks_in_triton_s_cache(task):
+    """runner.CANDIDATE_ENV reaches the candidate's child (a tuned autotune list is benchmarked once, not in
+    every process that loads it); Triton's interpreter ignores it, the GPU's autotuner reads it."""
+    body = """
+        if getattr(os, "environ").get("TRITON_CACHE_AUTOTUNING") != "1":
+            raise ValueError("autotune picks are not cached in the candidate process")
+        return launch(x, torch.empty_like(x), self.scale)
+    """
+    r = run(task, candidate(body))
+    assert r.status is Status.OK, r.reason

@@ -49,6 +49,10 @@ from tritonwright.task import Task
 _LOG_TAIL_LINES = 15  # last lines of a dead child's output, enough for a signal or CUDA message
 _EXIT_WAIT_S = 30.0  # the driver frees a killed process's GPU memory within seconds; past this, move on
 START_METHOD_ENV = "TRITONWRIGHT_START_METHOD"
+# Candidate children keep @triton.autotune's picks in Triton's cache: code tuned to an autotune list benchmarks
+# every config (~0.13 s each on an H200) on its first call in each process, and one tuner pass loads it in
+# three (its check, its A/B, the next pass or the final check); every pick is still checked and timed.
+CANDIDATE_ENV = {"TRITON_CACHE_AUTOTUNING": "1"}
 # What every child imports, loaded once into the fork server instead of once per child: a spawned child
 # spent ~4 s of each evaluation importing these (the dynamo/sympy chain comes in with the first Triton
 # launch under a dispatch mode). Modules that fail to import are skipped by the server.
@@ -278,7 +282,8 @@ def _session(task: Task, config: EvalConfig, device: str, workdir: Path, seed: i
         for role in ("reference", "candidate"):
             parent_end, child_end = ctx.Pipe(duplex=True)
             log = workdir / f"{role}.log"
-            extra = {"TRITON_INTERPRET": "1"} if device == "cpu" and role == "candidate" else {}
+            extra = {} if role != "candidate" else (
+                {**CANDIDATE_ENV, "TRITON_INTERPRET": "1"} if device == "cpu" else dict(CANDIDATE_ENV))
             # The candidate's child is not told where the task lives: it gets the weights, not the file.
             role_spec = spec if role == "reference" else {k: v for k, v in spec.items() if k != "task"}
             with sandbox.child_environment(extra):
