@@ -1,10 +1,13 @@
 """Where a judge session's time goes, request by request: for deciding what to make faster.
 
     PYTHONPATH=src python3 bench/session_profile.py --out DIR [--example softmax] [--evals 3] [--abs 2] [--seeds]
+        [--tuned 4] [--verify]
 
 Evaluates the example's candidate `--evals` times and runs `--abs` A/B comparisons of it against itself (and,
 with --seeds, makes torch.compile's code twice: from the module the evaluations' compiled baseline captured, and
-by compiling in the seed's own child), recording every request the parent sends a child (role, kind, seconds) and the seconds spent outside them (the
+by compiling in the seed's own child; with --tuned N, evaluates the candidate rewritten to an autotune list of N
+warp counts in three sessions: without Triton's autotune cache, then twice with it; with --verify, evaluates
+three warp variants in one session on the tuner's verification budget and on the full one), recording every request the parent sends a child (role, kind, seconds) and the seconds spent outside them (the
 children's start, the shutdown) through a wrapper around eval.runner's _Child.call and _session. Writes
 DIR/session_profile.json (each session's calls) and prints one summary line per session. Uses private names of
 eval.runner on purpose: it is a measuring tool of this tree, not an API.
@@ -33,6 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--abs", type=int, default=2, help="A/B comparisons (GPU only)")
     ap.add_argument("--device", default="cuda", choices=["cpu", "cuda"])
     ap.add_argument("--seeds", action="store_true", help="time the Inductor seed with and without the capture")
+    ap.add_argument("--tuned", type=int, default=0, metavar="N",
+                    help="evaluate an autotune list of N configs, with and without the autotune cache (GPU)")
+    ap.add_argument("--verify", action="store_true", help="time the tuner's short verification against a full one")
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="task size overrides")
     args = ap.parse_args(argv)
 
@@ -104,6 +110,10 @@ def main(argv: list[str] | None = None) -> int:
             t = time.perf_counter()
             seed = make_seed(task, args.device, workdir=tempfile.mkdtemp(prefix="tritonwright-profile-seed-"))
             walls.append({"label": label, "wall_s": round(time.perf_counter() - t, 3), "notes": seed.notes})
+    if args.tuned:
+        walls += _tuned(task, cand, args.tuned, args.device, current)
+    if args.verify:
+        walls += _verify(task, cand, args.device, current)
     for s in sessions:
         s.pop("t0")
         inside = sum(c["s"] for c in s["calls"])
@@ -123,6 +133,75 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "session_profile.json").write_text(json.dumps({"env": env, "example": args.example,
                                                                "walls": walls, "sessions": sessions}, indent=1))
     return 0
+
+
+def _warp_variants(cand: Any, n: int) -> tuple[Any, Any, list[Any]]:
+    """The analysis of `cand`, its first tunable kernel's plan, and `n` configs that differ from its own in
+    num_warps only (1, 2, 4, ... skipping the original's)."""
+    from tritonwright.tune.analysis import analyse
+    from tritonwright.tune.configs import LaunchConfig
+    from tritonwright.tune.search import plans_for
+
+    analysis = analyse(cand.source)
+    plan = plans_for(analysis, "launch").kernels[0]  # as the tuner plans it (softmax: warps and stages only)
+    centre = plan.centres[0]
+    warps = [w for w in (1, 2, 4, 8, 16, 32) if w != centre.num_warps]
+    configs = [centre] + [LaunchConfig.make(w, centre.num_stages, centre.meta_dict) for w in warps][:max(0, n - 1)]
+    return analysis, plan, configs
+
+
+def _tuned(task: Any, cand: Any, n: int, device: str, current: list[str]) -> list[dict[str, Any]]:
+    """The candidate as an autotune list of `n` configs (as the tuner writes it), evaluated without Triton's
+    autotune cache (every config benchmarked at the first call) and then twice with it (the first fills it)."""
+    from tritonwright.candidate import Candidate
+    from tritonwright.eval import runner
+    from tritonwright.eval.types import EvalConfig
+    from tritonwright.tune import rewrite
+
+    analysis, plan, configs = _warp_variants(cand, n)
+    tuned = Candidate(rewrite.autotune(analysis, [plan], {plan.kernel: configs}), origin="profile:tuned")
+    out = []
+    saved = dict(runner.CANDIDATE_ENV)
+    for label, env in (("tuned, no autotune cache", {}), ("tuned, cache filled", saved), ("tuned, cache read", saved)):
+        runner.CANDIDATE_ENV.clear()
+        runner.CANDIDATE_ENV.update(env)
+        current[0] = label
+        t = time.perf_counter()
+        try:
+            r = runner.evaluate(task, tuned, EvalConfig(device=device, baselines=False))
+        finally:
+            runner.CANDIDATE_ENV.clear()
+            runner.CANDIDATE_ENV.update(saved)
+        out.append({"label": label, "configs": len(configs), "wall_s": round(time.perf_counter() - t, 3),
+                    "status": r.status.value, "steps": r.step_seconds})
+    return out
+
+
+def _verify(task: Any, cand: Any, device: str, current: list[str]) -> list[dict[str, Any]]:
+    """Three warp variants of the candidate evaluated in one session on the tuner's verification budget, then
+    on the full one: the seconds and the medians of each."""
+    import dataclasses
+
+    from tritonwright.candidate import Candidate
+    from tritonwright.eval import runner
+    from tritonwright.eval.types import EvalConfig
+    from tritonwright.tune import rewrite
+    from tritonwright.tune.search import VERIFY_BUDGET_MS
+
+    analysis, plan, configs = _warp_variants(cand, 3)
+    variants = [Candidate(rewrite.freeze(analysis, [plan], {plan.kernel: c}), origin="profile:verify")
+                for c in configs]
+    full = EvalConfig(device=device, baselines=False)
+    out = []
+    for label, cfg in ((f"verify, {VERIFY_BUDGET_MS:g} ms budget", dataclasses.replace(full, budget_ms=VERIFY_BUDGET_MS)),
+                       (f"verify, full {full.budget_ms:g} ms budget", full)):
+        current[0] = label
+        t = time.perf_counter()
+        rs = runner.evaluate_many(task, variants, cfg)
+        out.append({"label": label, "wall_s": round(time.perf_counter() - t, 3), "configs": [c.label for c in configs],
+                    "medians_ms": [r.timing.median_ms if r.timing else None for r in rs],
+                    "runs": [r.timing.n if r.timing else None for r in rs], "steps": rs[0].step_seconds})
+    return out
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@
 #   probe:   eval.cuda_probe's answer against torch.cuda.is_available() (also with CUDA_VISIBLE_DEVICES hiding
 #            the GPU), and the driver's imports (bench/driver_imports.py);
 #   profile: bench/session_profile.py on softmax, fresh caches: every request of 3 evaluations and 2 A/Bs, and
-#            torch.compile's code made from the baseline's capture and by its own compile (--seeds);
+#            torch.compile's code made from the baseline's capture and by its own compile (--seeds); an autotune
+#            list of 4 configs loaded with and without Triton's autotune cache (--tuned 4); the tuner's
+#            verification budget against the full timing (--verify) (the last two: tenth session);
 #   tests:   GPU tests of the harness (tunetests: the tuner's too);
 #   softmax: the no-LLM optimize at KernelBench size on fresh caches, then again on the caches it left;
 #   norace:  softmax with --no-race on fresh caches; conv: conv_mish_bn, fresh.
@@ -26,7 +28,7 @@ fi
 if has profile; then
     fresh
     start=$(date +%s.%N)
-    timeout 240 python3 bench/session_profile.py --out "$OUT/profile" --seeds > "$OUT/profile.log" 2>&1
+    timeout 240 python3 bench/session_profile.py --out "$OUT/profile" --seeds --tuned 4 --verify > "$OUT/profile.log" 2>&1
     echo "profile exit $? wall $(secs $start) s" >> "$OUT/device.txt"
 fi
 if has tests || has tunetests; then
