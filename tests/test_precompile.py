@@ -346,9 +346,26 @@ def test_the_screen_falls_back_when_nothing_was_collected(tmp_path: Any) -> None
         def call(self, step: str, timeout_s: float, req: Any) -> Any:
             return pr.KernelsCollected([], uncollected=3, seconds=0.0)
 
-    got = runner._compile_in_processes(Candidate(), {"c1": "x.py", "c2": "y.py"}, [],  # type: ignore[arg-type]
+    class Helper:  # never asked: nothing to compile
+        pass
+
+    got = runner._compile_in_processes(Candidate(), {"c1": "x.py", "c2": "y.py"}, [Helper()],  # type: ignore[list-item]
                                        EvalConfig())
     assert got is None
+
+
+def test_without_a_compiler_process_the_screen_compiles_on_threads_instead() -> None:
+    """No compiler child could be started: nothing is collected and the threads' pass takes over (the jobs are
+    not counted as failed)."""
+    from tritonwright.eval import runner
+    from tritonwright.eval.types import EvalConfig
+
+    class Candidate:
+        def call(self, step: str, timeout_s: float, req: Any) -> Any:
+            raise AssertionError("nothing should be collected without a compiler to give it to")
+
+    assert runner._compile_in_processes(Candidate(), {"c1": "x.py", "c2": "y.py"}, [],  # type: ignore[arg-type]
+                                        EvalConfig()) is None
 
 
 def test_collection_records_every_autotune_config_and_benchmarks_none() -> None:

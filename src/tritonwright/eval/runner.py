@@ -890,7 +890,9 @@ def _compile_in_processes(cand: _Child, paths: dict[str, str], helpers: list[_Ch
     up front left a child with two slow ones while the others idled (an H200 race screen: 4.0 s of wall for
     20.4 process-seconds on 12 processes). A compiler child that fails or hangs costs only the jobs it held
     (their timed calls compile them as before) and is dropped: the screening starts another when it next needs
-    one."""
+    one. None as well when no compiler child could be started: the threads compile instead."""
+    if not helpers:
+        return None
     t = time.monotonic()
     got = cand.call("collect", config.correctness_timeout_s, pr.CollectKernels(list(paths)))
     if not got.jobs:
