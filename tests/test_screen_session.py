@@ -176,7 +176,22 @@ def test_a_broken_compile_ahead_pass_is_dropped_and_the_configs_are_screened_wit
         sessions: list[FakeSession], monkeypatch: pytest.MonkeyPatch) -> None:
     """The collection pass crashed the candidate child: a new session screens the same configs with neither
     compile-ahead pass (the processes' nor the threads')."""
-    monkeypatch.setattr(runner, "start_compilers", lambda workdir, n, first=0: [])
+    class Proc:  # a compiler child that is never asked anything: the collection fails first
+        pid = None
+
+        def is_alive(self) -> bool:
+            return True
+
+        def kill(self) -> None:
+            pass
+
+        def join(self, timeout: float | None = None) -> None:
+            pass
+
+    class Helper:
+        proc = Proc()
+
+    monkeypatch.setattr(runner, "start_compilers", lambda workdir, n, first=0: [Helper() for _ in range(n)])
     ahead = EvalConfig(device="cuda", baselines=False, compile_threads=4, compile_processes=4)
     results = runner.screen_many(_task(), _cands(3), ahead)
     assert all(r.ok and r.timing is not None for r in results)
