@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import textwrap
 
@@ -231,3 +232,63 @@ def test_baseline_cache_round_trip(tmp_path):
     baseline_cache.store(k, {"eager": {"median_ms": 1.0}}, str(tmp_path))
     assert baseline_cache.load(k, str(tmp_path)) == {"eager": {"median_ms": 1.0}}
     assert k != baseline_cache.key("h", "env2", "default", {"min_runs": 100})
+
+
+def test_an_autotune_pick_from_the_cache_must_be_one_of_the_code_s_configs():
+    """hooks.only_own_configs: a pick Triton read from its cache that the code does not list (planted by a
+    process that can write the cache) is dropped and the configs benchmarked; a listed pick stands; a miss
+    (the original benchmarked) passes through."""
+    import triton
+
+    from tritonwright.eval import hooks
+
+    own = [triton.Config({"BLOCK": 256}, num_warps=4), triton.Config({"BLOCK": 1024}, num_warps=8)]
+    planted = triton.Config({"BLOCK": 4096}, num_warps=8)
+
+    class Tuner:
+        def __init__(self):
+            self.cache, self.benched = {}, 0
+
+        def bench(self):
+            self.benched += 1
+            self.cache[("n", 1024)] = own[1]
+
+    def reading(pick):
+        def original(self, key, configs, bench_fn):
+            if pick is None:
+                bench_fn()
+                return False
+            self.cache[key] = pick
+            return True
+        return original
+
+    for pick, loaded, benched, chosen in ((planted, False, 1, own[1]), (own[0], True, 0, own[0]),
+                                          (None, False, 1, own[1])):
+        t = Tuner()
+        check = hooks.only_own_configs(reading(pick))
+        assert check(t, ("n", 1024), own, t.bench) is loaded
+        assert (t.benched, t.cache[("n", 1024)]) == (benched, chosen)
+
+
+def test_the_autotune_cache_guard_fits_this_triton_or_turns_the_cache_off(monkeypatch):
+    """guard_autotune_cache wraps Triton's check_disk_cache when its signature is the one the guard knows;
+    for any other it turns the cache off in this process instead of trusting unguarded picks."""
+    from triton.runtime.autotuner import Autotuner
+
+    from tritonwright.eval import hooks
+
+    monkeypatch.setenv("TRITON_CACHE_AUTOTUNING", "1")
+    real = Autotuner.check_disk_cache
+    monkeypatch.setattr(Autotuner, "check_disk_cache", real)
+    hooks.guard_autotune_cache()
+    assert getattr(Autotuner.check_disk_cache, "_tritonwright", False)
+    hooks.guard_autotune_cache()  # once only
+    assert getattr(Autotuner.check_disk_cache, "_tritonwright", False)
+
+    def other(self, key, configs):  # a future Triton's shape
+        return False
+
+    monkeypatch.setattr(Autotuner, "check_disk_cache", other)
+    hooks.guard_autotune_cache()
+    assert Autotuner.check_disk_cache is other
+    assert os.environ["TRITON_CACHE_AUTOTUNING"] == "0"

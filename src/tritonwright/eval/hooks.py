@@ -220,6 +220,48 @@ def _wrap_autotuner() -> None:
     Autotuner.run = run
 
 
+_DISK_CACHE_PARAMS = ["self", "tuning_key", "configs", "bench_fn"]  # Autotuner.check_disk_cache in Triton 3.x
+
+
+def guard_autotune_cache() -> None:
+    """Autotune picks read from Triton's cache (eval.runner.CANDIDATE_ENV) must be one of the code's own configs.
+    Triton builds the pick from the file, and any process that may write the cache (a candidate's) could plant
+    another: a config the code does not list would then be what the judge checks and times, and never what the
+    user's copy runs. Such a pick is dropped and the configs are benchmarked as without the cache. A Triton whose
+    check_disk_cache looks otherwise gets no cache at all."""
+    import inspect
+    import os
+
+    from triton.runtime.autotuner import Autotuner
+
+    original = getattr(Autotuner, "check_disk_cache", None)
+    if original is None or getattr(original, "_tritonwright", False):
+        return
+    try:
+        params = list(inspect.signature(original).parameters)
+    except (TypeError, ValueError):
+        params = []
+    if params != _DISK_CACHE_PARAMS:
+        os.environ["TRITON_CACHE_AUTOTUNING"] = "0"  # read when each autotuner is made: before the candidate
+        return
+    Autotuner.check_disk_cache = only_own_configs(original)
+
+
+def only_own_configs(original: Any) -> Any:
+    """`original` (Autotuner.check_disk_cache), with a loaded pick outside `configs` dropped and benchmarked."""
+
+    def check_disk_cache(self: Any, tuning_key: Any, configs: Any, bench_fn: Any) -> bool:
+        loaded = bool(original(self, tuning_key, configs, bench_fn))
+        if loaded and self.cache.get(tuning_key) not in list(configs):
+            self.cache.pop(tuning_key, None)
+            bench_fn()  # sets self.cache[tuning_key] from its own timings
+            return False
+        return loaded
+
+    check_disk_cache._tritonwright = True  # type: ignore[attr-defined]
+    return check_disk_cache
+
+
 def install_launch_hooks(interpret: bool, pin_autotune: bool) -> None:
     """Count launches; on CPU also pin autotuners (the interpreter cannot benchmark configs)."""
     if interpret:
@@ -233,6 +275,7 @@ def install_launch_hooks(interpret: bool, pin_autotune: bool) -> None:
     if pin_autotune:
         LOG.pin_active = True
     _wrap_autotuner()  # pins on CPU; on a GPU only a collection pass acts in it
+    guard_autotune_cache()
     install_escape_guards()
 
 

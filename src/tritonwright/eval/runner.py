@@ -51,7 +51,8 @@ _EXIT_WAIT_S = 30.0  # the driver frees a killed process's GPU memory within sec
 START_METHOD_ENV = "TRITONWRIGHT_START_METHOD"
 # Candidate children keep @triton.autotune's picks in Triton's cache: code tuned to an autotune list benchmarks
 # every config (~0.13 s each on an H200) on its first call in each process, and one tuner pass loads it in
-# three (its check, its A/B, the next pass or the final check); every pick is still checked and timed.
+# three (its check, its A/B, the next pass or the final check); every pick is still checked and timed, and
+# one that is not among the code's own configs is benchmarked again (eval.hooks.guard_autotune_cache).
 CANDIDATE_ENV = {"TRITON_CACHE_AUTOTUNING": "1"}
 # What every child imports, loaded once into the fork server instead of once per child: a spawned child
 # spent ~4 s of each evaluation importing these (the dynamo/sympy chain comes in with the first Triton
