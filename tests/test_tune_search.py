@@ -133,11 +133,34 @@ def test_only_the_verification_of_screened_configs_times_briefly() -> None:
     assert dry.budgets == [None]
 
 
-def test_a_gain_below_half_the_threshold_is_reverted_without_an_ab_run() -> None:
-    report, _ = run(table((8, 3), 0.005))
+def test_a_screened_gain_below_half_the_threshold_verifies_nothing() -> None:
+    """The fastest screened config 0.5% ahead of the original (the threshold is 2%): no full check, no rewritten
+    code, no A/B; the reason names the figures."""
+    report, ev = run(table((8, 3), 0.005))
     assert report.decision is Decision.REVERT and report.comparison is None
     assert report.candidate.source == MISH  # unchanged, byte for byte
-    assert "no A/B needed" in report.reason
+    assert ev.budgets == [] and ev.calls == 1  # only the original's evaluation
+    assert "is not 1% faster than the original's (0.359 ms) in the same screening: nothing verified" in report.reason
+    assert not any(r.verified for r in report.results) and "rewritten" not in report.seconds
+
+
+def test_a_gain_the_full_timings_put_below_half_the_threshold_is_reverted_without_an_ab_run() -> None:
+    """Screened 5% ahead, verified 0.5% ahead: the full figures decide, and no A/B is run."""
+    times = table((8, 3), 0.05)
+
+    class Closer(FakeEvaluator):
+        def evaluate_many(self, candidates: list[Candidate], timed: bool, seed: int | None = None,
+                          budget_ms: float | None = None) -> list[EvalResult]:
+            results = super().evaluate_many(candidates, timed, seed, budget_ms)
+            for r in results:
+                if r.timing is not None and r.timing.median_ms < 0.359:
+                    r.timing = TimingStats.from_samples([0.359 / 1.005] * 5, "fake")
+            return results
+
+    ev = Closer(times)
+    report = tune(Candidate(MISH), ev, FakeComparer(ev, 0.002), TuneSettings(freeze=True))
+    assert report.decision is Decision.REVERT and report.comparison is None
+    assert "no A/B needed" in report.reason and ev.budgets == [VERIFY_BUDGET_MS]
 
 
 def test_a_gain_below_the_threshold_is_reverted_by_the_ab_run() -> None:
@@ -153,9 +176,9 @@ def test_a_gain_within_noise_is_reverted() -> None:
 
 
 def test_the_original_winning_is_reverted_without_an_ab_run() -> None:
-    report, _ = run(table((4, 3), 0.05))
+    report, ev = run(table((4, 3), 0.05))
     assert report.decision is Decision.REVERT and report.comparison is None
-    assert "original config is the fastest" in report.reason
+    assert "the original config screened fastest (0.3419 ms; the next" in report.reason and ev.budgets == []
 
 
 def test_refinement_reaches_a_value_outside_the_coarse_grid() -> None:
@@ -349,6 +372,19 @@ def test_past_the_budget_later_kernels_keep_their_launches_as_written() -> None:
     assert any(n.startswith("scale_kernel: not searched, kept as written") for n in report.notes)
     assert "BLOCK=128, num_warps=2)" in report.candidate.source  # scale_kernel's launch, byte for byte
     assert "num_warps=8" in report.candidate.source
+
+
+def test_a_kernel_whose_screen_finds_nothing_faster_is_left_as_written_beside_one_that_gains() -> None:
+    """add_kernel screens 5.6% faster at warps=8; scale_kernel's configs all screen as its own: only add_kernel's
+    winners are verified and written, scale_kernel keeps its launch, and the note says why."""
+    source = (FIXTURES / "two_kernels.py").read_text()
+    ev = FakeEvaluator(table((8, 3), 0.056), kernel="add_kernel")
+    report = tune(Candidate(source), ev, FakeComparer(ev, 0.002), TuneSettings(stage="advanced_memory", freeze=True))
+    assert report.decision is Decision.KEEP, report.reason
+    assert set(report.winners) == {"add_kernel"}
+    assert {r.kernel for r in report.results if r.verified} == {"add_kernel"}
+    assert any(n.startswith("scale_kernel: the original config screened fastest") for n in report.notes)
+    assert "BLOCK=128, num_warps=2)" in report.candidate.source and "num_warps=8" in report.candidate.source
 
 
 def test_past_the_budget_no_new_screening_session_starts() -> None:

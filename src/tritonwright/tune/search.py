@@ -56,6 +56,12 @@ SCREEN_CHUNK = 24
 # warm-up runs keeps them as its screening figure: it cannot be among the fastest three, and its 10+ timed runs
 # cost seconds when it is slow (a tiny BLOCK over a large tensor: ~100 ms a run).
 CUTOFF_FACTOR = 2.0
+# A kernel whose fastest screened config is not this share of the keep threshold faster than the original's own
+# screened figure (same session, same inputs) has nothing verified: the full checks and the rewritten code's
+# check cost 9.6 and 21 s of conv_mish_bn's two passes on an H200 to find 0.2 % gains the threshold then refused;
+# screened and full figures agreed within 0.5 % on softmax, so a config that could clear the threshold screens
+# well above half of it.
+NO_GAIN_SHARE = 0.5
 VERIFY_TOP = 3  # screened configs evaluated in full per batch: screening noise is ~1-2%, so the top three
 VERIFY_BATCHES = 3  # when every config of a batch fails its check, the next ones are tried, this many times
 REFINE_ROUNDS = 3  # local refinement follows the best at most this many steps from the coarse grid
@@ -246,6 +252,7 @@ class _Run:
         self.candidate, self.analysis, self.evaluator = candidate, analysis, evaluator
         self.settings, self.report, self.t0, self.clock = settings, report, t0, clock
         self.batches = 0
+        self.no_gains: dict[str, str] = {}  # kernel -> why its search verified nothing (no_gain)
 
     def variant(self, source: str) -> Candidate:
         return Candidate(source=source, origin=f"tune:{self.settings.stage}", parent=self.candidate.id)
@@ -372,7 +379,31 @@ class _Run:
             run([n for c in tops(REFINE_FROM) for n in neighbours(space, c)], "refine")
             if tops(1) == before:
                 break  # the best is interior: no neighbour of the best two beats it
+        no_gain = self.no_gain(plan, seen)
+        if no_gain:
+            self.no_gains[plan.kernel] = no_gain
+            return []
         return self.verify(plan, seen)
+
+    def no_gain(self, plan: KernelPlan, seen: dict[LaunchConfig, ConfigResult]) -> str:
+        """Why no screened config is worth a full check ("" when one is): the fastest is not NO_GAIN_SHARE of
+        the threshold faster than the original's config screened beside it. Nothing is said without a
+        screened original (an autotune list whose configs failed to screen) or another config that screened."""
+        mine = [r.screen_ms for c in plan.centres if (r := seen.get(c)) and r.ok and r.screen_ms is not None]
+        others = [r for r in seen.values() if r.ok and r.screen_ms is not None and not r.original]
+        if not mine or not others:
+            return ""
+        best, original = min(others, key=lambda r: r.screen_ms or 0.0), min(mine)
+        need = self.settings.threshold * NO_GAIN_SHARE
+        assert best.screen_ms is not None
+        if best.screen_ms < original * (1 - need):
+            return ""
+        if best.screen_ms >= original:
+            return (f"{plan.kernel}: the original config screened fastest ({original:.4g} ms; the next, "
+                    f"{best.config.label}, {best.screen_ms:.4g} ms): nothing verified")
+        return (f"{plan.kernel}: the fastest screened config ({best.config.label}, {best.screen_ms:.4g} ms) is not "
+                f"{need * 100:g}% faster than the original's ({original:.4g} ms) in the same screening: nothing "
+                "verified")
 
     def verify(self, plan: KernelPlan, seen: dict[LaunchConfig, ConfigResult]) -> list[ConfigResult]:
         ranked = sorted((r for r in seen.values() if r.ok and r.median_ms is not None),
@@ -443,7 +474,9 @@ def _tune(candidate: Candidate, evaluator: Evaluator, comparer: Comparer | None,
     found = _search_all(run, plans)
     if found.missing:
         return _revert(report, candidate, f"no config of {found.missing} passed its check")
-    plans = [p for p in plans if p.kernel not in found.unsearched]
+    plans = [p for p in plans if p.kernel not in found.unsearched and p.kernel not in found.no_gain]
+    if not plans:  # nothing to rewrite: every kernel screened no faster than as written (or was not reached)
+        return _revert(report, candidate, "; ".join(found.no_gain.values()) or "no kernel was searched")
     try:
         source = _rewritten(analysis, plans, report.winners, found.configs, s.freeze)
     except RewriteError as exc:
@@ -522,6 +555,7 @@ class _Found:
     best_ms: dict[str, float | None] = field(default_factory=dict)  # kernel -> its winner's full-timing median
     missing: str = ""  # a kernel none of whose configs passed (the search stops there)
     unsearched: list[str] = field(default_factory=list)  # kernels the budget left as written
+    no_gain: dict[str, str] = field(default_factory=dict)  # kernels left as written: nothing screened faster
 
 
 def _search_all(run: _Run, plans: list[KernelPlan]) -> _Found:
@@ -535,6 +569,10 @@ def _search_all(run: _Run, plans: list[KernelPlan]) -> _Found:
                                     f"{run.budget_words()}")
             continue
         results = run.search(p)
+        if p.kernel in run.no_gains:
+            found.no_gain[p.kernel] = run.no_gains[p.kernel]
+            run.report.notes.append(run.no_gains[p.kernel])
+            continue
         if not results:
             found.missing = p.kernel
             return found
