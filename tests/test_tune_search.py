@@ -140,7 +140,7 @@ def test_a_screened_gain_below_half_the_threshold_verifies_nothing() -> None:
     assert report.decision is Decision.REVERT and report.comparison is None
     assert report.candidate.source == MISH  # unchanged, byte for byte
     assert ev.budgets == [] and ev.calls == 1  # only the original's evaluation
-    assert "is not 1% faster than the original's (0.359 ms) in the same screening: nothing verified" in report.reason
+    assert "is not 1% faster than the original's (0.359 ms) in the screening: nothing verified" in report.reason
     assert not any(r.verified for r in report.results) and "rewritten" not in report.seconds
 
 

@@ -57,10 +57,10 @@ SCREEN_CHUNK = 24
 # cost seconds when it is slow (a tiny BLOCK over a large tensor: ~100 ms a run).
 CUTOFF_FACTOR = 2.0
 # A kernel whose fastest screened config is not this share of the keep threshold faster than the original's own
-# screened figure (same session, same inputs) has nothing verified: the full checks and the rewritten code's
-# check cost 9.6 and 21 s of conv_mish_bn's two passes on an H200 to find 0.2 % gains the threshold then refused;
-# screened and full figures agreed within 0.5 % on softmax, so a config that could clear the threshold screens
-# well above half of it.
+# screened figure (a search's phases share one session and its inputs) has nothing verified: the full checks
+# and the rewritten code's check cost 9.6 and 21 s of conv_mish_bn's two passes on an H200 to find 0.2 % gains
+# the threshold then refused; screened and full figures agreed within 0.5 % on softmax, so a config that could
+# clear the threshold screens well above half of it.
 NO_GAIN_SHARE = 0.5
 VERIFY_TOP = 3  # screened configs evaluated in full per batch: screening noise is ~1-2%, so the top three
 VERIFY_BATCHES = 3  # when every config of a batch fails its check, the next ones are tried, this many times
@@ -402,7 +402,7 @@ class _Run:
             return (f"{plan.kernel}: the original config screened fastest ({original:.4g} ms; the next, "
                     f"{best.config.label}, {best.screen_ms:.4g} ms): nothing verified")
         return (f"{plan.kernel}: the fastest screened config ({best.config.label}, {best.screen_ms:.4g} ms) is not "
-                f"{need * 100:g}% faster than the original's ({original:.4g} ms) in the same screening: nothing "
+                f"{need * 100:g}% faster than the original's ({original:.4g} ms) in the screening: nothing "
                 "verified")
 
     def verify(self, plan: KernelPlan, seen: dict[LaunchConfig, ConfigResult]) -> list[ConfigResult]:
