@@ -267,7 +267,7 @@ from pathlib import Path
 class Kernel:
     def preload(self, spec):
         if spec == "slow":
-            time.sleep(SLOW_S)
+            SPECIAL  # what the test's special label does: sleep, exit
         Path(MARKS, LABEL + ".pid").write_text(str(os.getpid()))
 
 
@@ -275,21 +275,23 @@ kernel = Kernel()
 """
 
 
-def test_compile_jobs_go_to_whichever_compiler_is_free(tmp_path: Any) -> None:
-    """The jobs are a queue, not a split made up front: while one child compiles a slow config, the other
-    compiles every other one (split round robin, it would have had the slow one and two more)."""
+def _queue_run(tmp_path: Any, n: int, special: int, on_special: str) -> tuple[Any, dict[str, str]]:
+    """`n` one-kernel labels compiled by two real compiler children through runner._compile_in_processes;
+    label `special`'s compile does `on_special` (sleeps, exits). Returns the pass's Precompiled and, per label
+    compiled, the pid of the child that compiled it."""
     from tritonwright.eval import runner
     from tritonwright.eval.types import EvalConfig
 
     marks = tmp_path / "marks"
     marks.mkdir()
     paths, jobs = {}, []
-    for k in range(5):
+    body = _SLOW_MODULE.replace("SPECIAL", on_special)
+    for k in range(n):
         label = f"q{k}"
         path = tmp_path / f"{label}.py"
-        path.write_text(f"MARKS = {str(marks)!r}\nLABEL = {label!r}\nSLOW_S = 5.0\n" + _SLOW_MODULE)
+        path.write_text(f"MARKS = {str(marks)!r}\nLABEL = {label!r}\n" + body)
         paths[label] = str(path)
-        jobs.append(pr.KernelJob(runner.label_module(label), "kernel", "slow" if k == 0 else "fast"))
+        jobs.append(pr.KernelJob(runner.label_module(label), "kernel", "slow" if k == special else "fast"))
 
     class Candidate:
         def call(self, step: str, timeout_s: float, req: Any) -> Any:
@@ -301,41 +303,24 @@ def test_compile_jobs_go_to_whichever_compiler_is_free(tmp_path: Any) -> None:
                                            EvalConfig(correctness_timeout_s=120))
     finally:
         runner._shutdown(helpers)
+    return got, {p.stem: p.read_text() for p in marks.iterdir()}
+
+
+def test_compile_jobs_go_to_whichever_compiler_is_free(tmp_path: Any) -> None:
+    """The jobs are a queue, not a split made up front: while one child compiles a slow config, the other
+    compiles every other one (split round robin, it would have had the slow one and two more)."""
+    got, pid = _queue_run(tmp_path, 5, 0, "time.sleep(5.0)")
     assert got is not None and (got.compiled, got.failed) == (5, 0) and got.how.startswith("2 compiler processes")
-    pid = {p.stem: p.read_text() for p in marks.iterdir()}
     assert len(pid) == 5 and {pid[f"q{k}"] for k in range(1, 5)} == {pid["q1"]} != {pid["q0"]}
 
 
 def test_a_compiler_that_dies_costs_only_its_part_and_the_queue_goes_on(tmp_path: Any) -> None:
     """A child that exits mid-job (a crashing compile) counts its label's jobs as failed; the other child
-    compiles the rest."""
-    from tritonwright.eval import runner
-    from tritonwright.eval.types import EvalConfig
-
-    marks = tmp_path / "marks"
-    marks.mkdir()
-    paths, jobs = {}, []
-    for k in range(4):
-        label = f"d{k}"
-        path = tmp_path / f"{label}.py"
-        body = _SLOW_MODULE.replace("time.sleep(SLOW_S)", "os._exit(3)")
-        path.write_text(f"MARKS = {str(marks)!r}\nLABEL = {label!r}\nSLOW_S = 0.0\n" + body)
-        paths[label] = str(path)
-        jobs.append(pr.KernelJob(runner.label_module(label), "kernel", "slow" if k == 1 else "fast"))
-
-    class Candidate:
-        def call(self, step: str, timeout_s: float, req: Any) -> Any:
-            return pr.KernelsCollected(jobs, uncollected=0, seconds=0.0)
-
-    helpers = runner.start_compilers(tmp_path, 2)
-    try:
-        got = runner._compile_in_processes(Candidate(), paths, helpers,  # type: ignore[arg-type]
-                                           EvalConfig(correctness_timeout_s=120))
-    finally:
-        runner._shutdown(helpers)
+    compiles the rest (split round robin, the dead child's second label was lost with it)."""
+    got, pid = _queue_run(tmp_path, 4, 1, "os._exit(3)")
     assert got is not None and (got.compiled, got.failed) == (3, 1)
     assert "exited with code 3" in got.error
-    assert sorted(p.stem for p in marks.iterdir()) == ["d0", "d2", "d3"]
+    assert sorted(pid) == ["q0", "q2", "q3"]
 
 
 def test_the_screen_falls_back_when_nothing_was_collected(tmp_path: Any) -> None:
