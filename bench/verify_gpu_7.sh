@@ -8,7 +8,8 @@
 #            verification budget against the full timing (--verify) (the last two: tenth session);
 #   tests:   GPU tests of the harness (tunetests: the tuner's too);
 #   softmax: the no-LLM optimize at KernelBench size on fresh caches, then again on the caches it left;
-#   norace:  softmax with --no-race on fresh caches; conv: conv_mish_bn, fresh.
+#   norace:  softmax with --no-race on fresh caches; conv: conv_mish_bn, fresh;
+#   others:  elu, layernorm, matmul_fp16 and gemm_bias_relu, each fresh (the 60 s goal on every example).
 # Usage on the device: OUT=$OUT bash bench/verify_gpu_7.sh [PARTS]
 set -uo pipefail  # no -e: a failing part must not stop the others
 PARTS=${1:-probe,profile}
@@ -53,6 +54,9 @@ if has softmax; then
 fi
 if has norace; then fresh; optimize softmax softmax-norace-fresh --no-race; fi
 if has conv; then fresh; optimize conv_mish_bn conv-fresh; fi
+if has others; then
+    for ex in elu layernorm matmul_fp16 gemm_bias_relu; do fresh; optimize $ex $ex-fresh; done
+fi
 tar czf "$FINAL/verify7-${PARTS//,/-}.tgz" -C "$OUT" --exclude='./opt-*/*/*/candidates' .
 cp "$OUT/device.txt" "$FINAL/device.txt"
 cat "$OUT/device.txt"
