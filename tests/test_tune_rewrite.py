@@ -43,6 +43,8 @@ CORPUS = {
     "elu_autotune_comprehension.py": "elu.py",  # configs=[triton.Config(...) for b in [...] for w in [...]]
     "swish_autotune_loop.py": "swish.py",  # configs = []; for ...: configs.append(triton.Config(...))
     "relu_grid_per_branch.py": "relu.py",  # grid = ... assigned in each if/else arm, launched in that arm
+    "relu_grid_def.py": "relu.py",  # def grid(meta): ... reading the BLOCK's variable (made to read meta)
+    "relu_grid_reassigned.py": "relu.py",  # grid = ... set again before each of two launches
 }
 # What each stage must be able to tune (kernel names); anything else must come with a reason.
 EXPECTED_TUNABLE = {
@@ -53,7 +55,8 @@ EXPECTED_TUNABLE = {
         ("swish_min_max_expr.py", "swish_kernel"), ("relu_tuple_unpack.py", "relu_kernel"),
         ("relu_meta_dict.py", "relu_kernel"), ("elu_meta_literal.py", "elu_kernel"),
         ("elu_autotune_comprehension.py", "elu_kernel"), ("swish_autotune_loop.py", "swish_kernel"),
-        ("relu_grid_per_branch.py", "relu_kernel"),
+        ("relu_grid_per_branch.py", "relu_kernel"), ("relu_grid_def.py", "relu_kernel"),
+        ("relu_grid_reassigned.py", "relu_kernel"),
     ] for stage in STAGE_SPECS},
 }
 
@@ -140,6 +143,43 @@ def test_too_dynamic_code_is_refused_with_a_reason(name: str, words: str) -> Non
         assert any(words in why for _, why in plan.skipped), plan.skipped
 
 
+_RELU_HEAD = (FIXTURES / "relu_grid_def.py").read_text().split("def relu(x):")[0]
+
+
+@pytest.mark.parametrize(("body", "words"), [
+    # set again in a branch between the assignment and the launch: either may reach it
+    ("grid = (triton.cdiv(n, BLOCK_SIZE),)\n    if n > 4096:\n        grid = (triton.cdiv(n, BLOCK_SIZE), 1)\n"
+     "    relu_kernel[grid](x, out, n, BLOCK_SIZE=BLOCK_SIZE)", "is set at line 20 and again at line 22"),
+    # set inside a loop around the launch, after it: a later iteration launches with it
+    ("grid = (triton.cdiv(n, BLOCK_SIZE),)\n    for _ in range(2):\n"
+     "        relu_kernel[grid](x, out, n, BLOCK_SIZE=BLOCK_SIZE)\n        grid = (1,)",
+     "inside a loop around the launch"),
+    # a grid function reading the BLOCK's variable, shared by two launches
+    ("def grid(meta):\n        return (triton.cdiv(n, BLOCK_SIZE),)\n"
+     "    relu_kernel[grid](x, out, n, BLOCK_SIZE=BLOCK_SIZE)\n    relu_kernel[grid](out, out, n, BLOCK_SIZE=BLOCK_SIZE)",
+     "serves several launches"),
+])
+def test_a_grid_the_launch_may_not_read_is_refused(body: str, words: str) -> None:
+    """Which grid a launch reads must be certain before the rewrite changes it."""
+    source = (_RELU_HEAD + "def relu(x):\n    out = torch.empty_like(x)\n    n = x.numel()\n    BLOCK_SIZE = 64\n"
+              f"    {body}\n    return out\n")
+    analysis = analyse(source)
+    (kp,) = make_plan(analysis, "block_tiling").kernels
+    with pytest.raises(RewriteError, match=words):
+        rewrite.freeze(analysis, [kp], {kp.kernel: kp.centres[0]})
+
+
+def test_a_grid_function_reading_meta_is_left_as_it_is() -> None:
+    """The tutorial's `def grid(META): return (triton.cdiv(n, META["BLOCK_SIZE"]),)`: nothing to rewrite in it."""
+    source = (_RELU_HEAD + "def relu(x):\n    out = torch.empty_like(x)\n    n = x.numel()\n\n"
+              "    def grid(META):\n        return (triton.cdiv(n, META['BLOCK_SIZE']),)\n\n"
+              "    relu_kernel[grid](x, out, n, BLOCK_SIZE=256)\n    return out\n")
+    analysis = analyse(source)
+    (kp,) = make_plan(analysis, "block_tiling").kernels
+    out = rewrite.freeze(analysis, [kp], {kp.kernel: kp.centres[0].replace(meta={"BLOCK_SIZE": 1024})})
+    assert "return (triton.cdiv(n, META['BLOCK_SIZE']),)" in out and "relu_kernel[grid](x, out, n, BLOCK_SIZE=1024" in out
+
+
 def test_atomics_refuse_autotune_but_allow_freeze() -> None:
     analysis = analyse((FIXTURES / "sum_atomic.py").read_text())
     plan = make_plan(analysis, "advanced_memory")
@@ -148,6 +188,24 @@ def test_atomics_refuse_autotune_but_allow_freeze() -> None:
     with pytest.raises(RewriteError, match="atomics"):
         rewrite.autotune(analysis, [kp], {kp.kernel: list(kp.centres)})
     assert "num_warps=8" in rewrite.freeze(analysis, [kp], {kp.kernel: kp.centres[0].replace(num_warps=8)})
+
+
+def test_an_autotune_rewrite_launches_an_unsafe_kernel_at_its_winner_beside_an_autotune_list() -> None:
+    """rewrite.autotune with `frozen`: the kernel with atomics gets its winner as plain launch arguments, the
+    other kernel its @triton.autotune list; without a winner for the unsafe one it still refuses."""
+    analysis = analyse((FIXTURES / "scale_then_sum_atomic.py").read_text())
+    plans = {kp.kernel: kp for kp in make_plan(analysis, "advanced_memory").kernels}
+    assert not plans["scale_kernel"].autotune_problem and "atomics" in plans["sum_kernel"].autotune_problem
+    scale, total = plans["scale_kernel"], plans["sum_kernel"]
+    configs = {"scale_kernel": [scale.centres[0], scale.centres[0].replace(num_warps=8)],
+               "sum_kernel": [total.centres[0], total.centres[0].replace(num_warps=8)]}
+    new = rewrite.autotune(analysis, [scale, total], configs, frozen={"sum_kernel": total.centres[0].replace(
+        num_warps=8, num_stages=2)})
+    assert new.count("@triton.autotune(") == 1 and new.index("@triton.autotune(") < new.index("def scale_kernel")
+    assert "sum_kernel[(triton.cdiv(n, 256),)](y, out, n, BLOCK=256, num_warps=8, num_stages=2)" in new
+    assert "scale_kernel[(triton.cdiv(n, 1024),)](x, y, n, 2.0, BLOCK=1024)" in new
+    with pytest.raises(RewriteError, match="atomics.*use --freeze"):
+        rewrite.autotune(analysis, [scale, total], configs)
 
 
 def test_autotune_rewrite_is_readable_and_removes_owned_launch_arguments() -> None:

@@ -501,3 +501,20 @@ def test_each_screening_session_leaves_a_note_of_where_its_seconds_went() -> Non
     assert report.notes[-1] == ("screen (coarse): 2 configs in 2.0 s: timed 0.5 s, compiled ahead 1.1 s, the "
                                 f"session's start and loads 0.4 s; compiled ahead: {how}")
     assert report.seconds == {"screen.timed": 0.5, "screen.ahead": 1.1}
+
+
+def test_a_kernel_with_atomics_is_tuned_and_written_at_its_winner() -> None:
+    """No --freeze: sum_kernel (atomics) is searched like any kernel and its winner written as launch arguments
+    (an autotune list would rerun it on the same buffers); a dry run, which picks no winner, leaves it."""
+    source = (FIXTURES / "scale_then_sum_atomic.py").read_text()
+    ev = FakeEvaluator(table((8, 3), 0.056), kernel="sum_kernel")
+    report = tune(Candidate(source), ev, FakeComparer(ev, 0.002), TuneSettings(stage="advanced_memory"))
+    assert report.decision is Decision.KEEP, report.reason
+    assert report.winners == {"sum_kernel": LaunchConfig(8, 3)}
+    assert "sum_kernel[(triton.cdiv(n, 256),)](y, out, n, BLOCK=256, num_warps=8, num_stages=3)" in \
+        report.candidate.source and "@triton.autotune" not in report.candidate.source
+    assert any(n.startswith("sum_kernel is written at its winner's launch settings") for n in report.notes)
+    dry = tune(Candidate(source), FakeEvaluator(table((8, 3), 0.056), kernel="scale_kernel"), None,
+               TuneSettings(stage="advanced_memory", dry_run=True))
+    assert ("sum_kernel", "sum_kernel uses atomics: the autotuner reruns it on the same buffers while "
+            "benchmarking, so results would accumulate; a dry run picks no config to launch it at") in dry.skipped

@@ -79,12 +79,14 @@ def _branch_centres(site: LaunchSite, names: list[str]) -> list[LaunchConfig] | 
 
 
 def _autotune_problem(k: KernelInfo) -> str:
+    """Why an autotune list would be unsafe for `k` ("" when it is safe): a timed search then launches it at
+    its winner (rewrite.autotune's `frozen`); an untimed one (--dry-run) cannot pick one and leaves it."""
     if k.uses_atomics:
         return (f"{k.name} uses atomics: the autotuner reruns it on the same buffers while benchmarking, so "
-                "results would accumulate; use --freeze")
+                "results would accumulate")
     if k.in_place:
         return (f"{k.name} stores to a pointer it also loads ({', '.join(k.in_place)}): autotune benchmarking "
-                "would apply it several times; use --freeze")
+                "would apply it several times")
     return ""
 
 

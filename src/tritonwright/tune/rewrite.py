@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ast
 
-from tritonwright.tune.analysis import Analysis, KernelInfo, LaunchSite, _arm_path, _inside_loop
+from tritonwright.tune.analysis import Analysis, KernelInfo, LaunchSite, _ancestors, _arm_path, _inside_loop
 from tritonwright.tune.configs import LaunchConfig
 from tritonwright.tune.edits import Edits, GridDoesNotFollow, RewriteError
 from tritonwright.tune.neighbourhoods import TUNER_SPECS
@@ -86,30 +86,34 @@ def _remove_args(ed: Edits, site: LaunchSite, names: set[str], kernel: KernelInf
 
 
 def _grid_edit(ed: Edits, analysis: Analysis, site: LaunchSite, names: tuple[str, ...]) -> None:
-    """Make the grid a `lambda META` that reads each tuned constexpr, so it follows the BLOCK values."""
+    """Make the grid a `lambda META` that reads each tuned constexpr, so it follows the BLOCK values. A grid
+    written as `def grid(meta): ...` (Triton's tutorials) is kept, and made to read `meta` where it read the
+    BLOCK's variable."""
     grid = site.grid
     location: ast.expr = grid
     expr: ast.expr = grid
     if isinstance(grid, ast.Name):
         scope: ast.AST = site.function or analysis.tree
-        assigns = [n for n in ast.walk(scope) if isinstance(n, ast.Assign) and len(n.targets) == 1
-                   and isinstance(n.targets[0], ast.Name) and n.targets[0].id == grid.id]
-        if not assigns and scope is not analysis.tree:  # a grid lambda defined at module level
+        assigns, defs = _bindings(scope, grid.id, nested=True)
+        if not assigns and not defs and scope is not analysis.tree:  # a grid defined at module level
             scope = analysis.tree
-            assigns = [n for n in analysis.tree.body if isinstance(n, ast.Assign) and len(n.targets) == 1
-                       and isinstance(n.targets[0], ast.Name) and n.targets[0].id == grid.id]
+            assigns, defs = _bindings(scope, grid.id, nested=False)
+        uses = [n for n in ast.walk(scope) if isinstance(n, ast.Name) and n.id == grid.id
+                and isinstance(n.ctx, ast.Load)]
+        if defs:
+            if assigns or len(defs) != 1:
+                raise RewriteError(f"grid `{grid.id}` at line {site.line} is bound {len(defs) + len(assigns)} "
+                                   "times (defs and assignments): which one the launch reads is not clear")
+            _grid_function(ed, analysis, site, names, defs[0], shared=len(uses) > 1)
+            return
         inline = False
-        if len(assigns) > 1:  # one grid per if/else arm, each launched in its arm: the one on the launch's path
-            path = _arm_path(site.call, scope, analysis.parents)
-            assigns = [a for a in assigns if a.lineno < site.line and not _inside_loop(a, scope, analysis.parents)
-                       and path[:len(_arm_path(a, scope, analysis.parents))] == _arm_path(a, scope, analysis.parents)]
+        if len(assigns) > 1:  # one grid per if/else arm, or set again before each launch: the one that reaches
+            assigns = [_reaching(assigns, site, scope, analysis.parents, grid.id)]
             inline = True
         if len(assigns) != 1:
             raise RewriteError(f"grid `{grid.id}` at line {site.line} is not assigned exactly once on the path to "
                                "the launch")
         expr = assigns[0].value
-        uses = [n for n in ast.walk(scope) if isinstance(n, ast.Name) and n.id == grid.id
-                and isinstance(n.ctx, ast.Load)]
         # shared with another launch (or one of several): write the lambda inline at this launch
         location = expr if len(uses) == 1 and not inline else grid
     if isinstance(expr, ast.Lambda):
@@ -118,22 +122,80 @@ def _grid_edit(ed: Edits, analysis: Analysis, site: LaunchSite, names: tuple[str
         meta, body = expr.args.args[0].arg, expr.body
     else:
         meta, body = META, expr
+    replacements = _meta_reads(analysis, site, names, meta, body)
+    if not replacements and isinstance(expr, ast.Lambda) and location is expr:
+        return  # already a lambda that reads META: nothing to write
+    ed.replace(location, f"lambda {meta}: {_segment(ed, body, replacements)}")
+
+
+def _bindings(scope: ast.AST, name: str, nested: bool) -> tuple[list[ast.Assign], list[ast.FunctionDef]]:
+    """The plain assignments `name = ...` and the `def name(...)` in `scope` (its whole body with `nested`, else
+    its top-level statements only)."""
+    nodes = list(ast.walk(scope)) if nested else list(getattr(scope, "body", []))
+    assigns = [n for n in nodes if isinstance(n, ast.Assign) and len(n.targets) == 1
+               and isinstance(n.targets[0], ast.Name) and n.targets[0].id == name]
+    defs = [n for n in nodes if isinstance(n, ast.FunctionDef) and n.name == name and n is not scope]
+    return assigns, defs
+
+
+def _reaching(assigns: list[ast.Assign], site: LaunchSite, scope: ast.AST, parents: dict[ast.AST, ast.AST],
+              name: str) -> ast.Assign:
+    """The assignment of the grid that the launch reads: the last one before it on its if/else path, outside
+    loops; refused when another could still reach the launch (set between them, or in a loop around both)."""
+    path = _arm_path(site.call, scope, parents)
+    before = [a for a in assigns if a.lineno < site.line and not _inside_loop(a, scope, parents)
+              and path[:len(_arm_path(a, scope, parents))] == _arm_path(a, scope, parents)]
+    if not before:
+        raise RewriteError(f"grid `{name}` at line {site.line} is not assigned exactly once on the path to the "
+                           "launch")
+    chosen = max(before, key=lambda a: a.lineno)
+    loops = [a for a in _ancestors(site.call, parents) if isinstance(a, ast.For | ast.While | ast.AsyncFor)]
+    for a in assigns:
+        if a is chosen:
+            continue
+        if chosen.lineno < a.lineno < site.line:
+            raise RewriteError(f"grid `{name}` is set at line {chosen.lineno} and again at line {a.lineno} (a "
+                               f"branch) before the launch at line {site.line}: which one it reads is not known")
+        if any(loop in set(_ancestors(a, parents)) for loop in loops):
+            raise RewriteError(f"grid `{name}` is set at line {a.lineno} inside a loop around the launch at line "
+                               f"{site.line}: it can change between iterations")
+    return chosen
+
+
+def _grid_function(ed: Edits, analysis: Analysis, site: LaunchSite, names: tuple[str, ...], fn: ast.FunctionDef,
+                   shared: bool) -> None:
+    """A `def grid(meta)` grid: it must read each tuned constexpr from `meta`, or read its variable, which is then
+    changed to a `meta` read (only when this launch alone uses it: another launch's meta may not hold the name)."""
+    params = [*fn.args.posonlyargs, *fn.args.args]
+    if len(params) != 1 or fn.args.vararg or fn.args.kwarg or fn.args.kwonlyargs or fn.decorator_list:
+        raise RewriteError(f"grid function `{fn.name}` at line {fn.lineno} does not take exactly one argument")
+    replacements = _meta_reads(analysis, site, names, params[0].arg, fn)
+    if replacements and shared:
+        raise RewriteError(f"grid function `{fn.name}` at line {fn.lineno} reads "
+                           f"{', '.join(sorted({ast.unparse(n) for n, _ in replacements}))} and serves several "
+                           "launches: it cannot be made to follow this one's tile sizes alone")
+    for node, text in replacements:
+        ed.replace(node, text)
+
+
+def _meta_reads(analysis: Analysis, site: LaunchSite, names: tuple[str, ...], meta: str, body: ast.AST
+                ) -> list[tuple[ast.AST, str]]:
+    """For each tuned constexpr, the grid `body` must read `meta[name]` or the variable the launch passes for it
+    (those reads become `meta["name"]`); a loop's step need neither. Raises GridDoesNotFollow otherwise."""
     replacements: list[tuple[ast.AST, str]] = []
     for n in names:
         setting = site.settings[n]
         reads_meta = any(isinstance(s, ast.Subscript) and isinstance(s.value, ast.Name) and s.value.id == meta
                          and isinstance(s.slice, ast.Constant) and s.slice.value == n for s in ast.walk(body))
         var_uses = [s for s in ast.walk(body) if isinstance(s, ast.Name) and setting.variable
-                    and s.id == setting.variable]
+                    and s.id == setting.variable and isinstance(s.ctx, ast.Load)]
         if not reads_meta and not var_uses:
             if n in loop_steps(analysis.kernels[site.kernel]):
                 continue  # a loop's step (BLOCK_K): the number of programs does not depend on it
             raise GridDoesNotFollow(f"the grid at line {site.line} does not follow {n} (neither {meta}['{n}'] nor "
                                     f"its variable): changing {n} would skip or repeat elements", n)
         replacements += [(s, f'{meta}["{n}"]') for s in var_uses]
-    if not replacements and isinstance(expr, ast.Lambda) and location is expr:
-        return  # already a lambda that reads META: nothing to write
-    ed.replace(location, f"lambda {meta}: {_segment(ed, body, replacements)}")
+    return replacements
 
 
 def loop_steps(kernel: KernelInfo) -> set[str]:
@@ -183,24 +245,27 @@ def freeze(analysis: Analysis, plans: list[KernelPlan], choice: dict[str, Launch
     """The source with each chosen kernel launched at exactly one config (no autotuning at run time)."""
     ed = Edits(analysis.source)
     for plan in plans:
-        if plan.kernel not in choice:
-            continue
-        k, c = analysis.kernels[plan.kernel], choice[plan.kernel]
-        warps, stages, meta = _fields(plan, "freeze")
-        if plan.autotuned and k.autotune is not None:
-            _delete_decorator(ed, k.autotune.decorator)
-        for site in k.sites:
-            if meta:  # constexprs first, launch options last, as people write launches
-                for name, value in c.meta:
-                    _set_arg(ed, site, name, value)
-            # a computed num_warps (`BLOCK // 32`) may read a value the tuner changed: the tuner owns it now
-            if warps or site.settings["num_warps"].computed:
-                _set_arg(ed, site, "num_warps", c.num_warps)
-            if stages or site.settings["num_stages"].computed:
-                _set_arg(ed, site, "num_stages", c.num_stages)
-            if not plan.autotuned and TUNER_SPECS[plan.stage].blocks:
-                _grid_edit(ed, analysis, site, plan.block_names)
+        if plan.kernel in choice:
+            _freeze_plan(ed, analysis, plan, choice[plan.kernel])
     return _check(ed.apply(), "freezing")
+
+
+def _freeze_plan(ed: Edits, analysis: Analysis, plan: KernelPlan, c: LaunchConfig) -> None:
+    k = analysis.kernels[plan.kernel]
+    warps, stages, meta = _fields(plan, "freeze")
+    if plan.autotuned and k.autotune is not None:
+        _delete_decorator(ed, k.autotune.decorator)
+    for site in k.sites:
+        if meta:  # constexprs first, launch options last, as people write launches
+            for name, value in c.meta:
+                _set_arg(ed, site, name, value)
+        # a computed num_warps (`BLOCK // 32`) may read a value the tuner changed: the tuner owns it now
+        if warps or site.settings["num_warps"].computed:
+            _set_arg(ed, site, "num_warps", c.num_warps)
+        if stages or site.settings["num_stages"].computed:
+            _set_arg(ed, site, "num_stages", c.num_stages)
+        if not plan.autotuned and TUNER_SPECS[plan.stage].blocks:
+            _grid_edit(ed, analysis, site, plan.block_names)
 
 
 def configs_text(configs: list[LaunchConfig], indent: str, triton_name: str,
@@ -214,17 +279,22 @@ def configs_text(configs: list[LaunchConfig], indent: str, triton_name: str,
 
 
 def autotune(analysis: Analysis, plans: list[KernelPlan], configs: dict[str, list[LaunchConfig]],
-             notes: dict[LaunchConfig, str] | None = None) -> str:
-    """The source with `@triton.autotune(configs=[...], key=[...])` over each tuned kernel."""
+             notes: dict[LaunchConfig, str] | None = None, frozen: dict[str, LaunchConfig] | None = None) -> str:
+    """The source with `@triton.autotune(configs=[...], key=[...])` over each tuned kernel. A kernel an autotune
+    list would be unsafe for (KernelPlan.autotune_problem: atomics, in-place stores) is launched at its config
+    in `frozen` instead, and refused when it has none there."""
     if analysis.triton_name is None:
         raise RewriteError("the file does not `import triton`, so there is no name to write triton.autotune with")
     tn = analysis.triton_name
     ed = Edits(analysis.source)
     for plan in plans:
+        if plan.autotune_problem and frozen and plan.kernel in frozen:
+            _freeze_plan(ed, analysis, plan, frozen[plan.kernel])
+            continue
         if plan.kernel not in configs:
             continue
         if plan.autotune_problem:
-            raise RewriteError(plan.autotune_problem)
+            raise RewriteError(f"{plan.autotune_problem}; it needs one config to launch at (use --freeze)")
         k, cs = analysis.kernels[plan.kernel], configs[plan.kernel]
         if plan.autotuned and k.autotune is not None:
             node = k.autotune.configs_node

@@ -222,9 +222,9 @@ def _usable_plans(analysis: Analysis, plans: list[KernelPlan], settings: TuneSet
             try:
                 rewrite.freeze(analysis, [p], {p.kernel: p.centres[0]})
                 if not settings.freeze:
-                    if p.autotune_problem:
-                        raise RewriteError(p.autotune_problem)
-                    rewrite.autotune(analysis, [p], {p.kernel: list(p.centres)})
+                    if p.autotune_problem and settings.dry_run:  # no winner to launch it at instead
+                        raise RewriteError(f"{p.autotune_problem}; a dry run picks no config to launch it at")
+                    rewrite.autotune(analysis, [p], {p.kernel: list(p.centres)}, frozen={p.kernel: p.centres[0]})
             except GridDoesNotFollow as exc:
                 if exc.name not in p.block_names:
                     skipped.append((p.kernel, str(exc)))
@@ -239,6 +239,9 @@ def _usable_plans(analysis: Analysis, plans: list[KernelPlan], settings: TuneSet
             except RewriteError as exc:
                 skipped.append((p.kernel, str(exc)))
                 break
+            if p.autotune_problem and not settings.freeze:
+                p = dataclasses.replace(p, notes=(*p.notes, f"{p.kernel} is written at its winner's launch "
+                                                            f"settings, not as an autotune list: {p.autotune_problem}"))
             out.append(p)
             break
     return out
@@ -594,7 +597,8 @@ def _rewritten(analysis: Analysis, plans: list[KernelPlan], winners: dict[str, L
              for rs in passing.values() for r in rs}
     if freeze:
         return rewrite.freeze(analysis, plans, winners)
-    return rewrite.autotune(analysis, plans, {k: [r.config for r in rs] for k, rs in passing.items()}, notes)
+    return rewrite.autotune(analysis, plans, {k: [r.config for r in rs] for k, rs in passing.items()}, notes,
+                            frozen=winners)
 
 
 def _decide(candidate: Candidate, tuned: Candidate, comparer: Comparer | None, s: TuneSettings, report: TuneReport,
