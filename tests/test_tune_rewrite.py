@@ -45,6 +45,7 @@ CORPUS = {
     "relu_grid_per_branch.py": "relu.py",  # grid = ... assigned in each if/else arm, launched in that arm
     "relu_grid_def.py": "relu.py",  # def grid(meta): ... reading the BLOCK's variable (made to read meta)
     "relu_grid_reassigned.py": "relu.py",  # grid = ... set again before each of two launches
+    "scale_then_sum_atomic.py": "scale_sum.py",  # an atomic kernel (launched at one config) beside a plain one
 }
 # What each stage must be able to tune (kernel names); anything else must come with a reason.
 EXPECTED_TUNABLE = {
@@ -80,10 +81,11 @@ def _variants(name: str, tmp: Path) -> tuple[list[Path], list[str]]:
                 configs[kp.kernel] = list(nb.configs)
             except RewriteError as exc:
                 refusals.append(f"{stage}:{kp.kernel}: {exc}")
-        usable = [kp for kp in plan.kernels if kp.kernel in configs and not kp.autotune_problem]
-        if usable:
+        usable = [kp for kp in plan.kernels if kp.kernel in configs]
+        if usable:  # the unsafe ones (atomics) at their last config, as a timed search writes its winner
             p = tmp / f"{Path(name).stem}__{stage}__autotune.py"
-            p.write_text(rewrite.autotune(analysis, usable, {k.kernel: configs[k.kernel] for k in usable}))
+            p.write_text(rewrite.autotune(analysis, usable, {k.kernel: configs[k.kernel] for k in usable},
+                                          frozen={k.kernel: configs[k.kernel][-1] for k in usable}))
             paths.append(p)
     return paths, refusals
 
