@@ -26,7 +26,7 @@ def survey(corpus: Path) -> dict[str, Any]:
     from tritonwright.tune.analysis import analyse
     from tritonwright.tune.search import TuneSettings, _usable_plans, plans_for
 
-    replies = blocks = unparsed = kernels = usable = 0
+    replies = blocks = unparsed = kernels = usable = tiles = 0
     reasons: Counter[str] = Counter()
     for line in (corpus / "replay.jsonl").read_text().splitlines():
         record = json.loads(line)
@@ -44,13 +44,14 @@ def survey(corpus: Path) -> dict[str, Any]:
             continue
         plan = plans_for(analysis, "launch")
         skipped: list[tuple[str, str]] = []
-        ok = {p.kernel for p in _usable_plans(analysis, list(plan.kernels), TuneSettings(stage="launch"), skipped)}
+        plans = _usable_plans(analysis, list(plan.kernels), TuneSettings(stage="launch"), skipped)
         kernels += len(analysis.kernels)
-        usable += len(ok & set(analysis.kernels))
+        usable += len({p.kernel for p in plans} & set(analysis.kernels))
+        tiles += sum(1 for p in plans if p.block_names)
         for kernel, why in [*plan.skipped, *skipped]:
             reasons[_fold(kernel, why)] += 1
     return {"replies": replies, "code_blocks": blocks, "unparsed": unparsed, "kernels": kernels,
-            "rewritable": usable, "reasons": reasons.most_common()}
+            "rewritable": usable, "tile_sizes_searched": tiles, "reasons": reasons.most_common()}
 
 
 def _fold(kernel: str, why: str) -> str:
@@ -71,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     got = survey(args.corpus)
     print(f"{got['replies']} replies, {got['code_blocks']} code blocks ({got['unparsed']} do not parse), "
-          f"{got['kernels']} kernels, {got['rewritable']} rewritable by the launch tuner")
+          f"{got['kernels']} kernels, {got['rewritable']} rewritable by the launch tuner, "
+          f"{got['tile_sizes_searched']} of them with their tile sizes searched")
     for why, n in got["reasons"][:args.top]:
         print(f"{n:4d}  {why}")
     if args.out:

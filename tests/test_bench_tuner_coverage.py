@@ -21,7 +21,7 @@ def test_the_survey_counts_kernels_and_folds_the_reasons(tmp_path: Path) -> None
     (tmp_path / "replay.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     got = tuner_coverage.survey(tmp_path)
     assert (got["replies"], got["code_blocks"], got["unparsed"]) == (2, 2, 0)  # the analysis is no code
-    assert got["kernels"] == 3 and got["rewritable"] == 2
+    assert got["kernels"] == 3 and got["rewritable"] == 2 and got["tile_sizes_searched"] == 1
     ((why, n),) = [(w, n) for w, n in got["reasons"] if "used as a value" in w]
     assert n == 1 and "line N" in why and "`...`" in why
 

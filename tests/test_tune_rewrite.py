@@ -46,6 +46,7 @@ CORPUS = {
     "relu_grid_def.py": "relu.py",  # def grid(meta): ... reading the BLOCK's variable (made to read meta)
     "relu_grid_reassigned.py": "relu.py",  # grid = ... set again before each of two launches
     "scale_then_sum_atomic.py": "scale_sum.py",  # an atomic kernel (launched at one config) beside a plain one
+    "relu_autotune_warps_only.py": "relu.py",  # autotune configs set warps; the launch passes BLOCK_SIZE
 }
 # What each stage must be able to tune (kernel names); anything else must come with a reason.
 EXPECTED_TUNABLE = {
@@ -57,7 +58,7 @@ EXPECTED_TUNABLE = {
         ("relu_meta_dict.py", "relu_kernel"), ("elu_meta_literal.py", "elu_kernel"),
         ("elu_autotune_comprehension.py", "elu_kernel"), ("swish_autotune_loop.py", "swish_kernel"),
         ("relu_grid_per_branch.py", "relu_kernel"), ("relu_grid_def.py", "relu_kernel"),
-        ("relu_grid_reassigned.py", "relu_kernel"),
+        ("relu_grid_reassigned.py", "relu_kernel"), ("relu_autotune_warps_only.py", "relu_kernel"),
     ] for stage in STAGE_SPECS},
 }
 
@@ -180,6 +181,21 @@ def test_a_grid_function_reading_meta_is_left_as_it_is() -> None:
     (kp,) = make_plan(analysis, "block_tiling").kernels
     out = rewrite.freeze(analysis, [kp], {kp.kernel: kp.centres[0].replace(meta={"BLOCK_SIZE": 1024})})
     assert "return (triton.cdiv(n, META['BLOCK_SIZE']),)" in out and "relu_kernel[grid](x, out, n, BLOCK_SIZE=1024" in out
+
+
+def test_tile_sizes_passed_beside_a_warps_only_autotune_list_move_into_its_configs() -> None:
+    """The LLM's autotune list sets warps, its launch passes BLOCK_SIZE: the autotune rewrite writes BLOCK_SIZE
+    into every config, takes it off the launch and makes the grid read it; freezing deletes the decorator."""
+    analysis = analyse((FIXTURES / "relu_autotune_warps_only.py").read_text())
+    (kp,) = make_plan(analysis, "block_tiling").kernels
+    assert kp.autotuned and kp.blocks_at_launch and kp.block_names == ("BLOCK_SIZE",)
+    assert [c.label for c in kp.centres] == ["BLOCK_SIZE=128 warps=2 stages=3", "BLOCK_SIZE=128 warps=4 stages=3"]
+    big = kp.centres[1].replace(meta={"BLOCK_SIZE": 1024})
+    tuned = rewrite.autotune(analysis, [kp], {kp.kernel: [*kp.centres, big]})
+    assert 'triton.Config({"BLOCK_SIZE": 1024}, num_warps=4, num_stages=3)' in tuned
+    assert 'grid = lambda META: (triton.cdiv(n, META["BLOCK_SIZE"]),)\n    relu_kernel[grid](x, out, n)\n' in tuned
+    frozen = rewrite.freeze(analysis, [kp], {kp.kernel: big})
+    assert "@triton.autotune" not in frozen and "BLOCK_SIZE=1024, num_warps=4, num_stages=3)" in frozen
 
 
 def test_atomics_refuse_autotune_but_allow_freeze() -> None:

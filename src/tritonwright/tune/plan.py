@@ -21,6 +21,9 @@ class KernelPlan:
     uses_dot: bool
     autotune_problem: str = ""  # why an @triton.autotune output would be unsafe ("" when it is safe)
     notes: tuple[str, ...] = ()
+    # autotuned, its configs setting only warps and stages while the launch passes the tile sizes: the tile
+    # sizes move into the configs (removed from the launch, the grid made to follow them)
+    blocks_at_launch: bool = False
 
 
 @dataclass
@@ -90,6 +93,21 @@ def _autotune_problem(k: KernelInfo) -> str:
     return ""
 
 
+def _blocks_passed_at_launch(k: KernelInfo, metas: list[set[str]]) -> dict[str, int]:
+    """The tile sizes every launch of an autotuned `k` passes as one known value (a literal or a constant
+    variable) while no autotune config sets any tile size; {} when that is not the case."""
+    names = [n for n in k.block_like if n not in k.heuristics]
+    if not names or any(n in m for n in k.block_like for m in metas) or _same_settings(k.sites, names):
+        return {}
+    out: dict[str, int] = {}
+    for n in names:
+        s = k.sites[0].settings.get(n)
+        if s is None or s.kind not in ("literal", "variable") or not s.known:
+            return {}
+        out[n] = s.values[0]
+    return out
+
+
 def plan_kernel(k: KernelInfo, stage: str) -> KernelPlan | str:
     """The plan for one kernel, or the reason it is left unchanged."""
     spec = TUNER_SPECS[stage]
@@ -106,10 +124,17 @@ def plan_kernel(k: KernelInfo, stage: str) -> KernelPlan | str:
         key = tuple(k.autotune.key)
         metas = [set(c.meta_dict) for c in configs]
         in_all = [n for n in k.block_like if all(n in m for m in metas) and n not in k.heuristics]
+        at_launch: dict[str, int] = {}
         if spec.blocks and not in_all:
-            return f"{k.name}: no BLOCK constexpr is set by every autotune config"
+            at_launch = _blocks_passed_at_launch(k, metas)
+            if not at_launch:
+                return f"{k.name}: no BLOCK constexpr is set by every autotune config"
+            configs = [LaunchConfig.make(c.num_warps, c.num_stages, {**c.meta_dict, **at_launch}) for c in configs]
+            in_all = list(at_launch)
+            notes.append(f"{', '.join(in_all)} passed at the launch while the autotune configs set warps and "
+                         "stages: the tuner moves them into the configs")
         return KernelPlan(k.name, stage, tuple(configs), tuple(in_all), True, key, k.uses_dot,
-                          _autotune_problem(k))
+                          _autotune_problem(k), tuple(notes), blocks_at_launch=bool(at_launch))
     sites = k.sites
     problem = _same_settings(sites, ["num_warps", "num_stages", *k.constexprs])
     if problem:

@@ -264,7 +264,7 @@ def _freeze_plan(ed: Edits, analysis: Analysis, plan: KernelPlan, c: LaunchConfi
             _set_arg(ed, site, "num_warps", c.num_warps)
         if stages or site.settings["num_stages"].computed:
             _set_arg(ed, site, "num_stages", c.num_stages)
-        if not plan.autotuned and TUNER_SPECS[plan.stage].blocks:
+        if (not plan.autotuned or plan.blocks_at_launch) and TUNER_SPECS[plan.stage].blocks:
             _grid_edit(ed, analysis, site, plan.block_names)
 
 
@@ -299,6 +299,10 @@ def autotune(analysis: Analysis, plans: list[KernelPlan], configs: dict[str, lis
         if plan.autotuned and k.autotune is not None:
             node = k.autotune.configs_node
             ed.replace(node, configs_text(cs, ed.indent_of(k.autotune.decorator), tn, notes))
+            if plan.blocks_at_launch:  # the configs set the tile sizes now: the launch may not pass them too
+                for site in k.sites:
+                    _remove_args(ed, site, set(plan.block_names), k)
+                    _grid_edit(ed, analysis, site, plan.block_names)
             continue
         indent = ed.indent_of(k.top_decorator)
         key = ", ".join(f'"{n}"' for n in plan.key)

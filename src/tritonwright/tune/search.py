@@ -233,8 +233,9 @@ def _usable_plans(analysis: Analysis, plans: list[KernelPlan], settings: TuneSet
                 # It leaves the configs too, so an autotune list never sets what the launch still passes.
                 centres = tuple(dict.fromkeys(LaunchConfig.make(c.num_warps, c.num_stages, {
                     k: v for k, v in c.meta if k != exc.name}) for c in p.centres))
-                p = dataclasses.replace(p, block_names=tuple(b for b in p.block_names if b != exc.name),
-                                        centres=centres, notes=(*p.notes, f"{exc.name} left as written: {exc}"))
+                left = tuple(b for b in p.block_names if b != exc.name)
+                p = dataclasses.replace(p, block_names=left, centres=centres, blocks_at_launch=p.blocks_at_launch
+                                        and bool(left), notes=(*p.notes, f"{exc.name} left as written: {exc}"))
                 continue
             except RewriteError as exc:
                 skipped.append((p.kernel, str(exc)))
