@@ -45,6 +45,12 @@ CASES: dict[str, tuple[str, str, dict[str, str]]] = {
     "llm:elu_autotune_comprehension": ("examples/elu/task.py", f"{FIX}/elu_autotune_comprehension.py", {}),
     "llm:softmax_rows": ("examples/softmax/task.py", f"{FIX}/softmax_rows.py", {}),
     "llm:mish_size_branch": ("examples/conv_mish_bn/task.py", f"{FIX}/mish_size_branch.py", {}),
+    # tenth session: idioms the tuner refused or searched only in part before (bench/tuner_coverage.py)
+    "llm:relu_grid_def": ("bench/tasks/relu.py", f"{FIX}/relu_grid_def.py", {}),  # def grid(meta)
+    "llm:relu_autotune_warps_only": ("bench/tasks/relu.py", f"{FIX}/relu_autotune_warps_only.py", {}),
+    "llm:matmul_autotune_warps_only": ("examples/matmul_fp16/task.py", f"{FIX}/matmul_autotune_warps_only.py", {}),
+    "llm:scale_then_sum_atomic": (f"{FIX}/tasks/scale_sum.py", f"{FIX}/scale_then_sum_atomic.py",
+                                  {"N": str(1 << 26)}),  # atomics: written at its winner
     # torch.compile's own code (the race's contender), made at run time: INDUCTOR as the candidate
     "inductor:softmax": ("examples/softmax/task.py", "INDUCTOR", {}),
     "inductor:conv_mish_bn": ("examples/conv_mish_bn/task.py", "INDUCTOR", {}),

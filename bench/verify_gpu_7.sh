@@ -9,7 +9,8 @@
 #   tests:   GPU tests of the harness (tunetests: the tuner's too);
 #   softmax: the no-LLM optimize at KernelBench size on fresh caches, then again on the caches it left;
 #   norace:  softmax with --no-race on fresh caches; conv: conv_mish_bn, fresh;
-#   others:  elu, layernorm, matmul_fp16 and gemm_bias_relu, each fresh (the 60 s goal on every example).
+#   others:  elu, layernorm, matmul_fp16 and gemm_bias_relu, each fresh (the 60 s goal on every example);
+#   tunebench: bench/tune_bench.py on the idioms the tuner learnt in the tenth session (exhaustive capped at 48).
 # Usage on the device: OUT=$OUT bash bench/verify_gpu_7.sh [PARTS]
 set -uo pipefail  # no -e: a failing part must not stop the others
 PARTS=${1:-probe,profile}
@@ -56,6 +57,13 @@ if has norace; then fresh; optimize softmax softmax-norace-fresh --no-race; fi
 if has conv; then fresh; optimize conv_mish_bn conv-fresh; fi
 if has others; then
     for ex in elu layernorm matmul_fp16 gemm_bias_relu; do fresh; optimize $ex $ex-fresh; done
+fi
+if has tunebench; then
+    start=$(date +%s.%N)
+    timeout 560 python3 bench/tune_bench.py --out "$OUT/tunebench" --budget-s 500 --exhaustive-cap 48 \
+        --only llm:relu_grid_def,llm:relu_autotune_warps_only,llm:matmul_autotune_warps_only,llm:scale_then_sum_atomic \
+        > "$OUT/tunebench.log" 2>&1
+    echo "tunebench exit $? wall $(secs $start) s" >> "$OUT/device.txt"
 fi
 tar czf "$FINAL/verify7-${PARTS//,/-}.tgz" -C "$OUT" --exclude='./opt-*/*/*/candidates' .
 cp "$OUT/device.txt" "$FINAL/device.txt"

@@ -29,3 +29,12 @@ def test_the_survey_counts_kernels_and_folds_the_reasons(tmp_path: Path) -> None
 def test_a_folder_without_replies_is_a_clear_error(tmp_path: Path, capsys) -> None:
     assert tuner_coverage.main(["--corpus", str(tmp_path)]) == 2
     assert "replay.jsonl does not exist" in capsys.readouterr().err
+
+
+def test_every_tuner_bench_case_names_files_that_exist() -> None:
+    """bench/tune_bench.py's cases run on a device where a missing file costs a whole command: checked here."""
+    from bench.tune_bench import CASES, INDUCTOR, ROOT
+
+    for name, (task, candidate, _) in CASES.items():
+        assert (ROOT / task).is_file(), name
+        assert candidate == INDUCTOR or (ROOT / candidate).is_file(), name

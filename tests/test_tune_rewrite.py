@@ -47,6 +47,7 @@ CORPUS = {
     "relu_grid_reassigned.py": "relu.py",  # grid = ... set again before each of two launches
     "scale_then_sum_atomic.py": "scale_sum.py",  # an atomic kernel (launched at one config) beside a plain one
     "relu_autotune_warps_only.py": "relu.py",  # autotune configs set warps; the launch passes BLOCK_SIZE
+    "matmul_autotune_warps_only.py": "matmul_small.py",  # the same with BLOCK_M/N/K, and a `def grid(META)`
 }
 # What each stage must be able to tune (kernel names); anything else must come with a reason.
 EXPECTED_TUNABLE = {
@@ -59,6 +60,7 @@ EXPECTED_TUNABLE = {
         ("elu_autotune_comprehension.py", "elu_kernel"), ("swish_autotune_loop.py", "swish_kernel"),
         ("relu_grid_per_branch.py", "relu_kernel"), ("relu_grid_def.py", "relu_kernel"),
         ("relu_grid_reassigned.py", "relu_kernel"), ("relu_autotune_warps_only.py", "relu_kernel"),
+        ("matmul_autotune_warps_only.py", "matmul_kernel"),
     ] for stage in STAGE_SPECS},
 }
 
