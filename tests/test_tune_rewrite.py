@@ -48,6 +48,7 @@ CORPUS = {
     "scale_then_sum_atomic.py": "scale_sum.py",  # an atomic kernel (launched at one config) beside a plain one
     "relu_autotune_warps_only.py": "relu.py",  # autotune configs set warps; the launch passes BLOCK_SIZE
     "matmul_autotune_warps_only.py": "matmul_small.py",  # the same with BLOCK_M/N/K, and a `def grid(META)`
+    "matmul_grouped.py": "matmul_small.py",  # GROUP_M: tuned, and the grid need not follow it
 }
 # What each stage must be able to tune (kernel names); anything else must come with a reason.
 EXPECTED_TUNABLE = {
@@ -60,7 +61,7 @@ EXPECTED_TUNABLE = {
         ("elu_autotune_comprehension.py", "elu_kernel"), ("swish_autotune_loop.py", "swish_kernel"),
         ("relu_grid_per_branch.py", "relu_kernel"), ("relu_grid_def.py", "relu_kernel"),
         ("relu_grid_reassigned.py", "relu_kernel"), ("relu_autotune_warps_only.py", "relu_kernel"),
-        ("matmul_autotune_warps_only.py", "matmul_kernel"),
+        ("matmul_autotune_warps_only.py", "matmul_kernel"), ("matmul_grouped.py", "matmul_kernel"),
     ] for stage in STAGE_SPECS},
 }
 
@@ -198,6 +199,29 @@ def test_tile_sizes_passed_beside_a_warps_only_autotune_list_move_into_its_confi
     assert 'grid = lambda META: (triton.cdiv(n, META["BLOCK_SIZE"]),)\n    relu_kernel[grid](x, out, n)\n' in tuned
     frozen = rewrite.freeze(analysis, [kp], {kp.kernel: big})
     assert "@triton.autotune" not in frozen and "BLOCK_SIZE=1024, num_warps=4, num_stages=3)" in frozen
+
+
+def test_a_matmul_s_tile_order_is_tuned_and_a_group_norm_s_group_size_is_not() -> None:
+    """GROUP_M of a tl.dot kernel is searched (refinement only, the grid need not follow it, no tile-size bound
+    counts it); a constexpr named GROUP_SIZE in a kernel without tl.dot (channels per group) is no knob."""
+    from tritonwright.tune.neighbourhoods import GpuLimits
+    from tritonwright.tune.space import build_space, kernel_kind
+
+    analysis = analyse((FIXTURES / "matmul_grouped.py").read_text())
+    (kp,) = make_plan(analysis, "block_tiling").kernels
+    assert "GROUP_M" in kp.block_names
+    space = build_space(kp, kernel_kind(analysis.kernels[kp.kernel].node, kp.uses_dot), "block_tiling", GpuLimits())
+    axis = space.axis("GROUP_M")
+    assert axis is not None and axis.coarse == (8,) and axis.values == (1, 2, 4, 8, 16, 32)
+    assert space.why_invalid(kp.centres[0].replace(meta={"GROUP_M": 32})) is None
+    out = rewrite.freeze(analysis, [kp], {kp.kernel: kp.centres[0].replace(meta={"GROUP_M": 4})})
+    assert "GROUP_M=4" in out and 'meta["BLOCK_M"]' in out
+    norm = analyse(
+        "import triton\nimport triton.language as tl\n\n\n@triton.jit\n"
+        "def gn(x_ptr, y_ptr, n, GROUP_SIZE_M: tl.constexpr, BLOCK: tl.constexpr):\n"
+        "    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)\n"
+        "    tl.store(y_ptr + offs, tl.load(x_ptr + offs, mask=offs < n) * GROUP_SIZE_M, mask=offs < n)\n")
+    assert "GROUP_SIZE_M" not in norm.kernels["gn"].block_like
 
 
 def test_atomics_refuse_autotune_but_allow_freeze() -> None:

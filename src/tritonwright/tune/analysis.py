@@ -20,6 +20,13 @@ LAUNCH_OPTIONS = ("num_warps", "num_stages")  # the launch keywords the tuner ow
 CONFIG_FIELDS = {"num_warps", "num_stages"}  # triton.Config keywords we carry over; others make us refuse
 MEMORY_OPS = {"load", "store"}  # tl.* calls whose first argument is a pointer expression
 BLOCK_SHAPE_CALLS = {"arange", "zeros", "full", "reshape", "view", "broadcast_to"}  # their args are tile shapes
+# The grouped ordering of a matmul's output tiles (GROUP_M, GROUP_SIZE_M in Triton's tutorial): how many rows of
+# tiles share columns of B in L2. A tuning knob of tl.dot kernels only; it never changes how many programs run.
+GROUP_ORDER_NAMES = frozenset({"GROUP_M", "GROUP_SIZE_M"})
+
+
+def is_group_order(name: str) -> bool:
+    return name.upper() in GROUP_ORDER_NAMES
 MAX_FOLD_DEPTH = 32  # a constant defined through more names than this is no hand-written setting: stop following
 MAX_SHIFT = 64  # powers and shifts beyond 2**64 are no launch setting; refusing them keeps folding cheap
 MAX_EXPANDED_CONFIGS = 256  # an autotune list longer than this is generated for a search, not a hand-written list
@@ -451,6 +458,8 @@ def _kernel_info(fn: ast.FunctionDef, facts: ModuleFacts, tree: ast.Module,
         if isinstance(node, ast.Compare):
             compared |= _names_in([node])
     info.block_like = [c for c in constexprs if c in shape_names or "BLOCK" in c.upper()]
+    if info.uses_dot:  # searched beside the tile sizes, in refinement only (tune/space.py)
+        info.block_like += [c for c in constexprs if is_group_order(c) and c not in info.block_like]
     info.size_params = [p for p in params if p not in constexprs and p in compared]
     info.in_place = sorted((loaded & stored & set(params)) - {""})
     for dec in fn.decorator_list:

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import ast
 
-from tritonwright.tune.analysis import Analysis, KernelInfo, LaunchSite, _ancestors, _arm_path, _inside_loop
+from tritonwright.tune.analysis import (
+    Analysis,
+    KernelInfo,
+    LaunchSite,
+    _ancestors,
+    _arm_path,
+    _inside_loop,
+    is_group_order,
+)
 from tritonwright.tune.configs import LaunchConfig
 from tritonwright.tune.edits import Edits, GridDoesNotFollow, RewriteError
 from tritonwright.tune.neighbourhoods import TUNER_SPECS
@@ -190,8 +198,8 @@ def _meta_reads(analysis: Analysis, site: LaunchSite, names: tuple[str, ...], me
         var_uses = [s for s in ast.walk(body) if isinstance(s, ast.Name) and setting.variable
                     and s.id == setting.variable and isinstance(s.ctx, ast.Load)]
         if not reads_meta and not var_uses:
-            if n in loop_steps(analysis.kernels[site.kernel]):
-                continue  # a loop's step (BLOCK_K): the number of programs does not depend on it
+            if n in loop_steps(analysis.kernels[site.kernel]) or is_group_order(n):
+                continue  # a loop's step (BLOCK_K) or the tiles' order (GROUP_M): the program count stays
             raise GridDoesNotFollow(f"the grid at line {site.line} does not follow {n} (neither {meta}['{n}'] nor "
                                     f"its variable): changing {n} would skip or repeat elements", n)
         replacements += [(s, f'{meta}["{n}"]') for s in var_uses]

@@ -11,6 +11,7 @@ import itertools
 import math
 from dataclasses import dataclass, field
 
+from tritonwright.tune.analysis import is_group_order
 from tritonwright.tune.configs import LaunchConfig
 from tritonwright.tune.neighbourhoods import TUNER_SPECS, Bound, GpuLimits, StageSpec, block_bounds, violated
 from tritonwright.tune.plan import KernelPlan
@@ -32,6 +33,7 @@ DOT_TILE_COARSE = (64, 128, 256)  # the M/N tile sizes fast fp16/fp32 matmuls us
 DOT_K_COARSE = (32, 64)  # the K step of those matmuls; refinement reaches 16 and 128
 DOT_ACC_PER_THREAD = 128  # fp32 accumulators per thread: beyond this the 255-register budget spills
 DOT_OPERAND_BYTES = 2  # fp16/bf16 operands, the usual tl.dot inputs; fp32 configs that overflow fail to compile
+GROUP_ORDER_VALUES = (1, 2, 4, 8, 16, 32)  # 1: row-major tile order; the tutorial's 8 sits in the middle
 MAX_COARSE = 32  # first-grid cap: its configs are compiled one by one (~0.5-2 s each on a GPU)
 
 
@@ -70,7 +72,7 @@ def is_k_step(name: str) -> bool:
 
 
 def _dot_invalid(c: LaunchConfig, block_names: tuple[str, ...], smem_bytes: int) -> str | None:
-    meta = c.meta_dict
+    meta = {n: v for n, v in c.meta_dict.items() if not is_group_order(n)}  # an ordering, not a tile side
     out_tile = math.prod(meta[n] for n in block_names if n in meta and not is_k_step(n))
     k = math.prod(meta[n] for n in block_names if n in meta and is_k_step(n))
     per_thread = out_tile / (c.num_warps * 32)
@@ -125,6 +127,10 @@ def _pow2_range(lo: int, hi: int) -> list[int]:
 
 
 def _block_axis(name: str, centre: int, kind: str, limits: GpuLimits) -> Axis:
+    if is_group_order(name):
+        orders = tuple(sorted(set(GROUP_ORDER_VALUES) | {centre}))
+        return Axis(name, orders, (centre,), f"{name}: tile rows sharing B's columns in L2, {list(orders)}; "
+                                             "refinement only (its effect is second to the tile sizes')")
     if kind == DOT:
         is_k = is_k_step(name)
         values = sorted(set(_pow2_range(16, DOT_TILE_MAX)) | {centre})
