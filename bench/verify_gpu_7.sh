@@ -10,7 +10,9 @@
 #   softmax: the no-LLM optimize at KernelBench size on fresh caches, then again on the caches it left;
 #   norace:  softmax with --no-race on fresh caches; conv: conv_mish_bn, fresh;
 #   others:  elu, layernorm, matmul_fp16 and gemm_bias_relu, each fresh (the 60 s goal on every example);
-#   tunebench: bench/tune_bench.py on the idioms the tuner learnt in the tenth session (exhaustive capped at 48).
+#   tunebench: bench/tune_bench.py on the idioms the tuner learnt in the tenth session and matmul_fp16 (GROUP_M
+#            now searched); exhaustive capped at 48; to finish what a call left, bring its tunebench folder
+#            into the tree and run the part again with TUNEBENCH_CONTINUE=that folder.
 # Usage on the device: OUT=$OUT bash bench/verify_gpu_7.sh [PARTS]
 set -uo pipefail  # no -e: a failing part must not stop the others
 PARTS=${1:-probe,profile}
@@ -61,7 +63,8 @@ fi
 if has tunebench; then
     start=$(date +%s.%N)
     timeout 560 python3 bench/tune_bench.py --out "$OUT/tunebench" --budget-s 500 --exhaustive-cap 48 \
-        --only llm:relu_grid_def,llm:relu_autotune_warps_only,llm:matmul_autotune_warps_only,llm:scale_then_sum_atomic \
+        ${TUNEBENCH_CONTINUE:+--continue "$TUNEBENCH_CONTINUE"} \
+        --only llm:relu_grid_def,llm:relu_autotune_warps_only,llm:matmul_autotune_warps_only,llm:scale_then_sum_atomic,matmul_fp16 \
         > "$OUT/tunebench.log" 2>&1
     echo "tunebench exit $? wall $(secs $start) s" >> "$OUT/device.txt"
 fi
