@@ -175,6 +175,18 @@ def test_a_grid_the_launch_may_not_read_is_refused(body: str, words: str) -> Non
         rewrite.freeze(analysis, [kp], {kp.kernel: kp.centres[0]})
 
 
+def test_a_helper_s_own_grid_variable_is_not_the_launch_s() -> None:
+    """A nested helper assigning its own `grid` after the outer one: the launch reads the outer one."""
+    source = (_RELU_HEAD + "def relu(x):\n    out = torch.empty_like(x)\n    n = x.numel()\n    BLOCK_SIZE = 64\n"
+              "    grid = (triton.cdiv(n, BLOCK_SIZE),)\n\n    def helper():\n        grid = (1,)\n        return grid\n\n"
+              "    relu_kernel[grid](x, out, n, BLOCK_SIZE=BLOCK_SIZE)\n    return out\n")
+    analysis = analyse(source)
+    (kp,) = make_plan(analysis, "block_tiling").kernels
+    out = rewrite.freeze(analysis, [kp], {kp.kernel: kp.centres[0].replace(meta={"BLOCK_SIZE": 256})})
+    assert 'relu_kernel[lambda META: (triton.cdiv(n, META["BLOCK_SIZE"]),)](x, out, n, BLOCK_SIZE=256)' in out
+    assert "        grid = (1,)" in out  # the helper's, untouched
+
+
 def test_a_grid_function_reading_meta_is_left_as_it_is() -> None:
     """The tutorial's `def grid(META): return (triton.cdiv(n, META["BLOCK_SIZE"]),)`: nothing to rewrite in it."""
     source = (_RELU_HEAD + "def relu(x):\n    out = torch.empty_like(x)\n    n = x.numel()\n\n"
