@@ -23,15 +23,16 @@ BLOCK_SHAPE_CALLS = {"arange", "zeros", "full", "reshape", "view", "broadcast_to
 # The grouped ordering of a matmul's output tiles (GROUP_M, GROUP_SIZE_M in Triton's tutorial): how many rows of
 # tiles share columns of B in L2. A tuning knob of tl.dot kernels only; it never changes how many programs run.
 GROUP_ORDER_NAMES = frozenset({"GROUP_M", "GROUP_SIZE_M"})
-
-
-def is_group_order(name: str) -> bool:
-    return name.upper() in GROUP_ORDER_NAMES
 MAX_FOLD_DEPTH = 32  # a constant defined through more names than this is no hand-written setting: stop following
 MAX_SHIFT = 64  # powers and shifts beyond 2**64 are no launch setting; refusing them keeps folding cheap
 MAX_EXPANDED_CONFIGS = 256  # an autotune list longer than this is generated for a search, not a hand-written list
 FOLD_BUILTINS: dict[str, Callable[..., int]] = {"min": min, "max": max, "abs": abs, "int": int}  # pure on ints
 FOLD_TRITON = {"triton.cdiv", "triton.next_power_of_2"}  # pure triton helpers: known when their arguments are
+
+
+def is_group_order(name: str) -> bool:
+    """GROUP_M / GROUP_SIZE_M: the tile order of a matmul (GROUP_ORDER_NAMES), in any case."""
+    return name.upper() in GROUP_ORDER_NAMES
 
 
 @dataclass(frozen=True)

@@ -202,7 +202,8 @@ def _grid_function(ed: Edits, analysis: Analysis, site: LaunchSite, names: tuple
 def _meta_reads(analysis: Analysis, site: LaunchSite, names: tuple[str, ...], meta: str, body: ast.AST
                 ) -> list[tuple[ast.AST, str]]:
     """For each tuned constexpr, the grid `body` must read `meta[name]` or the variable the launch passes for it
-    (those reads become `meta["name"]`); a loop's step need neither. Raises GridDoesNotFollow otherwise."""
+    (those reads become `meta["name"]`); a loop's step and a matmul's tile order need neither. Raises
+    GridDoesNotFollow otherwise."""
     replacements: list[tuple[ast.AST, str]] = []
     for n in names:
         setting = site.settings[n]
