@@ -11,13 +11,14 @@ from pathlib import Path
 import pytest
 
 from tritonwright.tune import rewrite
-from tritonwright.tune.analysis import analyse
+from tritonwright.tune.analysis import Analysis, analyse
 from tritonwright.tune.edits import RewriteError
 from tritonwright.tune.neighbourhoods import STAGE_SPECS, neighbourhood
-from tritonwright.tune.plan import make_plan
+from tritonwright.tune.plan import KernelPlan, make_plan
 
 FIXTURES = Path(__file__).parent / "fixtures" / "tune"
 TASKS = FIXTURES / "tasks"
+MATMUL_EXAMPLE = "../../../examples/matmul_fp16/candidate.py"  # the example itself, run on a small task
 # fixture -> task it solves; the refuse_* fixtures are the too-dynamic ones
 CORPUS = {
     "relu_positional.py": "relu.py",
@@ -48,7 +49,7 @@ CORPUS = {
     "scale_then_sum_atomic.py": "scale_sum.py",  # an atomic kernel (launched at one config) beside a plain one
     "relu_autotune_warps_only.py": "relu.py",  # autotune configs set warps; the launch passes BLOCK_SIZE
     "matmul_autotune_warps_only.py": "matmul_small.py",  # the same with BLOCK_M/N/K, and a `def grid(META)`
-    "matmul_grouped.py": "matmul_small.py",  # GROUP_M: tuned, and the grid need not follow it
+    MATMUL_EXAMPLE: "matmul_small.py",  # GROUP_M: tuned, and the grid need not follow it
 }
 # What each stage must be able to tune (kernel names); anything else must come with a reason.
 EXPECTED_TUNABLE = {
@@ -61,7 +62,7 @@ EXPECTED_TUNABLE = {
         ("elu_autotune_comprehension.py", "elu_kernel"), ("swish_autotune_loop.py", "swish_kernel"),
         ("relu_grid_per_branch.py", "relu_kernel"), ("relu_grid_def.py", "relu_kernel"),
         ("relu_grid_reassigned.py", "relu_kernel"), ("relu_autotune_warps_only.py", "relu_kernel"),
-        ("matmul_autotune_warps_only.py", "matmul_kernel"), ("matmul_grouped.py", "matmul_kernel"),
+        ("matmul_autotune_warps_only.py", "matmul_kernel"), (MATMUL_EXAMPLE, "matmul_kernel"),
     ] for stage in STAGE_SPECS},
 }
 
@@ -152,6 +153,16 @@ def test_too_dynamic_code_is_refused_with_a_reason(name: str, words: str) -> Non
 _RELU_HEAD = (FIXTURES / "relu_grid_def.py").read_text().split("def relu(x):")[0]
 
 
+def _relu_plan(body: str) -> tuple[Analysis, KernelPlan]:
+    """The relu kernel launched from `def relu(x)` with `body` (indented 4) after `out`, `n`, `BLOCK_SIZE = 64`:
+    its analysis and block_tiling plan."""
+    source = (_RELU_HEAD + "def relu(x):\n    out = torch.empty_like(x)\n    n = x.numel()\n    BLOCK_SIZE = 64\n"
+              f"    {body}\n    return out\n")
+    analysis = analyse(source)
+    (kp,) = make_plan(analysis, "block_tiling").kernels
+    return analysis, kp
+
+
 @pytest.mark.parametrize(("body", "words"), [
     # set again in a branch between the assignment and the launch: either may reach it
     ("grid = (triton.cdiv(n, BLOCK_SIZE),)\n    if n > 4096:\n        grid = (triton.cdiv(n, BLOCK_SIZE), 1)\n"
@@ -167,21 +178,15 @@ _RELU_HEAD = (FIXTURES / "relu_grid_def.py").read_text().split("def relu(x):")[0
 ])
 def test_a_grid_the_launch_may_not_read_is_refused(body: str, words: str) -> None:
     """Which grid a launch reads must be certain before the rewrite changes it."""
-    source = (_RELU_HEAD + "def relu(x):\n    out = torch.empty_like(x)\n    n = x.numel()\n    BLOCK_SIZE = 64\n"
-              f"    {body}\n    return out\n")
-    analysis = analyse(source)
-    (kp,) = make_plan(analysis, "block_tiling").kernels
+    analysis, kp = _relu_plan(body)
     with pytest.raises(RewriteError, match=words):
         rewrite.freeze(analysis, [kp], {kp.kernel: kp.centres[0]})
 
 
 def test_a_helper_s_own_grid_variable_is_not_the_launch_s() -> None:
     """A nested helper assigning its own `grid` after the outer one: the launch reads the outer one."""
-    source = (_RELU_HEAD + "def relu(x):\n    out = torch.empty_like(x)\n    n = x.numel()\n    BLOCK_SIZE = 64\n"
-              "    grid = (triton.cdiv(n, BLOCK_SIZE),)\n\n    def helper():\n        grid = (1,)\n        return grid\n\n"
-              "    relu_kernel[grid](x, out, n, BLOCK_SIZE=BLOCK_SIZE)\n    return out\n")
-    analysis = analyse(source)
-    (kp,) = make_plan(analysis, "block_tiling").kernels
+    analysis, kp = _relu_plan("grid = (triton.cdiv(n, BLOCK_SIZE),)\n\n    def helper():\n        grid = (1,)\n"
+                              "        return grid\n\n    relu_kernel[grid](x, out, n, BLOCK_SIZE=BLOCK_SIZE)")
     out = rewrite.freeze(analysis, [kp], {kp.kernel: kp.centres[0].replace(meta={"BLOCK_SIZE": 256})})
     assert 'relu_kernel[lambda META: (triton.cdiv(n, META["BLOCK_SIZE"]),)](x, out, n, BLOCK_SIZE=256)' in out
     assert "        grid = (1,)" in out  # the helper's, untouched
@@ -189,11 +194,8 @@ def test_a_helper_s_own_grid_variable_is_not_the_launch_s() -> None:
 
 def test_a_grid_function_reading_meta_is_left_as_it_is() -> None:
     """The tutorial's `def grid(META): return (triton.cdiv(n, META["BLOCK_SIZE"]),)`: nothing to rewrite in it."""
-    source = (_RELU_HEAD + "def relu(x):\n    out = torch.empty_like(x)\n    n = x.numel()\n\n"
-              "    def grid(META):\n        return (triton.cdiv(n, META['BLOCK_SIZE']),)\n\n"
-              "    relu_kernel[grid](x, out, n, BLOCK_SIZE=256)\n    return out\n")
-    analysis = analyse(source)
-    (kp,) = make_plan(analysis, "block_tiling").kernels
+    analysis, kp = _relu_plan("def grid(META):\n        return (triton.cdiv(n, META['BLOCK_SIZE']),)\n\n"
+                              "    relu_kernel[grid](x, out, n, BLOCK_SIZE=256)")
     out = rewrite.freeze(analysis, [kp], {kp.kernel: kp.centres[0].replace(meta={"BLOCK_SIZE": 1024})})
     assert "return (triton.cdiv(n, META['BLOCK_SIZE']),)" in out and "relu_kernel[grid](x, out, n, BLOCK_SIZE=1024" in out
 
@@ -219,7 +221,7 @@ def test_a_matmul_s_tile_order_is_tuned_and_a_group_norm_s_group_size_is_not() -
     from tritonwright.tune.neighbourhoods import GpuLimits
     from tritonwright.tune.space import build_space, kernel_kind
 
-    analysis = analyse((FIXTURES / "matmul_grouped.py").read_text())
+    analysis = analyse((FIXTURES / MATMUL_EXAMPLE).read_text())
     (kp,) = make_plan(analysis, "block_tiling").kernels
     assert "GROUP_M" in kp.block_names
     space = build_space(kp, kernel_kind(analysis.kernels[kp.kernel].node, kp.uses_dot), "block_tiling", GpuLimits())
