@@ -188,7 +188,8 @@ def test_a_helper_s_own_grid_variable_is_not_the_launch_s() -> None:
     analysis, kp = _relu_plan("grid = (triton.cdiv(n, BLOCK_SIZE),)\n\n    def helper():\n        grid = (1,)\n"
                               "        return grid\n\n    relu_kernel[grid](x, out, n, BLOCK_SIZE=BLOCK_SIZE)")
     out = rewrite.freeze(analysis, [kp], {kp.kernel: kp.centres[0].replace(meta={"BLOCK_SIZE": 256})})
-    assert 'relu_kernel[lambda META: (triton.cdiv(n, META["BLOCK_SIZE"]),)](x, out, n, BLOCK_SIZE=256)' in out
+    assert 'grid = lambda META: (triton.cdiv(n, META["BLOCK_SIZE"]),)' in out
+    assert "relu_kernel[grid](x, out, n, BLOCK_SIZE=256)" in out
     assert "        grid = (1,)" in out  # the helper's, untouched
 
 

@@ -106,7 +106,7 @@ def _grid_edit(ed: Edits, analysis: Analysis, site: LaunchSite, names: tuple[str
         if not assigns and not defs and scope is not analysis.tree:  # a grid defined at module level
             scope = analysis.tree
             assigns, defs = _bindings(scope, grid.id, nested=False, parents=analysis.parents)
-        uses = [n for n in ast.walk(scope) if isinstance(n, ast.Name) and n.id == grid.id
+        uses = [n for n in _own_nodes(scope, analysis.parents) if isinstance(n, ast.Name) and n.id == grid.id
                 and isinstance(n.ctx, ast.Load)]
         if defs:
             if assigns or len(defs) != 1:
@@ -141,22 +141,27 @@ def _bindings(scope: ast.AST, name: str, nested: bool, parents: dict[ast.AST, as
     """The plain assignments `name = ...` and the `def name(...)` in `scope` (its whole body with `nested`, else
     its top-level statements only), leaving out those of functions, lambdas and classes nested in it (a
     helper's own `grid = ...` is another variable)."""
-    if nested:
-        nodes = [n for n in ast.walk(scope) if not any(
-            isinstance(a, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda | ast.ClassDef)
-            for a in _ancestors(n, parents)[:_depth_below(n, scope, parents)])]
-    else:
-        nodes = list(getattr(scope, "body", []))
+    nodes = _own_nodes(scope, parents) if nested else list(getattr(scope, "body", []))
     assigns = [n for n in nodes if isinstance(n, ast.Assign) and len(n.targets) == 1
                and isinstance(n.targets[0], ast.Name) and n.targets[0].id == name]
     defs = [n for n in nodes if isinstance(n, ast.FunctionDef) and n.name == name and n is not scope]
     return assigns, defs
 
 
-def _depth_below(node: ast.AST, scope: ast.AST, parents: dict[ast.AST, ast.AST]) -> int:
-    """How many of `node`'s ancestors lie below `scope` (all of them when `scope` is not one)."""
-    ancestors = _ancestors(node, parents)
-    return ancestors.index(scope) if scope in ancestors else len(ancestors)
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
+
+
+def _own_nodes(scope: ast.AST, parents: dict[ast.AST, ast.AST]) -> list[ast.AST]:
+    """The nodes of `scope` that belong to it, not to a function, lambda or class nested in it (whose `def`
+    or `class` statement itself still does)."""
+    out = []
+    for node in ast.walk(scope):
+        up = parents.get(node)
+        while up is not None and up is not scope and not isinstance(up, _SCOPES):
+            up = parents.get(up)
+        if up is scope or up is None:
+            out.append(node)
+    return out
 
 
 def _reaching(assigns: list[ast.Assign], site: LaunchSite, scope: ast.AST, parents: dict[ast.AST, ast.AST],

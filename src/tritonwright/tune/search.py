@@ -256,7 +256,6 @@ class _Run:
         self.candidate, self.analysis, self.evaluator = candidate, analysis, evaluator
         self.settings, self.report, self.t0, self.clock = settings, report, t0, clock
         self.batches = 0
-        self.no_gains: dict[str, str] = {}  # kernel -> why its search verified nothing (no_gain)
 
     def variant(self, source: str) -> Candidate:
         return Candidate(source=source, origin=f"tune:{self.settings.stage}", parent=self.candidate.id)
@@ -338,9 +337,10 @@ class _Run:
         self.report.notes.extend([*plan.notes, *space.notes])
         return space
 
-    def search(self, plan: KernelPlan) -> list[ConfigResult]:
+    def search(self, plan: KernelPlan) -> list[ConfigResult] | str:
         """Coarse grid, pipeline depths, refinement; then the fastest are verified. Returns the configs that
-        passed their full check (dry run: the checked grid), best first."""
+        passed their full check (dry run: the checked grid), best first; or, when no screened config was worth
+        a full check, why (no_gain)."""
         s = self.settings
         space = self.space(plan)
         grid, dropped = coarse_grid(space, list(plan.centres), cap=min(s.max_configs, 32 if space.kind == DOT
@@ -383,11 +383,7 @@ class _Run:
             run([n for c in tops(REFINE_FROM) for n in neighbours(space, c)], "refine")
             if tops(1) == before:
                 break  # the best is interior: no neighbour of the best two beats it
-        no_gain = self.no_gain(plan, seen)
-        if no_gain:
-            self.no_gains[plan.kernel] = no_gain
-            return []
-        return self.verify(plan, seen)
+        return self.no_gain(plan, seen) or self.verify(plan, seen)
 
     def no_gain(self, plan: KernelPlan, seen: dict[LaunchConfig, ConfigResult]) -> str:
         """Why no screened config is worth a full check ("" when one is): the fastest is not NO_GAIN_SHARE of
@@ -573,9 +569,9 @@ def _search_all(run: _Run, plans: list[KernelPlan]) -> _Found:
                                     f"{run.budget_words()}")
             continue
         results = run.search(p)
-        if p.kernel in run.no_gains:
-            found.no_gain[p.kernel] = run.no_gains[p.kernel]
-            run.report.notes.append(run.no_gains[p.kernel])
+        if isinstance(results, str):  # nothing screened faster: left as written
+            found.no_gain[p.kernel] = results
+            run.report.notes.append(results)
             continue
         if not results:
             found.missing = p.kernel
