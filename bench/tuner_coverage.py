@@ -21,6 +21,10 @@ from pathlib import Path
 from typing import Any
 
 
+class CorpusError(ValueError):
+    """The corpus cannot be read: the message says which line and why."""
+
+
 def survey(corpus: Path) -> dict[str, Any]:
     from tritonwright.llm.extract import extract_model_code
     from tritonwright.tune.analysis import analyse
@@ -28,12 +32,20 @@ def survey(corpus: Path) -> dict[str, Any]:
 
     replies = blocks = unparsed = kernels = usable = tiles = 0
     reasons: Counter[str] = Counter()
-    for line in (corpus / "replay.jsonl").read_text().splitlines():
-        record = json.loads(line)
-        if not record.get("text") or record["step"].startswith("analysis"):  # analyses hold no ModelNew
+    for number, line in enumerate((corpus / "replay.jsonl").read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise CorpusError(f"replay.jsonl line {number} is not JSON: {exc.msg}") from None
+        if not isinstance(record, dict):
+            raise CorpusError(f"replay.jsonl line {number} is not a JSON object")
+        text, step = record.get("text"), str(record.get("step", ""))
+        if not isinstance(text, str) or not text or step.startswith("analysis"):  # analyses hold no ModelNew
             continue
         replies += 1
-        source = extract_model_code(record["text"]).source
+        source = extract_model_code(text).source
         if not source:
             continue
         blocks += 1
@@ -70,7 +82,11 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.corpus / "replay.jsonl").is_file():
         print(f"error: {args.corpus / 'replay.jsonl'} does not exist", file=sys.stderr)
         return 2
-    got = survey(args.corpus)
+    try:
+        got = survey(args.corpus)
+    except CorpusError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(f"{got['replies']} replies, {got['code_blocks']} code blocks ({got['unparsed']} do not parse), "
           f"{got['kernels']} kernels, {got['rewritable']} rewritable by the launch tuner, "
           f"{got['tile_sizes_searched']} of them with their tile sizes searched")

@@ -31,6 +31,12 @@ def test_a_folder_without_replies_is_a_clear_error(tmp_path: Path, capsys) -> No
     assert "replay.jsonl does not exist" in capsys.readouterr().err
 
 
+def test_a_line_that_is_not_json_is_named(tmp_path: Path, capsys) -> None:
+    (tmp_path / "replay.jsonl").write_text('{"task": "t", "step": "seed", "text": ""}\n{not json\n')
+    assert tuner_coverage.main(["--corpus", str(tmp_path)]) == 2
+    assert "replay.jsonl line 2 is not JSON" in capsys.readouterr().err
+
+
 def test_every_tuner_bench_case_names_files_that_exist() -> None:
     """bench/tune_bench.py's cases run on a device where a missing file costs a whole command: checked here."""
     from bench.tune_bench import CASES, INDUCTOR, ROOT
