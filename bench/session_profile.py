@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--abs", type=int, default=2, help="A/B comparisons (GPU only)")
     ap.add_argument("--device", default="cuda", choices=["cpu", "cuda"])
     ap.add_argument("--seeds", action="store_true", help="time the Inductor seed with and without the capture")
-    ap.add_argument("--tuned", type=int, default=0, metavar="N",
+    ap.add_argument("--tuned", type=int, default=0, metavar="N", choices=range(0, 7),
                     help="evaluate an autotune list of N configs, with and without the autotune cache (GPU)")
     ap.add_argument("--verify", action="store_true", help="time the tuner's short verification against a full one")
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="task size overrides")
@@ -143,7 +143,11 @@ def _warp_variants(cand: Any, n: int) -> tuple[Any, Any, list[Any]]:
     from tritonwright.tune.search import plans_for
 
     analysis = analyse(cand.source)
-    plan = plans_for(analysis, "launch").kernels[0]  # as the tuner plans it (softmax: warps and stages only)
+    plans = plans_for(analysis, "launch")  # as the tuner plans it (softmax: warps and stages only)
+    if not plans.kernels:
+        raise SystemExit("error: --tuned/--verify need a kernel the tuner can rewrite; this candidate has none: "
+                         + "; ".join(f"{k}: {why}" for k, why in plans.skipped))
+    plan = plans.kernels[0]
     centre = plan.centres[0]
     warps = [w for w in (1, 2, 4, 8, 16, 32) if w != centre.num_warps]
     configs = [centre] + [LaunchConfig.make(w, centre.num_stages, centre.meta_dict) for w in warps][:max(0, n - 1)]
