@@ -64,6 +64,23 @@ def test_overrides_reach_tuple_unpacked_constants(tmp_path):
         load_task(write(tmp_path, TASK + "a, b = divmod(7, 2)\n"), parse_overrides(["a=1"]))
 
 
+def test_overrides_reach_the_names_of_a_chained_assignment(tmp_path):
+    """KernelBench writes `height = width = 256`: each name is a constant, and overriding one leaves the other."""
+    text = TASK.replace("batch_size = 16  # rows", "height = width = 256  # sizes\nbatch_size = 16  # rows")
+    p = write(tmp_path, text)
+    assert load_task(p).constants["height"] == "256"
+    t = load_task(p, parse_overrides(["height=8"]))
+    assert "width = 256; height = 8  # sizes" in t.source
+    assert (t.constants["height"], t.constants["width"]) == ("8", "256")
+    both = load_task(p, parse_overrides(["width=4", "height=8"]))
+    assert "height = 8; width = 4  # sizes" in both.source and "256" not in both.source
+    ns: dict[str, object] = {}
+    exec(next(line for line in both.source.splitlines() if "height = 8" in line), ns)
+    assert (ns["height"], ns["width"]) == (8, 4)
+    with pytest.raises(TaskError, match="--set h: it is unpacked from a chained assignment"):
+        load_task(write(tmp_path, TASK + "h, w = s = (1, 2)\n"), parse_overrides(["h=3"]))
+
+
 @pytest.mark.parametrize("items, match", [
     (["nope=3"], "no module-level constant named 'nope'.*batch_size, dim"),
     (["dim=foo()"], "must be a Python literal"),

@@ -58,16 +58,22 @@ def _parse(source: str, path: str) -> ast.Module:
 
 def module_constants(tree: ast.Module, source: str) -> dict[str, ast.expr]:
     """Top-level `NAME = value` assignments (the KernelBench size constants), last one wins; tuple
-    unpacking of a literal tuple (`depth, height, width = 16, 32, 32`) gives each name its own element."""
-    consts: dict[str, ast.expr] = {}
+    unpacking of a literal tuple (`depth, height, width = 16, 32, 32`) gives each name its own element, and a
+    chained assignment (`height = width = 256`, common in KernelBench) gives every target the value."""
+    return {name: value for name, (value, _) in _constant_sites(tree).items()}
+
+
+def _constant_sites(tree: ast.Module) -> dict[str, tuple[ast.expr, ast.Assign | None]]:
+    """NAME -> (its value expression, the chained assignment it is one target of, or None)."""
+    sites: dict[str, tuple[ast.expr, ast.Assign | None]] = {}
     for node in tree.body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-            consts[node.targets[0].id] = node.value
-        elif isinstance(node, ast.Assign) and len(node.targets) == 1:
-            consts.update(_unpacked(node.targets[0], node.value))
+        if isinstance(node, ast.Assign):
+            chain = node if len(node.targets) > 1 else None
+            for target in node.targets:
+                sites.update({n: (v, chain) for n, v in _unpacked(target, node.value).items()})
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
-            consts[node.target.id] = node.value
-    return consts
+            sites[node.target.id] = (node.value, None)
+    return sites
 
 
 def _unpacked(target: ast.expr, value: ast.expr) -> dict[str, ast.expr]:
@@ -85,26 +91,46 @@ def _unpacked(target: ast.expr, value: ast.expr) -> dict[str, ast.expr]:
     return out
 
 
+def _split_chain(source: str, chain: ast.Assign, overrides: dict[str, str], path: str) -> str:
+    """`height = width = 256` with height overridden -> `width = 256; height = 8`: the other targets keep the
+    value (evaluated once, as before), each overridden name gets its own assignment after them."""
+    value = ast.get_source_segment(source, chain.value) or ""
+    kept, own = [], []
+    for target in chain.targets:
+        if isinstance(target, ast.Name) and target.id in overrides:
+            own.append(f"{target.id} = {overrides[target.id]}")
+        elif set(_unpacked(target, chain.value)) & set(overrides):
+            name = next(iter(set(_unpacked(target, chain.value)) & set(overrides)))
+            raise TaskError(f"{path}:{chain.lineno}: --set {name}: it is unpacked from a chained assignment; "
+                            "write it as its own `NAME = value` line in the task to override it")
+        else:
+            kept.append(ast.get_source_segment(source, target) or "")
+    return "; ".join([" = ".join([*kept, value])] * bool(kept) + own)
+
+
 def _apply_overrides(source: str, tree: ast.Module, overrides: dict[str, str], path: str) -> str:
-    """Replace the value expression of each overridden constant with the given literal, in the text."""
-    consts = module_constants(tree, source)
+    """Replace the value expression of each overridden constant with the given literal, in the text (a chained
+    assignment is split so that only the overridden names change)."""
+    sites = _constant_sites(tree)
     lines = source.splitlines(keepends=True)
-    edits: list[tuple[int, int, int, int, str]] = []
+    edits: dict[tuple[int, int, int, int], str] = {}
     for name, value in overrides.items():
-        if name not in consts:
-            known = ", ".join(sorted(consts)) or "none"
+        if name not in sites:
+            known = ", ".join(sorted(sites)) or "none"
             raise TaskError(f"{path}: --set {name}: no module-level constant named {name!r} (constants: {known})")
         try:
             new_value = ast.literal_eval(value)
         except (ValueError, SyntaxError):
             raise TaskError(f"{path}: --set {name}={value}: value must be a Python literal (number, string, "
                             "tuple)") from None
-        node = consts[name]
+        node, chain = sites[name]
         _check_like(path, name, value, new_value, node)
-        assert node.end_lineno is not None and node.end_col_offset is not None
-        edits.append((node.lineno, node.col_offset, node.end_lineno, node.end_col_offset, value))
+        span = chain or node
+        assert span.end_lineno is not None and span.end_col_offset is not None
+        text = _split_chain(source, chain, overrides, path) if chain else value
+        edits[(span.lineno, span.col_offset, span.end_lineno, span.end_col_offset)] = text
     # Apply from the end so earlier offsets stay valid.
-    for lineno, col, end_lineno, end_col, value in sorted(edits, reverse=True):
+    for (lineno, col, end_lineno, end_col), value in sorted(edits.items(), reverse=True):
         first = lines[lineno - 1].encode()
         last = lines[end_lineno - 1].encode()
         new = first[:col].decode() + value + last[end_col:].decode()
