@@ -18,6 +18,8 @@ HEURISTICS_NAMES = {"triton.heuristics", "triton.runtime.heuristics", "triton.ru
 CONFIG_NAMES = {"triton.Config", "triton.runtime.Config", "triton.runtime.autotuner.Config"}
 LAUNCH_OPTIONS = ("num_warps", "num_stages")  # the launch keywords the tuner owns
 CONFIG_FIELDS = {"num_warps", "num_stages"}  # triton.Config keywords we carry over; others make us refuse
+# triton.Config fields that a kwargs-dict entry of the same name cannot set (LLMs write {"num_stages": 2})
+CONFIG_OWN_FIELDS = {"num_warps", "num_stages", "num_ctas", "maxnreg", "ir_override"}
 MEMORY_OPS = {"load", "store"}  # tl.* calls whose first argument is a pointer expression
 BLOCK_SHAPE_CALLS = {"arange", "zeros", "full", "reshape", "view", "broadcast_to"}  # their args are tile shapes
 # The grouped ordering of a matmul's output tiles (GROUP_M, GROUP_SIZE_M in Triton's tutorial): how many rows of
@@ -368,6 +370,8 @@ def _read_config(elt: ast.expr, env: Env, facts: ModuleFacts, folder: Folder) ->
 
     meta: dict[str, int] = {}
     for k, kw in entries.items():
+        if k in CONFIG_OWN_FIELDS:
+            continue  # Config.all_kwargs() lets the Config's own field (default or given) win: never launched
         v = value(kw.value)
         if isinstance(v, str):
             return v
