@@ -164,6 +164,48 @@ def test_autotune_lists_built_by_code_expand_statically(module: str, configs: st
     assert expanded == [(256, 2, 3), (256, 4, 3), (512, 2, 3), (512, 4, 3)]
 
 
+def test_a_launch_option_written_in_a_config_s_dict_is_what_triton_makes_of_it() -> None:
+    """A real reply wrote `triton.Config({'BLOCK_SIZE': 512, 'num_stages': 2}, num_warps=8)`: Triton lets the
+    Config's own num_stages (default 3) win, so the dict entry never reaches the launch; freezing the kernel used
+    to write `num_stages=` twice (a SyntaxError)."""
+    configs = '[triton.Config({"BLOCK_SIZE": 512, "num_stages": 2}, num_warps=8), triton.Config({"BLOCK_SIZE": 256})]'
+    expanded, problem = _autotune_configs("", configs)
+    assert problem == "" and expanded == [(512, 8, 3), (256, 4, 3)]
+    analysis = analyse(AUTOTUNED.format(module="", configs=configs))
+    (kp,) = make_plan(analysis, "launch").kernels
+    frozen = rewrite.freeze(analysis, [kp], {"k": kp.centres[0]})
+    ast.parse(frozen)
+    assert frozen.count("num_stages=") == 1 and "@triton.autotune" not in frozen
+
+
+@pytest.mark.parametrize(("configs", "searched", "refusal"), [
+    # a real reply's grid `(triton.cdiv(C, 64), ...)  # Using 64 as reference` under configs of 16-128: refused
+    ('[triton.Config({"BLOCK_SIZE": 256}), triton.Config({"BLOCK_SIZE": 512}, num_warps=8)]', None,
+     "does not follow BLOCK_SIZE (neither META['BLOCK_SIZE'] nor its variable): changing BLOCK_SIZE would skip or "
+     "repeat elements; its autotune configs set BLOCK_SIZE to 256, 512 under that one grid"),
+    # one value in every config, the grid written for it: warps and stages are searched, the tile stays
+    ('[triton.Config({"BLOCK_SIZE": 256}, num_warps=2), triton.Config({"BLOCK_SIZE": 256}, num_warps=8)]', (), ""),
+])
+def test_an_autotuned_kernel_whose_grid_ignores_its_configs_keeps_its_tile_sizes(
+        configs: str, searched: tuple[str, ...] | None, refusal: str) -> None:
+    from tritonwright.tune.search import TuneSettings, _usable_plans
+
+    source = AUTOTUNED.format(module="", configs=configs).replace(
+        'k[lambda META: (triton.cdiv(n, META["BLOCK_SIZE"]),)]', "k[(triton.cdiv(n, 256),)]")
+    analysis = analyse(source)
+    skipped: list[tuple[str, str]] = []
+    plans = _usable_plans(analysis, list(make_plan(analysis, "launch").kernels), TuneSettings(stage="launch"),
+                          skipped)
+    if searched is None:
+        assert plans == [] and len(skipped) == 1 and refusal in skipped[0][1], skipped
+        return
+    (kp,) = plans
+    assert kp.block_names == searched and all(c.meta_dict == {"BLOCK_SIZE": 256} for c in kp.centres)
+    wider = [LaunchConfig.make(w, 3, {"BLOCK_SIZE": 256}) for w in (1, 16)]
+    tuned = rewrite.autotune(analysis, [kp], {"k": wider})
+    assert tuned.count('"BLOCK_SIZE": 256') == 2 and "k[(triton.cdiv(n, 256),)]" in tuned
+
+
 @pytest.mark.parametrize(("module", "configs", "words"), [
     ("SIZES = torch.tensor([256, 512]).tolist()",
      '[triton.Config({"BLOCK_SIZE": b}) for b in SIZES]', "line 5: `torch.tensor([256, 512]).tolist()` is not a literal list"),

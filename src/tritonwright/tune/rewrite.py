@@ -293,6 +293,8 @@ def _freeze_plan(ed: Edits, analysis: Analysis, plan: KernelPlan, c: LaunchConfi
             _set_arg(ed, site, "num_stages", c.num_stages)
         if (not plan.autotuned or plan.blocks_at_launch) and TUNER_SPECS[plan.stage].blocks:
             _grid_edit(ed, analysis, site, plan.block_names)
+        elif plan.autotuned and plan.block_names:
+            _grid_edit(ed, analysis, site, plan.block_names)  # a config's tile sizes: the grid must read META
 
 
 def configs_text(configs: list[LaunchConfig], indent: str, triton_name: str,
@@ -326,9 +328,10 @@ def autotune(analysis: Analysis, plans: list[KernelPlan], configs: dict[str, lis
         if plan.autotuned and k.autotune is not None:
             node = k.autotune.configs_node
             ed.replace(node, configs_text(cs, ed.indent_of(k.autotune.decorator), tn, notes))
-            if plan.blocks_at_launch:  # the configs set the tile sizes now: the launch may not pass them too
-                for site in k.sites:
+            for site in k.sites:
+                if plan.blocks_at_launch:  # the configs set the tile sizes now: the launch may not pass them too
                     _remove_args(ed, site, set(plan.block_names), k)
+                if plan.block_names:  # the grid must follow the configs' tile sizes: the list's own or moved in
                     _grid_edit(ed, analysis, site, plan.block_names)
             continue
         indent = ed.indent_of(k.top_decorator)

@@ -229,6 +229,16 @@ def _usable_plans(analysis: Analysis, plans: list[KernelPlan], settings: TuneSet
                 if exc.name not in p.block_names:
                     skipped.append((p.kernel, str(exc)))
                     break
+                if p.autotuned and not p.blocks_at_launch:  # the value comes from the kernel's own configs
+                    values = sorted({v for c in p.centres if (v := c.meta_dict.get(exc.name)) is not None})
+                    if len(values) > 1:  # the list itself launches a wrong program count for some configs
+                        skipped.append((p.kernel, f"{exc}; its autotune configs set {exc.name} to "
+                                                  f"{', '.join(map(str, values))} under that one grid"))
+                        break
+                    # one value in every config: kept there (the grid was written for it), not searched
+                    p = dataclasses.replace(p, block_names=tuple(b for b in p.block_names if b != exc.name),
+                                            notes=(*p.notes, f"{exc.name} left as written: {exc}"))
+                    continue
                 # That tile size stays as written; the kernel's other settings are still searched.
                 # It leaves the configs too, so an autotune list never sets what the launch still passes.
                 centres = tuple(dict.fromkeys(LaunchConfig.make(c.num_warps, c.num_stages, {
