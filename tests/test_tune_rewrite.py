@@ -16,6 +16,7 @@ from tritonwright.tune.edits import RewriteError
 from tritonwright.tune.neighbourhoods import STAGE_SPECS, neighbourhood
 from tritonwright.tune.plan import KernelPlan, make_plan
 
+ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures" / "tune"
 TASKS = FIXTURES / "tasks"
 MATMUL_EXAMPLE = "../../../examples/matmul_fp16/candidate.py"  # the example itself, run on a small task
@@ -99,7 +100,7 @@ def _run_interpreted(jobs: list[dict[str, object]], tmp: Path) -> list[dict[str,
     job = tmp / "job.json"
     job.write_text(json.dumps(jobs))
     env = dict(os.environ, TRITON_INTERPRET="1")
-    proc = subprocess.run([sys.executable, str(FIXTURES / "run_variants.py"), str(job)], env=env,
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "run_variants.py"), str(job)], env=env,
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -199,6 +200,36 @@ def test_a_grid_function_reading_meta_is_left_as_it_is() -> None:
                               "    relu_kernel[grid](x, out, n, BLOCK_SIZE=256)")
     out = rewrite.freeze(analysis, [kp], {kp.kernel: kp.centres[0].replace(meta={"BLOCK_SIZE": 1024})})
     assert "return (triton.cdiv(n, META['BLOCK_SIZE']),)" in out and "relu_kernel[grid](x, out, n, BLOCK_SIZE=1024" in out
+
+
+def test_a_grid_function_defined_in_each_arm_is_the_one_that_reaches_the_launch() -> None:
+    """A real reply defines `def grid(meta)` in both arms of an if/else (plain and split-K), each launching there:
+    each launch follows its own arm's function, which only it reads."""
+    analysis, kp = _relu_plan(
+        "if n > 4096:\n        def grid(meta):\n            return (triton.cdiv(n, BLOCK_SIZE),)\n\n"
+        "        relu_kernel[grid](x, out, n, BLOCK_SIZE=BLOCK_SIZE)\n    else:\n"
+        "        def grid(meta):\n            return (triton.cdiv(n, BLOCK_SIZE), 1)\n\n"
+        "        relu_kernel[grid](x, out, n, BLOCK_SIZE=BLOCK_SIZE)")
+    out = rewrite.freeze(analysis, [kp], {kp.kernel: kp.centres[0].replace(meta={"BLOCK_SIZE": 256})})
+    assert 'return (triton.cdiv(n, meta["BLOCK_SIZE"]),)' in out
+    assert 'return (triton.cdiv(n, meta["BLOCK_SIZE"]), 1)' in out and out.count("BLOCK_SIZE=256") == 2
+
+
+def test_a_while_loop_s_step_is_no_grid_dimension() -> None:
+    """`while k < K: ... k += BLOCK_K` (two real replies' matmul and implicit-GEMM conv) steps like a for loop's
+    range: the grid need not read BLOCK_K."""
+    from tritonwright.tune.rewrite import loop_steps
+
+    source = (
+        "import triton\nimport triton.language as tl\n\n\n@triton.jit\n"
+        "def mm(a, c, M, K, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, STEP: tl.constexpr, W: tl.constexpr):\n"
+        "    rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)\n    acc = tl.zeros([BLOCK_M], tl.float32)\n"
+        "    k = 0\n    while k < K:\n        cols = k + tl.arange(0, BLOCK_K)\n"
+        "        acc += tl.sum(tl.load(a + rows[:, None] * K + cols[None, :]), axis=1)\n        k += BLOCK_K\n"
+        "    j = 0\n    while j < STEP:\n        j += 1\n        n = W\n"
+        "    tl.store(c + rows, acc)\n")
+    steps = loop_steps(analyse(source).kernels["mm"])
+    assert steps == {"BLOCK_K", "STEP"}  # W is assigned in the loop, not its step
 
 
 def test_tile_sizes_passed_beside_a_warps_only_autotune_list_move_into_its_configs() -> None:

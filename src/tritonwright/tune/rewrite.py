@@ -7,6 +7,7 @@ result by running it (the evaluator) before anything is emitted.
 from __future__ import annotations
 
 import ast
+from collections.abc import Sequence
 
 from tritonwright.tune.analysis import (
     Analysis,
@@ -109,14 +110,21 @@ def _grid_edit(ed: Edits, analysis: Analysis, site: LaunchSite, names: tuple[str
         uses = [n for n in _own_nodes(scope, analysis.parents) if isinstance(n, ast.Name) and n.id == grid.id
                 and isinstance(n.ctx, ast.Load)]
         if defs:
-            if assigns or len(defs) != 1:
+            if assigns:
                 raise RewriteError(f"grid `{grid.id}` at line {site.line} is bound {len(defs) + len(assigns)} "
                                    "times (defs and assignments): which one the launch reads is not clear")
-            _grid_function(ed, analysis, site, names, defs[0], shared=len(uses) > 1)
+            # one `def grid(meta)` per if/else arm (or set again before each launch): the one that reaches it
+            fn = defs[0] if len(defs) == 1 else _reaching(defs, site.call, site.line, scope, analysis.parents,
+                                                          grid.id)
+            readers = [u for u in uses if len(defs) == 1 or _reaches(defs, u, scope, analysis.parents) is fn]
+            assert isinstance(fn, ast.FunctionDef)
+            _grid_function(ed, analysis, site, names, fn, shared=len(readers) > 1)
             return
         inline = False
         if len(assigns) > 1:  # one grid per if/else arm, or set again before each launch: the one that reaches
-            assigns = [_reaching(assigns, site, scope, analysis.parents, grid.id)]
+            reached = _reaching(assigns, site.call, site.line, scope, analysis.parents, grid.id)
+            assert isinstance(reached, ast.Assign)
+            assigns = [reached]
             inline = True
         if len(assigns) != 1:
             raise RewriteError(f"grid `{grid.id}` at line {site.line} is not assigned exactly once on the path to "
@@ -134,6 +142,18 @@ def _grid_edit(ed: Edits, analysis: Analysis, site: LaunchSite, names: tuple[str
     if not replacements and isinstance(expr, ast.Lambda) and location is expr:
         return  # already a lambda that reads META: nothing to write
     ed.replace(location, f"lambda {meta}: {_segment(ed, body, replacements)}")
+
+
+def _grid_follows_configs(analysis: Analysis, site: LaunchSite, names: tuple[str, ...]) -> None:
+    """An autotuned kernel's tile sizes come from its configs, so its grid must read them from META: raises
+    GridDoesNotFollow where it plainly does not (a fixed `(triton.cdiv(C, 64),)`). A grid the rewrite cannot
+    follow for another reason is left to the full check of every config, as before this check."""
+    try:
+        _grid_edit(Edits(analysis.source), analysis, site, names)  # edits thrown away: nothing is written
+    except GridDoesNotFollow:
+        raise
+    except RewriteError:
+        pass
 
 
 def _bindings(scope: ast.AST, name: str, nested: bool, parents: dict[ast.AST, ast.AST]
@@ -164,28 +184,38 @@ def _own_nodes(scope: ast.AST, parents: dict[ast.AST, ast.AST]) -> list[ast.AST]
     return out
 
 
-def _reaching(assigns: list[ast.Assign], site: LaunchSite, scope: ast.AST, parents: dict[ast.AST, ast.AST],
-              name: str) -> ast.Assign:
-    """The assignment of the grid that the launch reads: the last one before it on its if/else path, outside
-    loops; refused when another could still reach the launch (set between them, or in a loop around both)."""
-    path = _arm_path(site.call, scope, parents)
-    before = [a for a in assigns if a.lineno < site.line and not _inside_loop(a, scope, parents)
+def _reaching(assigns: Sequence[ast.stmt], at: ast.AST, line: int, scope: ast.AST,
+              parents: dict[ast.AST, ast.AST], name: str) -> ast.stmt:
+    """The binding of the grid (an assignment or a `def`) that the launch at `at` (line `line`) reads: the last
+    one before it on its if/else path, outside loops; refused when another could still reach the launch (set
+    between them, or in a loop around both)."""
+    path = _arm_path(at, scope, parents)
+    before = [a for a in assigns if a.lineno < line and not _inside_loop(a, scope, parents)
               and path[:len(_arm_path(a, scope, parents))] == _arm_path(a, scope, parents)]
     if not before:
-        raise RewriteError(f"grid `{name}` at line {site.line} is not assigned exactly once on the path to the "
+        raise RewriteError(f"grid `{name}` at line {line} is not assigned exactly once on the path to the "
                            "launch")
     chosen = max(before, key=lambda a: a.lineno)
-    loops = [a for a in _ancestors(site.call, parents) if isinstance(a, ast.For | ast.While | ast.AsyncFor)]
+    loops = [a for a in _ancestors(at, parents) if isinstance(a, ast.For | ast.While | ast.AsyncFor)]
     for a in assigns:
         if a is chosen:
             continue
-        if chosen.lineno < a.lineno < site.line:
+        if chosen.lineno < a.lineno < line:
             raise RewriteError(f"grid `{name}` is set at line {chosen.lineno} and again at line {a.lineno} (a "
-                               f"branch) before the launch at line {site.line}: which one it reads is not known")
+                               f"branch) before the launch at line {line}: which one it reads is not known")
         if any(loop in set(_ancestors(a, parents)) for loop in loops):
             raise RewriteError(f"grid `{name}` is set at line {a.lineno} inside a loop around the launch at line "
-                               f"{site.line}: it can change between iterations")
+                               f"{line}: it can change between iterations")
     return chosen
+
+
+def _reaches(bindings: Sequence[ast.stmt], use: ast.expr, scope: ast.AST, parents: dict[ast.AST, ast.AST]
+             ) -> ast.stmt | None:
+    """The binding a read of the grid's name reaches, or None where that is not known."""
+    try:
+        return _reaching(bindings, use, use.lineno, scope, parents, "")
+    except RewriteError:
+        return None
 
 
 def _grid_function(ed: Edits, analysis: Analysis, site: LaunchSite, names: tuple[str, ...], fn: ast.FunctionDef,
@@ -227,12 +257,22 @@ def _meta_reads(analysis: Analysis, site: LaunchSite, names: tuple[str, ...], me
 
 def loop_steps(kernel: KernelInfo) -> set[str]:
     """Constexprs read in the header of a `for` loop of the kernel (`range(0, K, BLOCK_K)`,
-    `tl.cdiv(K, BLOCK_K)`): they set how far each program loops, not how many programs there are."""
+    `tl.cdiv(K, BLOCK_K)`), or in a `while` loop's test or the step of a name it tests (`k += BLOCK_K`): they set
+    how far each program loops, not how many programs there are."""
     out: set[str] = set()
     consts = set(kernel.constexprs)
+
+    def names(node: ast.AST) -> set[str]:
+        return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and n.id in consts}
+
     for node in ast.walk(kernel.node):
         if isinstance(node, ast.For | ast.AsyncFor):
-            out |= {n.id for n in ast.walk(node.iter) if isinstance(n, ast.Name) and n.id in consts}
+            out |= names(node.iter)
+        elif isinstance(node, ast.While):  # `while k < K: ... k += BLOCK_K`: the test, and the steps of its names
+            tested = {n.id for n in ast.walk(node.test) if isinstance(n, ast.Name)}
+            out |= names(node.test)
+            out |= {n for a in ast.walk(node) if isinstance(a, ast.AugAssign) and isinstance(a.target, ast.Name)
+                    and a.target.id in tested for n in names(a.value)}
     return out
 
 
@@ -294,7 +334,7 @@ def _freeze_plan(ed: Edits, analysis: Analysis, plan: KernelPlan, c: LaunchConfi
         if (not plan.autotuned or plan.blocks_at_launch) and TUNER_SPECS[plan.stage].blocks:
             _grid_edit(ed, analysis, site, plan.block_names)
         elif plan.autotuned and plan.block_names:
-            _grid_edit(ed, analysis, site, plan.block_names)  # a config's tile sizes: the grid must read META
+            _grid_follows_configs(analysis, site, plan.block_names)
 
 
 def configs_text(configs: list[LaunchConfig], indent: str, triton_name: str,
@@ -331,8 +371,10 @@ def autotune(analysis: Analysis, plans: list[KernelPlan], configs: dict[str, lis
             for site in k.sites:
                 if plan.blocks_at_launch:  # the configs set the tile sizes now: the launch may not pass them too
                     _remove_args(ed, site, set(plan.block_names), k)
-                if plan.block_names:  # the grid must follow the configs' tile sizes: the list's own or moved in
+                if plan.blocks_at_launch:  # moved in: the grid is made to read them from META
                     _grid_edit(ed, analysis, site, plan.block_names)
+                elif plan.block_names:
+                    _grid_follows_configs(analysis, site, plan.block_names)
             continue
         indent = ed.indent_of(k.top_decorator)
         key = ", ".join(f'"{n}"' for n in plan.key)
