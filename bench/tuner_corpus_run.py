@@ -178,7 +178,8 @@ def run_block(block: dict[str, Any], task_path: Path, work: Path, timeout: float
                        f"(largest output {res['scale']}): it cannot judge a rewrite"}
     got = {n: verdict(n, errors[n], res["scale"], res["self_error"] or 0.0) for n in codes}
     return {**row, "kernels": kernels, "chosen": chosen, "status": "ran", "wall_s": wall,
-            "original_vs_model": res["reference_vs_model"], "scale": res["scale"], "verdicts": got,
+            "original_vs_model": res["reference_vs_model"], "scale": res["scale"], "self_error": res["self_error"],
+            "verdicts": got,
             "errors": {n: errors[n] for n in codes}, "pinned": dict(zip(names, res["pinned"], strict=True))}
 
 
