@@ -12,8 +12,9 @@ Triton's interpreter on a small size of its task, beside the tuner's rewrites of
     PYTHONPATH=src python3 bench/tuner_corpus_run.py --corpus ../shared/data/llm-replies [--out FILE.json]
         [--work DIR] [--tasks 21_Sigmoid,...] [--timeout 600]
 
-CPU only (TRITON_INTERPRET=1; tensors answer `is_cuda` with True, as LLM code asserts it). The rewritten files hold the corpus's code, so they go to a temporary folder
-(or --work, which must be outside the repository); --out gets counts, errors and the replies' keys only.
+CPU only (TRITON_INTERPRET=1; tensors answer `is_cuda` with True, as LLM code asserts it). The rewritten files
+hold the corpus's code, so they go to a temporary folder (or --work, which must be outside the repository);
+--out gets counts, errors and the replies' keys only.
 """
 
 from __future__ import annotations
@@ -31,9 +32,14 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # `bench` is a package beside `src` (run as a script, bench/ is on the path)
+
+from bench.tuner_coverage import CorpusError, code_replies  # noqa: E402
+
 RUNNER = ROOT / "bench" / "run_variants.py"
-# Each task's sizes for the interpreter (keyed by the replies' task names, which drop a file name's trailing "_"): small enough to run in seconds, multiples of the tile sizes LLM kernels
-# assume (powers of two, like the KernelBench sizes), channel and group counts kept where a task's shape needs them.
+# Each task's sizes for the interpreter, keyed by the replies' task names (a file name's trailing "_" dropped):
+# small enough to run in seconds, multiples of the tile sizes LLM kernels assume (powers of two, like the
+# KernelBench sizes), channel and group counts kept where a task's shape needs them.
 SMALL: dict[str, dict[str, str]] = {
     "10_ConvTranspose2d_MaxPool_Hardtanh_Mean_Tanh": {"batch_size": "2", "in_channels": "4", "out_channels": "8",
                                                       "height": "8", "width": "8"},
@@ -67,26 +73,14 @@ EXACT = 0.0  # frozen at its own settings the code is the same kernel launched t
 CLOSE = 1e-4  # a config's error relative to the output's magnitude: other tile sizes sum in another order
 
 
-class CorpusError(ValueError):
-    """The corpus or an argument cannot be used: the message says why."""
-
-
 def blocks(corpus: Path, tasks: set[str] | None) -> list[dict[str, Any]]:
     """Distinct (task, code) pairs of the corpus, first reply key kept, with the tuner's usable plans."""
     from tritonwright.llm.extract import extract_model_code
 
     seen: dict[tuple[str, str], dict[str, Any]] = {}
-    for number, line in enumerate((corpus / "replay.jsonl").read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise CorpusError(f"replay.jsonl line {number} is not JSON: {exc.msg}") from None
-        if not isinstance(record, dict):
-            raise CorpusError(f"replay.jsonl line {number} is not a JSON object")
-        task, text, step = str(record.get("task", "")), record.get("text"), str(record.get("step", ""))
-        if not isinstance(text, str) or not text or step.startswith("analysis") or (tasks and task not in tasks):
+    for number, record in code_replies(corpus):
+        task, text, step = str(record.get("task", "")), record["text"], str(record.get("step", ""))
+        if tasks and task not in tasks:
             continue
         source = extract_model_code(text).source
         if source:
@@ -211,7 +205,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(args: argparse.Namespace) -> int:
-    sys.path.insert(0, str(ROOT))  # `bench` is a package beside `src` (run as a script, bench/ is on the path)
     from bench.replay_bench import norm_key
     from tritonwright.errors import TaskError
     from tritonwright.task import load_task

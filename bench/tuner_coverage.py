@@ -17,6 +17,7 @@ import json
 import re
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +26,9 @@ class CorpusError(ValueError):
     """The corpus cannot be read: the message says which line and why."""
 
 
-def survey(corpus: Path) -> dict[str, Any]:
-    from tritonwright.llm.extract import extract_model_code
-    from tritonwright.tune.analysis import analyse
-    from tritonwright.tune.search import TuneSettings, _usable_plans, plans_for
-
-    replies = blocks = unparsed = kernels = usable = tiles = 0
-    reasons: Counter[str] = Counter()
+def code_replies(corpus: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, record) of each reply with text that is not an analysis (analyses hold no ModelNew), in
+    order; a line that is not a JSON object raises CorpusError naming it."""
     for number, line in enumerate((corpus / "replay.jsonl").read_text().splitlines(), 1):
         if not line.strip():
             continue
@@ -42,10 +39,20 @@ def survey(corpus: Path) -> dict[str, Any]:
         if not isinstance(record, dict):
             raise CorpusError(f"replay.jsonl line {number} is not a JSON object")
         text, step = record.get("text"), str(record.get("step", ""))
-        if not isinstance(text, str) or not text or step.startswith("analysis"):  # analyses hold no ModelNew
-            continue
+        if isinstance(text, str) and text and not step.startswith("analysis"):
+            yield number, record
+
+
+def survey(corpus: Path) -> dict[str, Any]:
+    from tritonwright.llm.extract import extract_model_code
+    from tritonwright.tune.analysis import analyse
+    from tritonwright.tune.search import TuneSettings, _usable_plans, plans_for
+
+    replies = blocks = unparsed = kernels = usable = tiles = 0
+    reasons: Counter[str] = Counter()
+    for _, record in code_replies(corpus):
         replies += 1
-        source = extract_model_code(text).source
+        source = extract_model_code(record["text"]).source
         if not source:
             continue
         blocks += 1
