@@ -51,6 +51,7 @@ CORPUS = {
     "relu_autotune_warps_only.py": "relu.py",  # autotune configs set warps; the launch passes BLOCK_SIZE
     "matmul_autotune_warps_only.py": "matmul_small.py",  # the same with BLOCK_M/N/K, and a `def grid(META)`
     MATMUL_EXAMPLE: "matmul_small.py",  # GROUP_M: tuned, and the grid need not follow it
+    "matmul_while_k_grid_per_arm.py": "matmul_small.py",  # `while k < K: k += BLOCK_K`; a def grid in each arm
 }
 # What each stage must be able to tune (kernel names); anything else must come with a reason.
 EXPECTED_TUNABLE = {
@@ -64,6 +65,7 @@ EXPECTED_TUNABLE = {
         ("relu_grid_per_branch.py", "relu_kernel"), ("relu_grid_def.py", "relu_kernel"),
         ("relu_grid_reassigned.py", "relu_kernel"), ("relu_autotune_warps_only.py", "relu_kernel"),
         ("matmul_autotune_warps_only.py", "matmul_kernel"), (MATMUL_EXAMPLE, "matmul_kernel"),
+        ("matmul_while_k_grid_per_arm.py", "matmul_kernel"),
     ] for stage in STAGE_SPECS},
 }
 
