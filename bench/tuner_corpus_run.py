@@ -10,7 +10,7 @@ Triton's interpreter on a small size of its task, beside the tuner's rewrites of
   (a kernel with atomics or in-place stores written at alt-2, as the tuner writes its winner).
 
     PYTHONPATH=src python3 bench/tuner_corpus_run.py --corpus ../shared/data/llm-replies [--out FILE.json]
-        [--work DIR] [--tasks 21_Sigmoid,...] [--timeout 600]
+        [--continue] [--work DIR] [--tasks 21_Sigmoid,...] [--timeout 600]
 
 CPU only (TRITON_INTERPRET=1; tensors answer `is_cuda` with True, as LLM code asserts it). The rewritten files
 hold the corpus's code, so they go to a temporary folder (or --work, which must be outside the repository);
@@ -196,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", type=Path, help="where the variants are written (default: a temporary folder)")
     ap.add_argument("--tasks", help="comma-separated task names (default: every task with a size in SMALL)")
     ap.add_argument("--timeout", type=float, default=600.0, help="seconds for one block's interpreter process")
+    ap.add_argument("--continue", dest="resume", action="store_true",
+                    help="keep the blocks --out already holds (written after every block) and run the rest")
     args = ap.parse_args(argv)
     try:
         return _main(args)
@@ -220,12 +222,18 @@ def _main(args: argparse.Namespace) -> int:
     files = {norm_key(p.stem): p for p in sorted((args.corpus / "tasks").glob("*.py"))}
     work = args.work or Path(tempfile.mkdtemp(prefix="tuner-corpus-"))
     work.mkdir(parents=True, exist_ok=True)
+    if args.resume and not args.out:
+        raise CorpusError("--continue needs --out: the file the earlier run wrote")
+    done = _earlier(args.out) if args.resume else {}
     todo = blocks(args.corpus, wanted)
     rows: list[dict[str, Any]] = []
     tasks: dict[str, Path] = {}
     for i, block in enumerate(todo, 1):
         name = block["task"]
         row = {k: block[k] for k in ("task", "code", "reply", "line")}
+        if (name, block["code"]) in done:
+            rows.append(done[(name, block["code"])])
+            continue
         if name in CPU_UNRUNNABLE or name not in SMALL or norm_key(name) not in files:
             why = CPU_UNRUNNABLE.get(name) or ("no small size in SMALL" if name not in SMALL else
                                                f"no task file for it in {args.corpus / 'tasks'}")
@@ -242,13 +250,32 @@ def _main(args: argparse.Namespace) -> int:
         r = rows[-1]
         print(f"[{i}/{len(todo)}] {name} {block['reply']}: {r['status']}"
               + (f" {r['verdicts']}" if r["status"] == "ran" else f" ({r.get('why', '')})"), flush=True)
+        if args.out:  # after every block: a kill loses one block at most (--continue runs the rest)
+            _write(args.out, rows, complete=False)
     got = summary(rows)
     print(json.dumps({k: v for k, v in got.items() if k != "rewrite_faults"}, indent=1))
     for r in got["rewrite_faults"]:
         print(f"rewrite fault: {r['task']} {r['reply']} (line {r['line']}): {r['verdicts']} {r['errors']}")
     if args.out:
-        args.out.write_text(json.dumps({**got, "rows": rows}, indent=1))
+        _write(args.out, rows, complete=True)
     return 0
+
+
+def _write(out: Path, rows: list[dict[str, Any]], complete: bool) -> None:
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(json.dumps({**summary(rows), "complete": complete, "rows": rows}, indent=1))
+    tmp.replace(out)
+
+
+def _earlier(out: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    """The rows an earlier run wrote to `out`, by (task, code); a timeout or a crash is run again."""
+    if not out.is_file():
+        return {}
+    try:
+        rows = json.loads(out.read_text())["rows"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise CorpusError(f"--continue: {out} is not what this script writes") from None
+    return {(r["task"], r["code"]): r for r in rows if r.get("status") not in ("timeout", "crashed")}
 
 
 if __name__ == "__main__":

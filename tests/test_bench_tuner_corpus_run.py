@@ -62,6 +62,14 @@ def test_a_corpus_runs_each_distinct_reply_once(tmp_path: Path, monkeypatch, cap
     (other,) = [r for r in got["rows"] if r["task"] == "softplus"]
     assert other["status"] == "not run" and "no small size" in other["why"]
     assert "relu seed/0: ran" in capsys.readouterr().out
+    assert got["complete"] is True
+
+    def no_rerun(*args: object, **kwargs: object) -> dict[str, object]:
+        raise AssertionError("a block --out already holds ran again")
+
+    monkeypatch.setattr(tcr, "run_block", no_rerun)  # --continue keeps what the file holds
+    assert tcr.main(["--corpus", str(corpus), "--work", str(tmp_path / "work"), "--out", str(out), "--continue"]) == 0
+    assert json.loads(out.read_text())["rows"] == got["rows"]
 
 
 def test_an_original_that_disagrees_with_itself_judges_no_rewrite(tmp_path: Path, monkeypatch) -> None:
@@ -86,6 +94,7 @@ def test_an_original_that_disagrees_with_itself_judges_no_rewrite(tmp_path: Path
 @pytest.mark.parametrize(("args", "words"), [
     (["--work", str(tcr.ROOT / "bench" / "scratch")], "--work must be outside the repository"),
     (["--tasks", "no_such_task"], "no small size for no_such_task"),
+    (["--continue"], "--continue needs --out"),
 ])
 def test_bad_arguments_are_one_line(tmp_path: Path, capsys, args: list[str], words: str) -> None:
     corpus = _corpus(tmp_path, [("relu", "seed", "relu_keywords.py")])
