@@ -21,6 +21,10 @@ def test_dry_run_launch_search_prints_where_the_time_went(tmp_path: Path) -> Non
     assert result.exit_code == 0, result.output
     assert "CHECKED" in result.output and "time: original" in result.output
     assert "searched relu_kernel (elementwise)" in result.output
+    lines = result.output.splitlines()  # not a terminal: one line per step as it starts, with the seconds so far
+    steps = [line.split("] ", 1)[1] for line in lines if line.startswith("[") and " s] " in line]
+    assert steps == ["checking the original", "relu_kernel: checking 12 configs in full",
+                     "checking the rewritten code"], lines[:5]
     data = json.loads(out.read_text())
     assert data["decision"] == "CHECKED" and data["seconds"]["check"] >= 0
     assert {c["phase"] for c in data["configs"]} == {"dry-run"} and all(c["verified"] for c in data["configs"])

@@ -123,6 +123,21 @@ def test_a_clear_gain_is_kept_and_frozen() -> None:
     assert report.comparison is not None and report.comparison.significant
 
 
+def test_each_step_of_a_pass_is_told_as_it_starts() -> None:
+    """What `tritonwright tune` shows while a pass runs (minutes on a GPU): the original's check, each screening,
+    the full checks, the rewritten code's check and the A/B, in order."""
+    ev = FakeEvaluator(table((8, 3), 0.056))
+    steps: list[str] = []
+    report = tune(Candidate(MISH), ev, FakeComparer(ev, 0.002), TuneSettings(freeze=True), progress=steps.append)
+    assert report.decision is Decision.KEEP
+    assert steps[0] == "checking the original" and steps[-2:] == ["checking the rewritten code",
+                                                                  "A/B timing against the original"]
+    screens = [x for x in steps if "screening" in x]
+    assert screens and screens[0].startswith(f"{KERNEL}: screening ") and screens[0].endswith(" coarse configs")
+    assert any(x.startswith(f"{KERNEL}: checking ") and x.endswith(" in full") for x in steps)
+    assert len(steps) == 3 + len(screens) + sum("in full" in x for x in steps)
+
+
 def test_only_the_verification_of_screened_configs_times_briefly() -> None:
     """The verified configs are timed on VERIFY_BUDGET_MS (a ranking: the A/B decides); a dry run's checks are
     not timed at all, so they ask for no budget; the rewritten code's check (evaluate) keeps the full timing."""

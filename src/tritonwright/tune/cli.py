@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -126,8 +127,15 @@ def tune_command(
     settings = TuneSettings(stage=stage, freeze=freeze, dry_run=dry_run, threshold=threshold, budget_s=budget_s,
                             limits=gpu_limits(target_gpu(gpu, device)))
     console = Console()
-    with console.status(f"tuning {candidate.name} ({stage}) ..."):
-        report = tune(cand, evaluator, comparer, settings)
+    started = time.monotonic()
+    with console.status(f"tuning {candidate.name} ({stage}) ...") as status:
+        def progress(step: str) -> None:
+            if console.is_terminal:  # the spinner's line says what runs now
+                status.update(f"tuning {candidate.name} ({stage}): {step} ...")
+            else:  # a log or a pipe: one line per step, with the seconds so far
+                console.print(f"[{time.monotonic() - started:7.1f} s] {step}", highlight=False)
+
+        report = tune(cand, evaluator, comparer, settings, progress=progress)
     render_report(report, console, all_rows)
     if to is not None:
         to.write_text(report.candidate.source, encoding="utf-8")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,6 +91,9 @@ def error_line(reason: str) -> str:
         if head.endswith("message above)") and len(lines) > 1:  # "CompilationError (see the message above)"
             head = f"{head.split(' (')[0]}: {lines[-2]}"
     return head if len(head) <= ERROR_CHARS else head[:ERROR_CHARS - 1] + "…"
+
+
+Progress = Callable[[str], None] | None  # told each step of a tuner pass as it starts
 
 
 @dataclass(frozen=True)
@@ -262,10 +266,11 @@ class _Run:
     """One tuning run's state: the evaluator, what has been measured, and the report being filled in."""
 
     def __init__(self, candidate: Candidate, analysis: Analysis, evaluator: Evaluator, settings: TuneSettings,
-                 report: TuneReport, t0: float, clock: Clock = time.monotonic) -> None:
+                 report: TuneReport, t0: float, clock: Clock = time.monotonic, progress: Progress = None) -> None:
         self.candidate, self.analysis, self.evaluator = candidate, analysis, evaluator
         self.settings, self.report, self.t0, self.clock = settings, report, t0, clock
         self.batches = 0
+        self.say: Callable[[str], None] = progress or (lambda _: None)
 
     def variant(self, source: str) -> Candidate:
         return Candidate(source=source, origin=f"tune:{self.settings.stage}", parent=self.candidate.id)
@@ -286,6 +291,7 @@ class _Run:
     def screen(self, plan: KernelPlan, configs: list[LaunchConfig], phase: str) -> list[ConfigResult]:
         """Compile and time each config, unchecked, in one session."""
         self.batches += 1
+        self.say(f"{plan.kernel}: screening {len(configs)} {phase} configs")
         t = self.clock()
         variants = self._variants(plan, configs)
         results = self.evaluator.screen_many(variants, self.cutoff_ms())
@@ -324,6 +330,7 @@ class _Run:
     def check(self, plan: KernelPlan, rows: list[ConfigResult], timed: bool) -> None:
         """Evaluate configs in full, in one session: correctness on inputs the screening never saw (and a full
         timing when timed). Updates the rows: a config that fails here can never win."""
+        self.say(f"{plan.kernel}: checking {len(rows)} config{'s' * (len(rows) != 1)} in full")
         t = self.clock()
         variants = self._variants(plan, [r.config for r in rows])
         seed = VERIFY_SEED_OFFSET + self.evaluator.config.seed
@@ -439,17 +446,19 @@ def _revert(report: TuneReport, candidate: Candidate, reason: str) -> TuneReport
 
 def tune(candidate: Candidate, evaluator: Evaluator, comparer: Comparer | None,
          settings: TuneSettings | None = None, clock: Clock = time.monotonic,
-         original_ms: float | None = None, kernels: KernelShare | None = None) -> TuneReport:
+         original_ms: float | None = None, kernels: KernelShare | None = None,
+         progress: Progress = None) -> TuneReport:
     """Tune the launches of `candidate` for one stage; the report says what was tried and why it was decided.
     `original_ms`: the candidate passed its check with this median in the caller's last evaluation (the
     pipeline's best), so a timed run does not evaluate it again (4 s of a 47 s optimize on an H200).
     `kernels`: where that evaluation's GPU time went (else the original's own evaluation says): kernels are
-    searched heaviest first, and the lightest, while together under the threshold's share, not at all."""
+    searched heaviest first, and the lightest, while together under the threshold's share, not at all.
+    `progress`: told, in a few words, each step as it starts (a pass takes seconds to minutes)."""
     s = settings or TuneSettings()
     t0 = clock()
     report = TuneReport(s.stage, Decision.REFUSED, "", candidate)
     try:
-        report = _tune(candidate, evaluator, comparer, s, report, clock, original_ms, kernels)
+        report = _tune(candidate, evaluator, comparer, s, report, clock, original_ms, kernels, progress)
     finally:
         report.wall_s = round(clock() - t0, 3)
     return report
@@ -457,8 +466,9 @@ def tune(candidate: Candidate, evaluator: Evaluator, comparer: Comparer | None,
 
 def _tune(candidate: Candidate, evaluator: Evaluator, comparer: Comparer | None, s: TuneSettings,
           report: TuneReport, clock: Clock = time.monotonic, original_ms: float | None = None,
-          kernels: KernelShare | None = None) -> TuneReport:
+          kernels: KernelShare | None = None, progress: Progress = None) -> TuneReport:
     """Plans, the original's check, the search per kernel, the rewrite and its check, then the decision."""
+    say = progress or (lambda _: None)
     prepared = _prepare(candidate, comparer, s, report)
     if prepared is None:
         return report
@@ -467,6 +477,7 @@ def _tune(candidate: Candidate, evaluator: Evaluator, comparer: Comparer | None,
         report.original_ms = original_ms
         report.notes.append(f"original: {original_ms:.4g} ms from the run's last evaluation of it (checked there)")
     else:
+        say("checking the original")
         t = clock()
         original = evaluator.evaluate(candidate, timed=not s.dry_run)
         report.seconds["original"] = round(clock() - t, 3)
@@ -480,7 +491,7 @@ def _tune(candidate: Candidate, evaluator: Evaluator, comparer: Comparer | None,
         if not plans:
             report.reason = ("nothing worth tuning: " + "; ".join(f"{k}: {r}" for k, r in report.skipped))
             return report
-    run = _Run(candidate, analysis, evaluator, s, report, clock(), clock)
+    run = _Run(candidate, analysis, evaluator, s, report, clock(), clock, progress)
     found = _search_all(run, plans)
     if found.missing:
         return _revert(report, candidate, f"no config of {found.missing} passed its check")
@@ -492,6 +503,7 @@ def _tune(candidate: Candidate, evaluator: Evaluator, comparer: Comparer | None,
     except RewriteError as exc:
         return _revert(report, candidate, f"rewrite failed: {exc}")
     tuned = run.variant(source)
+    say("checking the rewritten code")
     t = clock()
     checked = evaluator.evaluate(tuned, timed=not s.dry_run)
     report.seconds["rewritten"] = round(clock() - t, 3)
@@ -499,7 +511,7 @@ def _tune(candidate: Candidate, evaluator: Evaluator, comparer: Comparer | None,
         return _revert(report, candidate, f"the rewritten code fails its check ({checked.status.value}: "
                        f"{checked.reason})")
     report.tuned_ms, report.tuned_kernels = _ms(checked), checked.kernels
-    return _decide(candidate, tuned, comparer, s, report, plans, found, clock)
+    return _decide(candidate, tuned, comparer, s, report, plans, found, clock, say)
 
 
 def _prepare(candidate: Candidate, comparer: Comparer | None, s: TuneSettings, report: TuneReport
@@ -609,7 +621,8 @@ def _rewritten(analysis: Analysis, plans: list[KernelPlan], winners: dict[str, L
 
 
 def _decide(candidate: Candidate, tuned: Candidate, comparer: Comparer | None, s: TuneSettings, report: TuneReport,
-            plans: list[KernelPlan], found: _Found, clock: Clock) -> TuneReport:
+            plans: list[KernelPlan], found: _Found, clock: Clock,
+            say: Callable[[str], None] = lambda _: None) -> TuneReport:
     """CHECKED on a dry run; else KEEP only when an A/B comparison finds the tuned code significantly faster."""
     if s.dry_run:
         report.decision, report.candidate = Decision.CHECKED, tuned
@@ -637,6 +650,7 @@ def _decide(candidate: Candidate, tuned: Candidate, comparer: Comparer | None, s
     assert comparer is not None
     t = clock()
     try:
+        say("A/B timing against the original")
         cmp = comparer.compare(candidate, tuned, s.threshold)
     except TaskError as exc:  # the harness could not time the pair: no evidence of a gain, keep the original
         return _revert(report, candidate, f"the A/B comparison failed: {exc}")
