@@ -96,6 +96,10 @@ def error_line(reason: str) -> str:
 Progress = Callable[[str], None] | None  # told each step of a tuner pass as it starts
 
 
+def _quiet(step: str) -> None:
+    """The Progress of a caller that asked for none."""
+
+
 @dataclass(frozen=True)
 class TuneSettings:
     stage: str = "advanced_memory"  # a stage's axes (tune/neighbourhoods.py), or "launch": every axis at once
@@ -233,23 +237,20 @@ def _usable_plans(analysis: Analysis, plans: list[KernelPlan], settings: TuneSet
                 if exc.name not in p.block_names:
                     skipped.append((p.kernel, str(exc)))
                     break
+                # That tile size stays as written; the kernel's other settings are still searched.
+                left = tuple(b for b in p.block_names if b != exc.name)
+                p = dataclasses.replace(p, block_names=left, notes=(*p.notes, f"{exc.name} left as written: {exc}"))
                 if p.autotuned and not p.blocks_at_launch:  # the value comes from the kernel's own configs
                     values = sorted({v for c in p.centres if (v := c.meta_dict.get(exc.name)) is not None})
                     if len(values) > 1:  # the list itself launches a wrong program count for some configs
                         skipped.append((p.kernel, f"{exc}; its autotune configs set {exc.name} to "
                                                   f"{', '.join(map(str, values))} under that one grid"))
                         break
-                    # one value in every config: kept there (the grid was written for it), not searched
-                    p = dataclasses.replace(p, block_names=tuple(b for b in p.block_names if b != exc.name),
-                                            notes=(*p.notes, f"{exc.name} left as written: {exc}"))
-                    continue
-                # That tile size stays as written; the kernel's other settings are still searched.
-                # It leaves the configs too, so an autotune list never sets what the launch still passes.
+                    continue  # one value in every config: kept there (the grid was written for it)
+                # Passed at the launch: it leaves the configs, so an autotune list never sets it too.
                 centres = tuple(dict.fromkeys(LaunchConfig.make(c.num_warps, c.num_stages, {
                     k: v for k, v in c.meta if k != exc.name}) for c in p.centres))
-                left = tuple(b for b in p.block_names if b != exc.name)
-                p = dataclasses.replace(p, block_names=left, centres=centres, blocks_at_launch=p.blocks_at_launch
-                                        and bool(left), notes=(*p.notes, f"{exc.name} left as written: {exc}"))
+                p = dataclasses.replace(p, centres=centres, blocks_at_launch=p.blocks_at_launch and bool(left))
                 continue
             except RewriteError as exc:
                 skipped.append((p.kernel, str(exc)))
@@ -266,11 +267,11 @@ class _Run:
     """One tuning run's state: the evaluator, what has been measured, and the report being filled in."""
 
     def __init__(self, candidate: Candidate, analysis: Analysis, evaluator: Evaluator, settings: TuneSettings,
-                 report: TuneReport, t0: float, clock: Clock = time.monotonic, progress: Progress = None) -> None:
+                 report: TuneReport, t0: float, clock: Clock = time.monotonic,
+                 say: Callable[[str], None] = _quiet) -> None:
         self.candidate, self.analysis, self.evaluator = candidate, analysis, evaluator
-        self.settings, self.report, self.t0, self.clock = settings, report, t0, clock
+        self.settings, self.report, self.t0, self.clock, self.say = settings, report, t0, clock, say
         self.batches = 0
-        self.say: Callable[[str], None] = progress or (lambda _: None)
 
     def variant(self, source: str) -> Candidate:
         return Candidate(source=source, origin=f"tune:{self.settings.stage}", parent=self.candidate.id)
@@ -468,7 +469,7 @@ def _tune(candidate: Candidate, evaluator: Evaluator, comparer: Comparer | None,
           report: TuneReport, clock: Clock = time.monotonic, original_ms: float | None = None,
           kernels: KernelShare | None = None, progress: Progress = None) -> TuneReport:
     """Plans, the original's check, the search per kernel, the rewrite and its check, then the decision."""
-    say = progress or (lambda _: None)
+    say = progress or _quiet
     prepared = _prepare(candidate, comparer, s, report)
     if prepared is None:
         return report
@@ -491,7 +492,7 @@ def _tune(candidate: Candidate, evaluator: Evaluator, comparer: Comparer | None,
         if not plans:
             report.reason = ("nothing worth tuning: " + "; ".join(f"{k}: {r}" for k, r in report.skipped))
             return report
-    run = _Run(candidate, analysis, evaluator, s, report, clock(), clock, progress)
+    run = _Run(candidate, analysis, evaluator, s, report, clock(), clock, say)
     found = _search_all(run, plans)
     if found.missing:
         return _revert(report, candidate, f"no config of {found.missing} passed its check")
@@ -622,7 +623,7 @@ def _rewritten(analysis: Analysis, plans: list[KernelPlan], winners: dict[str, L
 
 def _decide(candidate: Candidate, tuned: Candidate, comparer: Comparer | None, s: TuneSettings, report: TuneReport,
             plans: list[KernelPlan], found: _Found, clock: Clock,
-            say: Callable[[str], None] = lambda _: None) -> TuneReport:
+            say: Callable[[str], None] = _quiet) -> TuneReport:
     """CHECKED on a dry run; else KEEP only when an A/B comparison finds the tuned code significantly faster."""
     if s.dry_run:
         report.decision, report.candidate = Decision.CHECKED, tuned
