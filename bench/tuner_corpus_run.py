@@ -213,6 +213,10 @@ def _main(args: argparse.Namespace) -> int:
 
     if not (args.corpus / "replay.jsonl").is_file():
         raise CorpusError(f"{args.corpus / 'replay.jsonl'} does not exist")
+    if not (args.corpus / "tasks").is_dir():
+        raise CorpusError(f"{args.corpus / 'tasks'} does not exist: the replies' tasks are run beside them")
+    if args.timeout <= 0:
+        raise CorpusError(f"--timeout {args.timeout:g}: must be > 0 seconds")
     if args.work and ROOT in args.work.resolve().parents:
         raise CorpusError("--work must be outside the repository: the variants hold the corpus's code")
     wanted = set(args.tasks.split(",")) if args.tasks else None

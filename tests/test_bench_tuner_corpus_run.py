@@ -95,9 +95,17 @@ def test_an_original_that_disagrees_with_itself_judges_no_rewrite(tmp_path: Path
     (["--work", str(tcr.ROOT / "bench" / "scratch")], "--work must be outside the repository"),
     (["--tasks", "no_such_task"], "no small size for no_such_task"),
     (["--continue"], "--continue needs --out"),
+    (["--timeout", "0"], "--timeout 0: must be > 0 seconds"),
 ])
 def test_bad_arguments_are_one_line(tmp_path: Path, capsys, args: list[str], words: str) -> None:
     corpus = _corpus(tmp_path, [("relu", "seed", "relu_keywords.py")])
     assert tcr.main(["--corpus", str(corpus), *args]) == 2
     assert words in capsys.readouterr().err
     assert not (tcr.ROOT / "bench" / "scratch").exists()
+
+
+def test_a_corpus_without_its_tasks_is_one_line(tmp_path: Path, capsys) -> None:
+    corpus = _corpus(tmp_path, [("relu", "seed", "relu_keywords.py")])
+    shutil.rmtree(corpus / "tasks")
+    assert tcr.main(["--corpus", str(corpus)]) == 2
+    assert "tasks does not exist" in capsys.readouterr().err
