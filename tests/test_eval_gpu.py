@@ -38,6 +38,8 @@ def test_correct_and_baselines_cached(task, cfg):
     assert first.status is Status.OK, first.reason
     assert first.timing is not None and first.timing.n >= 100 and first.eager and first.compiled
     assert first.baseline_cached is False
+    # a short kernel's figure says how fast the host issues it and what the flush between runs costs
+    assert first.timing.host_ms is not None and first.timing.host_ms > 0 and first.timing.flush_ms
     assert first.kernels and first.kernels.triton_share is not None and first.kernels.triton_share > 0.99
     second = run(task, candidate(CORRECT), cfg)
     assert second.baseline_cached is True and second.eager == first.eager

@@ -22,6 +22,7 @@ def fake_gpu(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     monkeypatch.setattr(timing, "_one", one)
     monkeypatch.setattr(timing, "_synchronize", lambda: None)
     monkeypatch.setattr(timing, "_elapsed", lambda start, end: end - start)
+    monkeypatch.setattr(timing, "_flush_ms", lambda flush: 0.5)
     return calls
 
 
@@ -51,3 +52,19 @@ def test_a_slow_first_call_is_neither_the_estimate_nor_the_figure(fake_gpu: list
     stats = timing.time_cuda(lambda: next(times), timing.TimingSettings(**{**SETTINGS.__dict__, "give_up_ms": 2.0}),
                              None)  # type: ignore[arg-type]
     assert stats.method == "cuda_events" and stats.n == 60 and stats.median_ms == 1.0
+
+
+def test_a_short_run_records_the_hosts_pace_and_the_flush(fake_gpu: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs the host could fail to keep fed carry the host's ms per call (ten un-synced calls) and the flush's."""
+    clock = iter([10.0, 10.0 + 10 * 0.0004])  # ten calls in 4 ms of host time
+    monkeypatch.setattr(timing, "_clock", lambda: next(clock))
+    stats = timing.time_cuda(lambda: 0.2, SETTINGS, None)  # type: ignore[arg-type]
+    assert stats.host_ms == pytest.approx(0.4) and stats.flush_ms == 0.5
+    assert not stats.host_bound  # 0.4 ms of host against 0.2 + 0.5 ms of GPU per run
+    assert timing.dataclasses.replace(stats, host_ms=0.6).host_bound  # within 20 % of the GPU's 0.7 ms
+
+
+def test_long_runs_and_synced_runs_skip_the_host_check(fake_gpu: list[int]) -> None:
+    assert timing.time_cuda(lambda: 5.0, SETTINGS, None).host_ms is None  # type: ignore[arg-type]
+    synced = timing.TimingSettings(**{**SETTINGS.__dict__, "device_sync": True})
+    assert timing.time_cuda(lambda: 0.2, synced, None).host_ms is None  # type: ignore[arg-type]

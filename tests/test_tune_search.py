@@ -415,8 +415,8 @@ def test_past_the_budget_no_new_screening_session_starts() -> None:
     report = tune(Candidate(MISH), cut, FakeComparer(cut, 0.002),
                   TuneSettings(stage="launch", freeze=True, budget_s=0.0))
     assert cut.screened == SCREEN_CHUNK
-    assert any(f"screening stopped at 0 s of the 0 s budget (the rest is for the full checks) after {SCREEN_CHUNK} "
-               "of" in n for n in report.notes)
+    assert any(f"screening stopped after {SCREEN_CHUNK} of" in n and "would run past 0 s of the 0 s budget (the "
+               "rest is for the full checks)" in n for n in report.notes)
 
 
 def test_screening_leaves_the_rest_of_the_budget_to_the_full_checks() -> None:
@@ -437,7 +437,29 @@ def test_screening_leaves_the_rest_of_the_budget_to_the_full_checks() -> None:
     report = tune(Candidate(MISH), ev, FakeComparer(ev, 0.002), TuneSettings(stage="launch", freeze=True,
                                                                              budget_s=60.0), clock=clock)
     assert ev.screened == SCREEN_CHUNK  # 40 s > 60 s x SEARCH_SHARE: the grid's second chunk never started
-    assert any(f"screening stopped at {60 * SEARCH_SHARE:g} s of the 60 s budget" in n for n in report.notes)
+    assert any(f"would run past {60 * SEARCH_SHARE:g} s of the 60 s budget" in n for n in report.notes)
+
+
+def test_a_chunk_that_would_end_past_the_share_does_not_start() -> None:
+    """The pace of the configs screened so far predicts the next chunk: at 15 s per 24 configs against a 36 s
+    share, the coarse grid (24 + 24 + 21) stops after two chunks (30 s), where the old rule, checking only the time
+    spent, started the third and ended at 43 s; the 7 pipeline depths that still fit (34.4 s) are screened."""
+    from tests.fakes import FakeClock
+    from tritonwright.tune.search import SCREEN_CHUNK
+
+    clock = FakeClock()
+
+    class Paced(FakeEvaluator):
+        def screen_many(self, candidates, cutoff_ms=None):
+            clock.advance(15.0 * len(candidates) / SCREEN_CHUNK)  # 15 s per full chunk
+            return super().screen_many(candidates, cutoff_ms)
+
+    ev = Paced(table((8, 3), 0.056))
+    report = tune(Candidate(MISH), ev, FakeComparer(ev, 0.002), TuneSettings(stage="launch", freeze=True,
+                                                                             budget_s=60.0), clock=clock)
+    assert ev.screened == 2 * SCREEN_CHUNK + 7, ev.screened
+    assert any(f"screening stopped after {2 * SCREEN_CHUNK} of {2 * SCREEN_CHUNK + 21} coarse configs: the next "
+               "21 would run past" in n for n in report.notes), report.notes
 
 
 def test_where_a_tuner_pass_went_reads_as_one_line() -> None:

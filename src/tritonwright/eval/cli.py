@@ -53,7 +53,8 @@ def render_verdict(result: EvalResult, console: Console) -> None:
     if result.timing:
         t = result.timing
         console.print(f"timing: median {t.median_ms:.4f} ms, IQR {t.q1_ms:.4f}-{t.q3_ms:.4f} ms, n={t.n}, "
-                      f"{t.method}", highlight=False)
+                      f"{t.method}" + (f"; host {t.host_ms:.4f} ms a call, flush {t.flush_ms:.4f} ms"
+                                       if t.host_ms is not None and t.flush_ms is not None else ""), highlight=False)
     for name, stats in (("eager", result.eager), ("torch.compile", result.compiled)):
         if stats:
             cached = " (cached)" if result.baseline_cached else ""

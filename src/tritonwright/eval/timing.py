@@ -6,7 +6,9 @@ before the candidate is imported: later reassignment of torch.cuda attributes ca
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -19,6 +21,11 @@ _synchronize = torch.cuda.synchronize
 _elapsed = torch.cuda.Event.elapsed_time
 _record = torch.cuda.Event.record
 _empty = torch.empty
+_clock = time.perf_counter
+# Runs longer than this are not checked for a host-bound figure: a forward's host side is tens of µs of Python
+# (the Inductor wrapper of layernorm's code: 35-65 µs on an H200 host), and the check's ten calls stay short.
+HOST_CHECK_MS = 2.0
+HOST_CALLS = 10  # calls whose host time is averaged: enough to smooth one slow call, few enough to never fill the queue
 
 
 @dataclass(frozen=True)
@@ -84,7 +91,35 @@ def time_cuda(fn: Callable[[], object], settings: TimingSettings, flush: L2Flush
     pairs = [_one(fn, flush, settings.device_sync) for _ in range(n)]
     _synchronize()
     samples = [_elapsed(s, e) for s, e in pairs]
-    return TimingStats.from_samples(samples, method)
+    stats = TimingStats.from_samples(samples, method)
+    if settings.device_sync or est > HOST_CHECK_MS:  # a sync per run, or a run the host outpaces anyway
+        return stats
+    return dataclasses.replace(stats, host_ms=_host_ms(fn), flush_ms=_flush_ms(flush))
+
+
+def _host_ms(fn: Callable[[], object]) -> float:
+    """The host's milliseconds per call of `fn`, from an idle queue and without waiting for the GPU: what the GPU
+    would wait for between runs if it were faster (a call that synchronises itself counts the wait)."""
+    _synchronize()
+    t = _clock()
+    for _ in range(HOST_CALLS):
+        fn()
+    spent = _clock() - t
+    _synchronize()
+    return round(spent / HOST_CALLS * 1e3, 4)
+
+
+def _flush_ms(flush: L2Flusher) -> float:
+    """The GPU time of one flush (the median of three), the part of each run's GPU time outside its sample."""
+    times = []
+    for _ in range(3):
+        start, end = _Event(enable_timing=True), _Event(enable_timing=True)
+        _record(start)
+        flush()
+        _record(end)
+        _synchronize()
+        times.append(_elapsed(start, end))
+    return round(sorted(times)[1], 4)
 
 
 def time_cuda_graph(fn: Callable[[], object], settings: TimingSettings, flush: L2Flusher) -> TimingStats:

@@ -119,6 +119,10 @@ class OutputCheck:
     ground_truth: str | None = None  # pass | fail | not_applicable | skipped (eval.precision.GroundTruthStatus)
 
 
+# A host within 20 % of the GPU's pace has no slack left: a GC pause or a busy core reaches the samples.
+HOST_BOUND_SHARE = 0.8
+
+
 @dataclass
 class TimingStats:
     """Run times of one callable in milliseconds; the method says how they were taken."""
@@ -130,10 +134,20 @@ class TimingStats:
     mean_ms: float
     n: int
     method: str  # cuda_events | cuda_events+device_sync | cuda_graph
+    host_ms: float | None = None  # the host's time for one call, enqueueing without waiting (eval.timing)
+    flush_ms: float | None = None  # the GPU time of one L2 flush, which runs between timed calls
 
     @property
     def iqr_ms(self) -> float:
         return self.q3_ms - self.q1_ms
+
+    @property
+    def host_bound(self) -> bool:
+        """The host takes about as long to issue a call as the GPU takes to run it and the flush before it: the
+        GPU then waits for the launch inside the timed span, and the samples hold host time."""
+        if self.host_ms is None or self.flush_ms is None:
+            return False
+        return self.host_ms >= HOST_BOUND_SHARE * (self.median_ms + self.flush_ms)
 
     @staticmethod
     def from_samples(samples: list[float], method: str) -> TimingStats:
