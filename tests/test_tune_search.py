@@ -415,8 +415,8 @@ def test_past_the_budget_no_new_screening_session_starts() -> None:
     report = tune(Candidate(MISH), cut, FakeComparer(cut, 0.002),
                   TuneSettings(stage="launch", freeze=True, budget_s=0.0))
     assert cut.screened == SCREEN_CHUNK
-    assert any(f"screening stopped after {SCREEN_CHUNK} of" in n and "would run past 0 s of the 0 s budget (the "
-               "rest is for the full checks)" in n for n in report.notes)
+    assert any(f"screening of coarse configs stopped after {SCREEN_CHUNK} of" in n and "would run past 0 s of the 0 s "
+               "budget (the rest is for the full checks)" in n for n in report.notes)
 
 
 def test_screening_leaves_the_rest_of_the_budget_to_the_full_checks() -> None:
@@ -458,8 +458,8 @@ def test_a_chunk_that_would_end_past_the_share_does_not_start() -> None:
     report = tune(Candidate(MISH), ev, FakeComparer(ev, 0.002), TuneSettings(stage="launch", freeze=True,
                                                                              budget_s=60.0), clock=clock)
     assert ev.screened == 2 * SCREEN_CHUNK + 7, ev.screened
-    assert any(f"screening stopped after {2 * SCREEN_CHUNK} of {2 * SCREEN_CHUNK + 21} coarse configs: the next "
-               "21 would run past" in n for n in report.notes), report.notes
+    assert any(f"screening of coarse configs stopped after {2 * SCREEN_CHUNK} of {2 * SCREEN_CHUNK + 21}: the "
+               "next 21 would run past" in n for n in report.notes), report.notes
 
 
 def test_where_a_tuner_pass_went_reads_as_one_line() -> None:

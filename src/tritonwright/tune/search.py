@@ -386,10 +386,12 @@ class _Run:
                 c in plan.centres or not space.why_invalid(c))]
             fresh = fresh[:max(0, s.max_configs - len(seen))]
             for i in range(0, len(fresh), SCREEN_CHUNK):
-                if self.screened and self.over_budget(len(fresh[i:i + SCREEN_CHUNK])):  # the first always runs
-                    self.report.notes.append(f"{plan.kernel}: screening stopped after {i} of {len(fresh)} {phase} "
-                                             f"configs: the next {len(fresh[i:i + SCREEN_CHUNK])} would run past "
-                                             f"{self.budget_words()}")
+                chunk = len(fresh[i:i + SCREEN_CHUNK])
+                if self.screened and self.over_budget(chunk):  # the search's first chunk always runs
+                    # a smaller chunk of a later phase may still fit: the budget left is used, not dropped
+                    done = (f"screening of {phase} configs stopped after {i} of {len(fresh)}: the next {chunk}"
+                            if i else f"{len(fresh)} {phase} configs not screened: they")
+                    self.report.notes.append(f"{plan.kernel}: {done} would run past {self.budget_words()}")
                     break
                 for r in self.screen(plan, fresh[i:i + SCREEN_CHUNK], phase):
                     seen[r.config] = r
