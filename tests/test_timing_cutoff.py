@@ -64,7 +64,9 @@ def test_a_short_run_records_the_hosts_pace_and_the_flush(fake_gpu: list[int], m
     assert timing.dataclasses.replace(stats, host_ms=0.6).host_bound  # within 20 % of the GPU's 0.7 ms
 
 
-def test_long_runs_and_synced_runs_skip_the_host_check(fake_gpu: list[int]) -> None:
+def test_long_runs_synced_runs_and_ranking_runs_skip_the_host_check(fake_gpu: list[int]) -> None:
     assert timing.time_cuda(lambda: 5.0, SETTINGS, None).host_ms is None  # type: ignore[arg-type]
     synced = timing.TimingSettings(**{**SETTINGS.__dict__, "device_sync": True})
     assert timing.time_cuda(lambda: 0.2, synced, None).host_ms is None  # type: ignore[arg-type]
+    # a screen's or an A/B round's figure only ranks: no extra calls for it
+    assert timing.time_cuda(lambda: 0.2, SETTINGS, None, host_check=False).host_ms is None  # type: ignore[arg-type]

@@ -65,8 +65,11 @@ def _one(fn: Callable[[], object], flush: L2Flusher, device_sync: bool) -> tuple
     return start, end
 
 
-def time_cuda(fn: Callable[[], object], settings: TimingSettings, flush: L2Flusher) -> TimingStats:
-    """Median/quartiles of `fn` over >= min_runs runs or the time budget, each after an L2 flush."""
+def time_cuda(fn: Callable[[], object], settings: TimingSettings, flush: L2Flusher, host_check: bool = True
+              ) -> TimingStats:
+    """Median/quartiles of `fn` over >= min_runs runs or the time budget, each after an L2 flush. `host_check`:
+    also measure the host's pace and the flush (a figure shown to the user; a screen's or an A/B round's, which
+    only rank, skip it)."""
     # One cold call first: it can compile, load the module or run an autotuner, and is neither timed nor part
     # of the estimate (counted in, a 50 ms first call put every screened config over the cutoff).
     _synchronize()
@@ -92,7 +95,7 @@ def time_cuda(fn: Callable[[], object], settings: TimingSettings, flush: L2Flush
     _synchronize()
     samples = [_elapsed(s, e) for s, e in pairs]
     stats = TimingStats.from_samples(samples, method)
-    if settings.device_sync or est > HOST_CHECK_MS:  # a sync per run, or a run the host outpaces anyway
+    if not host_check or settings.device_sync or est > HOST_CHECK_MS:  # a sync per run, or a run the host outpaces anyway
         return stats
     return dataclasses.replace(stats, host_ms=_host_ms(fn), flush_ms=_flush_ms(flush))
 
