@@ -19,7 +19,7 @@ PARTS=${1:-probe,profile}
 FINAL=${OUT:-bench/results/verify-gpu-7}
 mkdir -p "$FINAL"
 OUT=$(mktemp -d)
-source bench/device_header.sh  # secs, has, fresh, $OUT/device.txt
+source bench/device_header.sh  # secs, has, fresh, optimize, $OUT/device.txt
 if has probe; then
     for vis in unset "" "-1" "0"; do
         if [[ $vis == unset ]]; then unset CUDA_VISIBLE_DEVICES; else export CUDA_VISIBLE_DEVICES=$vis; fi
@@ -42,14 +42,6 @@ if has tests || has tunetests; then
         $(has tunetests && echo tests/test_tune_gpu.py) > "$OUT/gpu_tests.log" 2>&1
     echo "gpu tests exit $? wall $(secs $start) s" >> "$OUT/device.txt"
 fi
-optimize() {  # example, log name, extra optimize flags; each output line stamped with the wall clock
-    local start
-    start=$(date +%s.%N)
-    timeout ${OPT_TIMEOUT:-200} python3 bench/driver_imports.py optimize examples/$1/task.py \
-        --from examples/$1/candidate.py --out "$OUT/opt-$2" --quiet ${3:-} 2>&1 | (echo "$start start"
-        while IFS= read -r line; do echo "$(date +%s.%N) $line"; done; echo "$(date +%s.%N) end") > "$OUT/optimize-$2.log"
-    echo "optimize $2 exit ${PIPESTATUS[0]} wall $(secs $start) s" >> "$OUT/device.txt"
-}
 if has softmax; then
     fresh
     optimize softmax softmax-fresh

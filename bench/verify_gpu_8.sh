@@ -20,15 +20,7 @@ FINAL=${OUT:-bench/results/verify-gpu-8}
 mkdir -p "$FINAL"
 OUT=${WORK:-$(mktemp -d)}  # WORK: keep the parts' files where the caller fetches them even if it is cut short
 mkdir -p "$OUT"
-source bench/device_header.sh  # secs, has, fresh, $OUT/device.txt
-optimize() {  # example, log name, extra optimize flags; each output line stamped with the wall clock
-    local start
-    start=$(date +%s.%N)
-    timeout ${OPT_TIMEOUT:-200} python3 bench/driver_imports.py optimize examples/$1/task.py \
-        --from examples/$1/candidate.py --out "$OUT/opt-$2" --quiet ${3:-} 2>&1 | (echo "$start start"
-        while IFS= read -r line; do echo "$(date +%s.%N) $line"; done; echo "$(date +%s.%N) end") > "$OUT/optimize-$2.log"
-    echo "optimize $2 exit ${PIPESTATUS[0]} wall $(secs $start) s" >> "$OUT/device.txt"
-}
+source bench/device_header.sh  # secs, has, fresh, optimize, $OUT/device.txt
 evaluate() {  # task example, candidate file, json name, extra eval flags
     local start
     start=$(date +%s.%N)
