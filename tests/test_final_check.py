@@ -70,3 +70,15 @@ def test_a_second_final_evaluation_that_fails_is_the_verdict(tmp_path: Path) -> 
     failed = EvalResult(Status.MISMATCH, reason="trial 1: wrong")
     final, _, _ = _run(tmp_path, [_timed(1.0), _timed(1.37), failed])
     assert final is not None and final.status is Status.MISMATCH
+
+
+def test_the_second_figure_keeps_the_baselines_the_first_evaluation_measured(tmp_path: Path) -> None:
+    """A run whose seed brought no baselines measures them at the final check: shown with the second figure,
+    they are still there."""
+    seed = _timed(1.0)
+    first = _timed(1.37)
+    first.eager, first.compiled = _timed(2.0).timing, _timed(1.1).timing
+    final, _, _ = _run(tmp_path, [seed, first, _timed(1.02)])
+    assert final is not None and final.timing is not None and final.timing.median_ms == 1.02
+    assert final.eager is not None and final.eager.median_ms == 2.0
+    assert final.compiled is not None and final.compiled.median_ms == 1.1
