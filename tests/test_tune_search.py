@@ -555,3 +555,26 @@ def test_a_kernel_with_atomics_is_tuned_and_written_at_its_winner() -> None:
                TuneSettings(stage="advanced_memory", dry_run=True))
     assert ("sum_kernel", "sum_kernel uses atomics: the autotuner reruns it on the same buffers while "
             "benchmarking, so results would accumulate; a dry run picks no config to launch it at") in dry.skipped
+
+
+def test_a_later_kernels_first_chunk_runs_once_its_search_starts() -> None:
+    """The pace predicts chunks within one kernel's search only: a kernel whose search _search_all started (time
+    spent under the share) screens its first chunk, even when the pace of the kernel before says it would end
+    past the share; a search with nothing screened would have nothing to verify."""
+    from tests.fakes import FakeClock
+    from tritonwright.tune.search import SCREEN_CHUNK
+
+    clock = FakeClock()
+    sizes: list[int] = []
+
+    class Paced(FakeEvaluator):
+        def screen_many(self, candidates, cutoff_ms=None):
+            sizes.append(len(candidates))
+            clock.advance(100.0 * len(candidates) / SCREEN_CHUNK)  # 4 configs: 16.7 s, under the 36 s share
+            return super().screen_many(candidates, cutoff_ms)
+
+    source = (FIXTURES / "two_kernels.py").read_text()
+    ev = Paced(table((8, 3), 0.056), kernel="add_kernel")
+    tune(Candidate(source), ev, FakeComparer(ev, 0.002), TuneSettings(stage="launch", freeze=True, budget_s=60.0),
+         clock=clock)
+    assert sizes[:2] == [4, 20], sizes  # the second kernel's 20 configs, predicted at 83 s, were screened

@@ -387,7 +387,8 @@ class _Run:
             fresh = fresh[:max(0, s.max_configs - len(seen))]
             for i in range(0, len(fresh), SCREEN_CHUNK):
                 chunk = len(fresh[i:i + SCREEN_CHUNK])
-                if self.screened and self.over_budget(chunk):  # the search's first chunk always runs
+                # a kernel's first chunk always runs (_search_all decides whether its search starts at all)
+                if seen and self.over_budget(chunk):
                     # a smaller chunk of a later phase may still fit: the budget left is used, not dropped
                     done = (f"screening of {phase} configs stopped after {i} of {len(fresh)}: the next {chunk}"
                             if i else f"{len(fresh)} {phase} configs not screened: they")
