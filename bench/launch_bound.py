@@ -16,6 +16,7 @@ import time
 
 import torch
 
+from tritonwright.errors import UserInputError
 from tritonwright.eval import loading
 from tritonwright.eval import timing as tm
 from tritonwright.task import exec_task_module, load_task
@@ -41,11 +42,16 @@ def main() -> None:
         from tritonwright.eval import hooks
 
         hooks.install_launch_hooks(interpret=False, pin_autotune=False)
+    if not torch.cuda.is_available():
+        raise SystemExit("launch_bound: needs a CUDA GPU (it times kernels)")
     dev = torch.device("cuda")
-    task = load_task(a.task)
-    ref = exec_task_module(task)
-    init = loading.make_init_args(ref, a.task)
-    mod = loading.load_candidate_module(a.candidate)
+    try:
+        task = load_task(a.task)
+        ref = exec_task_module(task)
+        init = loading.make_init_args(ref, a.task)
+        mod = loading.load_candidate_module(a.candidate)
+    except UserInputError as exc:  # a missing or malformed task or candidate: one line, not a traceback
+        raise SystemExit(f"launch_bound: {exc}") from None
     if a.hooks:
         hooks.install_late_hooks()
     model = mod.ModelNew(*init.args, **init.kwargs).to(dev)

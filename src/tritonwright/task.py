@@ -97,10 +97,11 @@ def _split_chain(source: str, chain: ast.Assign, overrides: dict[str, str], path
     value = ast.get_source_segment(source, chain.value) or ""
     kept, own = [], []
     for target in chain.targets:
+        unpacked = sorted(set(_unpacked(target, chain.value)) & set(overrides))
         if isinstance(target, ast.Name) and target.id in overrides:
             own.append(f"{target.id} = {overrides[target.id]}")
-        elif set(_unpacked(target, chain.value)) & set(overrides):
-            name = next(iter(set(_unpacked(target, chain.value)) & set(overrides)))
+        elif unpacked:
+            name = unpacked[0]
             raise TaskError(f"{path}:{chain.lineno}: --set {name}: it is unpacked from a chained assignment; "
                             "write it as its own `NAME = value` line in the task to override it")
         else:

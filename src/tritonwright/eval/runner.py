@@ -449,7 +449,8 @@ def _run_many(task: Task, cands: list[Candidate], results: list[EvalResult], con
             active = [i for i in active if results[i].ok]
             timed("correctness", t)
             # 3. timing (GPU only), before anything is profiled: a process that has run torch.profiler keeps
-            #    CUPTI's overhead on every later launch (PyTorch #144455), which a host-heavy forward then shows.
+            #    CUPTI's overhead on later launches (PyTorch #144455). Profiled first, torch.compile's layernorm
+            #    code timed 10-80 % slow in some H200 children; timed first, it was steady (verify-8).
             for i in active:
                 if device != "cuda":
                     results[i].timing_note = "timing needs a GPU (CPU mode checks correctness only)"

@@ -305,8 +305,10 @@ class TaskOptimizer:
             return result
         self._say(f"final check: {first:.4g} ms against {kept:.4g} ms when kept; timing it again")
         again = self.trials.evaluate(best, baselines=False, seed=seed + 1)
-        if not again.ok or again.timing is None:
-            return again if not again.ok else result
+        if not again.ok:
+            return again
+        if again.timing is None:
+            return result
         second = again.timing.median_ms
         middle = sorted((kept, first, second))[1]
         chosen = min((result, again), key=lambda r: abs(r.timing.median_ms - middle) if r.timing else math.inf)

@@ -369,10 +369,9 @@ def autotune(analysis: Analysis, plans: list[KernelPlan], configs: dict[str, lis
             node = k.autotune.configs_node
             ed.replace(node, configs_text(cs, ed.indent_of(k.autotune.decorator), tn, notes))
             for site in k.sites:
-                if plan.blocks_at_launch:  # the configs set the tile sizes now: the launch may not pass them too
+                if plan.blocks_at_launch:  # the configs set the tile sizes now: the launch may not pass them too,
                     _remove_args(ed, site, set(plan.block_names), k)
-                if plan.blocks_at_launch:  # moved in: the grid is made to read them from META
-                    _grid_edit(ed, analysis, site, plan.block_names)
+                    _grid_edit(ed, analysis, site, plan.block_names)  # and the grid reads them from META
                 elif plan.block_names:
                     _grid_follows_configs(analysis, site, plan.block_names)
             continue

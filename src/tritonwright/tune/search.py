@@ -272,8 +272,7 @@ class _Run:
         self.candidate, self.analysis, self.evaluator = candidate, analysis, evaluator
         self.settings, self.report, self.t0, self.clock, self.say = settings, report, t0, clock, say
         self.batches = 0
-        self.screened = 0  # configs screened so far, and the seconds they took (the pace of the next ones)
-        self.screen_s = 0.0
+        self.screened = 0  # configs screened so far: with report.seconds["screen"], the pace of the next ones
 
     def variant(self, source: str) -> Candidate:
         return Candidate(source=source, origin=f"tune:{self.settings.stage}", parent=self.candidate.id)
@@ -288,7 +287,8 @@ class _Run:
         """Past the search's share of the budget, or would be after screening `next_configs` more at the pace of
         those screened so far (a chunk of Inductor reductions costs ~13 s on an H200: started just inside the
         share, conv_mish_bn's third chunk ran its race pass 10 s past it)."""
-        ahead = self.screen_s / self.screened * next_configs if self.screened else 0.0
+        spent = self.report.seconds.get("screen", 0.0)
+        ahead = spent / self.screened * next_configs if self.screened else 0.0
         return self.clock() - self.t0 + ahead > self.settings.budget_s * SEARCH_SHARE
 
     def budget_words(self) -> str:
@@ -304,7 +304,6 @@ class _Run:
         results = self.evaluator.screen_many(variants, self.cutoff_ms())
         self._spent("screen", t)
         self.screened += len(configs)
-        self.screen_s += self.clock() - t
         self._where_screen_went(phase, results, self.clock() - t)
         out = []
         for config, result in zip(configs, results, strict=True):
